@@ -1,0 +1,64 @@
+# Tessera: `make demo` runs the main job end to end, `make test` runs all tests.
+# Every target installs what it needs (torch 2.11.0, etcd, protoc) when missing.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+# libtorch for the worker: found or installed by scripts/setup-torch.sh.
+LIBTORCH_ENV = LIBTORCH="$$(cat .libtorch)"
+
+.PHONY: help deps torch build release test lint fmt clippy demo bench images up down clean
+
+help: ## list the targets
+	@echo "Tessera make targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+deps: ## install etcd, protoc and gpmetis with apt-get when missing
+	@scripts/setup-deps.sh
+
+.libtorch:
+	@scripts/setup-torch.sh > .libtorch.tmp && mv .libtorch.tmp .libtorch
+	@echo "libtorch: $$(cat .libtorch)"
+
+torch: ## find or install torch 2.11.0 (cached per machine, outside the clone)
+	@if [ ! -s .libtorch ] || [ ! -d "$$(cat .libtorch)/lib" ]; then rm -f .libtorch; $(MAKE) --no-print-directory .libtorch; fi
+
+build: deps torch ## debug build of every crate
+	$(LIBTORCH_ENV) $(CARGO) build --workspace --all-targets
+
+release: deps torch ## release build of the binaries
+	$(LIBTORCH_ENV) $(CARGO) build --workspace --release --bins
+
+test: deps torch ## run every test (unit, integration with real etcd and binaries)
+	$(LIBTORCH_ENV) $(CARGO) build --workspace --bins
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(LIBTORCH_ENV) $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+	  $(LIBTORCH_ENV) $(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+lint: deps torch ## rustfmt check and clippy with -D warnings
+	$(CARGO) fmt --all --check
+	$(LIBTORCH_ENV) $(CARGO) clippy --workspace --all-targets -- -D warnings -D clippy::todo
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+demo: ## not built yet: the end-to-end demo (issue #7)
+	@echo "make demo: not built yet (issue #7: coordinator local + synthetic data)" >&2; exit 1
+
+bench: ## not built yet: graph, parameter-server and partition benchmarks
+	@echo "make bench: not built yet (issues #3, #4, #5)" >&2; exit 1
+
+images: ## not built yet: container images (needs a Docker engine)
+	@echo "make images: not built yet (deployment issue; needs a Docker engine)" >&2; exit 1
+
+up: ## not built yet: docker compose cluster
+	@echo "make up: not built yet (deployment issue; needs a Docker engine)" >&2; exit 1
+
+down: ## not built yet: stop the docker compose cluster
+	@echo "make down: not built yet (deployment issue; needs a Docker engine)" >&2; exit 1
+
+clean: ## remove build outputs (keeps the torch cache)
+	$(CARGO) clean
+	rm -f .libtorch

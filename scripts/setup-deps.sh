@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the system tools the build and tests need when they are missing:
+# etcd (Debian's etcd-server), protoc (protobuf-compiler) and gpmetis (metis,
+# used only by the partition benchmark). Skips whatever is already there.
+set -euo pipefail
+missing=()
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+command -v gpmetis >/dev/null 2>&1 || missing+=(metis)
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "setup-deps: installing ${missing[*]} with apt-get" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,10 @@
+//! Tessera's test harness: starts a real etcd and the real binaries on free
+//! loopback ports, with temporary data directories, and stops them afterwards.
+
+pub mod binaries;
+pub mod etcd;
+pub mod ports;
+pub mod process;
+
+pub use etcd::Etcd;
+pub use process::ChildProcess;

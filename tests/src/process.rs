@@ -1,0 +1,61 @@
+//! A child process that is killed when dropped, so a failing test leaves no
+//! orphan behind.
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+/// A spawned child process owned by a test.
+#[derive(Debug)]
+pub struct ChildProcess {
+    name: String,
+    child: Option<Child>,
+}
+
+impl ChildProcess {
+    /// Spawns `command` with stdin closed.
+    ///
+    /// # Errors
+    /// Fails when the program cannot be started.
+    pub fn spawn(name: &str, command: &mut Command) -> anyhow::Result<Self> {
+        let child = command
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("failed to start {name}: {e}"))?;
+        Ok(Self { name: name.to_owned(), child: Some(child) })
+    }
+
+    /// Process id, while running.
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Mutable access to the child (to take its stdout, say).
+    pub fn child_mut(&mut self) -> Option<&mut Child> {
+        self.child.as_mut()
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends `signal` (for example `libc`'s SIGTERM as 15) with `kill(1)` and
+    /// waits for the process to exit.
+    ///
+    /// # Errors
+    /// Fails when the signal cannot be sent or the wait fails.
+    pub fn signal_and_wait(&mut self, signal: i32) -> anyhow::Result<ExitStatus> {
+        let Some(mut child) = self.child.take() else { anyhow::bail!("{} is not running", self.name) };
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} {} failed", self.name);
+        Ok(child.wait()?)
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,5 @@
+//! The Tessera worker: it samples neighbourhoods from its partition and
+//! trains graph models with libtorch against the parameter servers. It is the
+//! only crate that links libtorch.
+
+pub mod build_info;
