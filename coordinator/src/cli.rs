@@ -1,4 +1,7 @@
-//! The coordinator's command line: one subcommand per verb.
+//! The coordinator's command line: one subcommand per verb, each verb in its
+//! own module under `cli/`.
+
+pub mod graph;
 
 use clap::{Parser, Subcommand};
 
@@ -14,6 +17,17 @@ pub struct Cli {
 /// Coordinator verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the protocol services this build speaks.
-    Services,
+    /// Build, inspect or synthesise interaction graphs.
+    #[command(subcommand)]
+    Graph(graph::GraphCommand),
+}
+
+/// Runs the parsed command.
+///
+/// # Errors
+/// Whatever the verb fails with, with context.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Graph(command) => graph::run(command),
+    }
 }

@@ -1,15 +1,13 @@
 //! `coordinator` binary: parses the CLI and runs the chosen verb.
 
 use clap::Parser;
-use coordinator::cli::{Cli, Command};
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Services => {
-            println!("tessera.coordinator.v1.Coordinator");
-            println!("tessera.ps.v1.ParameterServer");
-        }
-    }
-    Ok(())
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    coordinator::cli::run(coordinator::cli::Cli::parse())
 }

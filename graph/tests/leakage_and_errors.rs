@@ -1,0 +1,134 @@
+//! No feature or edge uses a test-period row; bad input gets an error that
+//! names the file and line; a failed build leaves no directory; a damaged
+//! graph is refused; and no input line makes the parser panic.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use proptest::prelude::*;
+use tessera_graph::ingest::{read_log, LogFormat, Preset};
+use tessera_graph::spec::SplitSpec;
+use tessera_graph::{BuildSpec, Graph, GraphError, NodeType};
+
+fn write(path: &Path, text: &str) {
+    std::fs::File::create(path).unwrap().write_all(text.as_bytes()).unwrap();
+}
+
+fn time_cut_graph(dir: &Path, log: &str) -> Graph {
+    let input = dir.join("log.csv");
+    write(&input, log);
+    let mut spec = BuildSpec::for_preset(input, Preset::Taobao);
+    spec.split = SplitSpec::TimeCut { at: Some(1000), fraction: None, test_behaviors: Vec::new() };
+    let out = dir.join("graph");
+    tessera_graph::store::write(&tessera_graph::build(&spec, true).unwrap(), &out).unwrap();
+    Graph::open(&out).unwrap()
+}
+
+#[test]
+fn test_period_rows_change_no_feature_and_no_edge() {
+    let train = "1,10,5,pv,100\n1,11,5,buy,200\n2,10,5,pv,300\n2,12,6,cart,400\n3,11,5,pv,500\n";
+    let test = "1,12,6,buy,1500\n2,11,5,pv,1600\n3,10,5,buy,1700\n1,10,5,pv,1800\n";
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let only_train = time_cut_graph(a.path(), train);
+    let with_test = time_cut_graph(b.path(), &format!("{train}{test}"));
+    for t in [NodeType::User, NodeType::Item] {
+        assert_eq!(only_train.raw_ids(t), with_test.raw_ids(t), "{t} ids");
+        assert_eq!(only_train.features(t), with_test.features(t), "{t} features use test rows");
+    }
+    for rel in &only_train.manifest().relations {
+        let (_, x, _) = only_train.relation(&rel.spec.name).unwrap();
+        let (_, y, _) = with_test.relation(&rel.spec.name).unwrap();
+        assert_eq!(
+            (x.indptr, x.indices, x.count, x.ts),
+            (y.indptr, y.indices, y.count, y.ts),
+            "{}",
+            rel.spec.name
+        );
+    }
+    // (1,12) and (3,10) are new pairs; (2,11) too; (1,10) was seen in training.
+    assert_eq!(with_test.manifest().split.test_pairs, 3);
+    assert_eq!(with_test.manifest().split.dropped_seen_in_train, 1);
+}
+
+#[test]
+fn bad_rows_are_skipped_and_counted_or_fatal_in_strict_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    write(
+        &path,
+        "1,10,5,pv,100\nx,10,5,pv,100\n1,10,5,jump,100\n1,10,5,pv,yesterday\n1,10\n2,11,5,buy,200\n",
+    );
+    let format = LogFormat::preset(Preset::Taobao).unwrap();
+    let mut n = 0;
+    let report = read_log(&path, &format, false, |_| n += 1).unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(report.rows_read, 6);
+    assert_eq!(report.num_skipped(), 4);
+    assert_eq!(report.skipped["unknown behaviour"], 1);
+    assert_eq!(report.skipped["bad timestamp"], 1);
+    assert!(report.examples[0].contains("log.csv:2: bad user id"), "{:?}", report.examples);
+
+    let err = read_log(&path, &format, true, |_| {}).unwrap_err();
+    assert!(matches!(err, GraphError::BadRow { line: 2, .. }), "{err}");
+    assert!(err.to_string().contains("log.csv:2: bad user id"), "{err}");
+}
+
+#[test]
+fn empty_file_is_an_error_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.csv");
+    write(&path, "");
+    let spec = BuildSpec::for_preset(path, Preset::Taobao);
+    let err = tessera_graph::build(&spec, false).unwrap_err();
+    assert!(err.to_string().contains("empty.csv: no usable rows"), "{err}");
+    assert!(!dir.path().join("graph").exists());
+}
+
+#[test]
+fn damaged_graph_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = time_cut_graph(dir.path(), "1,10,5,pv,100\n2,11,5,buy,200\n");
+    drop(graph);
+    let file = dir.path().join("graph/rel.click.csr.indices.u32");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let err = Graph::open(&dir.path().join("graph")).unwrap_err();
+    assert!(err.to_string().contains("fails its checksum"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn parser_never_panics(lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..20)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fuzz.csv");
+        let mut bytes = Vec::new();
+        for line in lines {
+            bytes.extend(line);
+            bytes.push(b'\n');
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        for preset in [Preset::Taobao, Preset::Tmall] {
+            let format = LogFormat::preset(preset).unwrap();
+            let _ = read_log(&path, &format, false, |_| {});
+            let _ = read_log(&path, &format, true, |_| {});
+        }
+    }
+
+    #[test]
+    fn well_formed_rows_all_parse(rows in proptest::collection::vec((0u64..1_000_000, 0u64..1_000_000, 0usize..4, 0i64..2_000_000_000), 1..50)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ok.csv");
+        let labels = ["pv", "cart", "fav", "buy"];
+        let text: String = rows.iter().map(|(u, i, b, t)| format!("{u},{i},7,{},{t}\n", labels[*b])).collect();
+        std::fs::write(&path, text).unwrap();
+        let mut seen = Vec::new();
+        let report = read_log(&path, &LogFormat::preset(Preset::Taobao).unwrap(), true, |e| seen.push(e)).unwrap();
+        prop_assert_eq!(report.num_skipped(), 0);
+        prop_assert_eq!(seen.len(), rows.len());
+        for (e, (u, i, _, t)) in seen.iter().zip(&rows) {
+            prop_assert_eq!((e.user, e.item, e.ts), (*u, *i, *t));
+        }
+    }
+}
