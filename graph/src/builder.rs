@@ -139,18 +139,19 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
     let lambda = std::f64::consts::LN_2 / (spec.edges.half_life_days * 86_400.0);
 
     let mut relations = Vec::new();
-    // user → item, one relation per behaviour present in training.
-    let mut keyed: [Vec<(u64, i64)>; 4] = Default::default();
-    for e in &train {
-        keyed[e.behavior.index()].push((u64::from(e.user) << 32 | u64::from(e.item), e.ts));
-    }
+    // user → item, one relation per behaviour present in training, built one
+    // behaviour at a time to bound peak memory.
     for behavior in Behavior::ALL {
-        let list = &mut keyed[behavior.index()];
-        if list.is_empty() {
+        let mut keyed: Vec<(u64, i64)> = train
+            .iter()
+            .filter(|e| e.behavior == behavior)
+            .map(|e| (u64::from(e.user) << 32 | u64::from(e.item), e.ts))
+            .collect();
+        if keyed.is_empty() {
             continue;
         }
-        let edges = aggregate(list, now, lambda);
-        *list = Vec::new();
+        let edges = aggregate(&mut keyed, now, lambda);
+        drop(keyed);
         let spec = RelationSpec {
             name: behavior.as_str().into(),
             kind: RelationKind::Behavior(behavior),
@@ -200,18 +201,16 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
     }
 
     // item → item co-occurrence, from training rows sorted by (user, ts).
-    let mut order: Vec<u32> = (0..train.len() as u32).collect();
-    order.sort_unstable_by_key(|&i| (train[i as usize].user, train[i as usize].ts, i));
+    let mut train = train;
+    train.sort_by_key(|e| (e.user, e.ts));
     let e = &spec.edges;
     for (name, kind, behaviors, window, gap) in [
         ("co_view", RelationKind::CoView, &Behavior::ALL[..], e.coview_window_secs, e.coview_max_gap),
         ("co_buy", RelationKind::CoBuy, &[Behavior::Buy][..], e.cobuy_window_secs, e.cobuy_max_gap),
     ] {
-        let seq: Vec<Event> =
-            order.iter().map(|&i| train[i as usize]).filter(|ev| behaviors.contains(&ev.behavior)).collect();
         let opts =
             CoocOptions { window_secs: window, max_gap: gap, top_k: e.cooc_top_k, score: e.cooc_score };
-        let edges = cooccurrence(&seq, num_items, opts);
+        let edges = cooccurrence(&train, |ev| behaviors.contains(&ev.behavior), num_items, opts);
         if !edges.is_empty() {
             let spec = RelationSpec { name: name.into(), kind, src: NodeType::Item, dst: NodeType::Item };
             relations.push((spec, RelationAdjacency::from_sorted(num_items, num_items, &edges)));

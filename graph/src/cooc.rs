@@ -19,80 +19,83 @@ pub struct CoocOptions {
     pub score: CoocScore,
 }
 
-/// Builds directed item→item edges, sorted by (src, dst), from `sequence`:
-/// the selected events sorted by (user, ts).
-pub fn cooccurrence(sequence: &[Event], num_items: usize, opts: CoocOptions) -> Vec<(u32, u32, EdgeAttrs)> {
-    let mut pairs: Vec<u64> = Vec::new();
-    let mut last_ts: Vec<(u64, i64)> = Vec::new();
-    let mut start = 0;
-    while start < sequence.len() {
-        let user = sequence[start].user;
-        let mut end = start;
-        while end < sequence.len() && sequence[end].user == user {
-            end += 1;
+/// Builds directed item→item edges, sorted by (src, dst), from `sequence`
+/// (events sorted by (user, ts)), using only the events `keep` accepts.
+/// Co-occurrence edges carry no timestamp (`ts` = 0): they summarise many
+/// users' sessions rather than one moment.
+pub fn cooccurrence(
+    sequence: &[Event],
+    keep: impl Fn(&Event) -> bool,
+    num_items: usize,
+    opts: CoocOptions,
+) -> Vec<(u32, u32, EdgeAttrs)> {
+    // Directed pair keys src<<32|dst, one per occurrence.
+    let mut keys: Vec<u64> = Vec::new();
+    let mut window: Vec<&Event> = Vec::with_capacity(opts.max_gap + 1);
+    let mut user = None;
+    for event in sequence.iter().filter(|e| keep(e)) {
+        if user != Some(event.user) {
+            window.clear();
+            user = Some(event.user);
         }
-        let events = &sequence[start..end];
-        for (i, a) in events.iter().enumerate() {
-            for b in events.iter().skip(i + 1).take(opts.max_gap) {
-                if b.ts - a.ts > opts.window_secs {
-                    break;
-                }
-                if a.item != b.item {
-                    for (x, y) in [(a.item, b.item), (b.item, a.item)] {
-                        let k = u64::from(x) << 32 | u64::from(y);
-                        pairs.push(k);
-                        last_ts.push((k, b.ts));
-                    }
-                }
+        for prev in &window {
+            if event.ts - prev.ts <= opts.window_secs && prev.item != event.item {
+                keys.push(u64::from(prev.item) << 32 | u64::from(event.item));
+                keys.push(u64::from(event.item) << 32 | u64::from(prev.item));
             }
         }
-        start = end;
-    }
-    pairs.sort_unstable();
-    last_ts.sort_unstable();
-    // Count each directed pair and remember its last time.
-    let mut counted: Vec<(u32, u32, f32, i64)> = Vec::new();
-    let mut i = 0;
-    while i < pairs.len() {
-        let k = pairs[i];
-        let mut n = 0;
-        while i < pairs.len() && pairs[i] == k {
-            n += 1;
-            i += 1;
+        if opts.max_gap > 0 {
+            if window.len() == opts.max_gap {
+                window.remove(0);
+            }
+            window.push(event);
         }
-        let ts = last_ts[i - 1].1;
-        counted.push(((k >> 32) as u32, k as u32, n as f32, ts));
     }
+    keys.sort_unstable();
+    // Deduplicate in place, counting occurrences.
+    let mut counts: Vec<u32> = Vec::new();
+    let mut unique = 0;
+    for i in 0..keys.len() {
+        if unique > 0 && keys[unique - 1] == keys[i] {
+            counts[unique - 1] += 1;
+        } else {
+            keys[unique] = keys[i];
+            counts.push(1);
+            unique += 1;
+        }
+    }
+    keys.truncate(unique);
+    keys.shrink_to_fit();
     let mut degree = vec![0f64; num_items];
     let mut total = 0f64;
-    for &(src, _, n, _) in &counted {
-        degree[src as usize] += f64::from(n);
+    for (k, &n) in keys.iter().zip(&counts) {
+        degree[(k >> 32) as usize] += f64::from(n);
         total += f64::from(n);
     }
-    let score = |src: u32, dst: u32, n: f32| -> f32 {
+    let score = |src: usize, dst: usize, n: u32| -> f32 {
         match opts.score {
-            CoocScore::Count => n,
-            CoocScore::Pmi => {
-                (f64::from(n) * total / (degree[src as usize] * degree[dst as usize]).max(1.0)).ln() as f32
-            }
+            CoocScore::Count => n as f32,
+            CoocScore::Pmi => (f64::from(n) * total / (degree[src] * degree[dst]).max(1.0)).ln() as f32,
         }
     };
     // Keep the top-k partners of each source (ties by lower item id).
     let mut edges = Vec::new();
+    let mut group: Vec<(u32, u32, f32)> = Vec::new();
     let mut s = 0;
-    while s < counted.len() {
-        let src = counted[s].0;
+    while s < keys.len() {
+        let src = (keys[s] >> 32) as u32;
+        group.clear();
         let mut e = s;
-        while e < counted.len() && counted[e].0 == src {
+        while e < keys.len() && (keys[e] >> 32) as u32 == src {
+            let dst = keys[e] as u32;
+            group.push((dst, counts[e], score(src as usize, dst as usize, counts[e])));
             e += 1;
         }
-        let mut group: Vec<(u32, f32, f32, i64)> =
-            counted[s..e].iter().map(|&(_, dst, n, ts)| (dst, n, score(src, dst, n), ts)).collect();
         group.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
         group.truncate(opts.top_k);
         group.sort_by_key(|g| g.0);
         edges.extend(
-            group.into_iter().map(|(dst, n, sc, ts)| (src, dst, EdgeAttrs { count: n, weight: sc, ts })),
+            group.iter().map(|&(dst, n, sc)| (src, dst, EdgeAttrs { count: n as f32, weight: sc, ts: 0 })),
         );
         s = e;
     }
@@ -112,7 +115,7 @@ mod tests {
     fn pairs_respect_window_gap_and_top_k() {
         let seq = vec![ev(0, 1, 0), ev(0, 2, 10), ev(0, 3, 20), ev(0, 4, 5000), ev(1, 1, 0), ev(1, 2, 1)];
         let opts = CoocOptions { window_secs: 100, max_gap: 1, top_k: 1, score: CoocScore::Count };
-        let edges = cooccurrence(&seq, 5, opts);
+        let edges = cooccurrence(&seq, |_| true, 5, opts);
         // 1-2 twice, 2-3 once; 3-4 is outside the window; 1-3 is two events apart.
         let find = |a, b| edges.iter().find(|e| e.0 == a && e.1 == b).map(|e| e.2.count);
         assert_eq!(find(1, 2), Some(2.0));

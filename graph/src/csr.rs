@@ -118,8 +118,7 @@ mod tests {
 
     #[test]
     fn csr_and_csc_hold_the_same_edges() {
-        let mut events =
-            vec![(1u64 << 32 | 2, 10), (2, 5), (1u64 << 32 | 2, 20), (1u64 << 32, 7)];
+        let mut events = vec![(1u64 << 32 | 2, 10), (2, 5), (1u64 << 32 | 2, 20), (1u64 << 32, 7)];
         let edges = aggregate(&mut events, 20, 0.0);
         assert_eq!(edges.len(), 3);
         assert_eq!(edges[2].2, EdgeAttrs { count: 2.0, weight: 2.0, ts: 20 });

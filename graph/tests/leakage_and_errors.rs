@@ -132,3 +132,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn parquet_logs_read_like_csv() {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.parquet");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Int64, false),
+        Field::new("item_id", DataType::Int64, false),
+        Field::new("behavior", DataType::Utf8, false),
+        Field::new("ts", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3])),
+            Arc::new(Int64Array::from(vec![10, 11, 12])),
+            Arc::new(StringArray::from(vec!["pv", "buy", "teleport"])),
+            Arc::new(Int64Array::from(vec![100, 200, 300])),
+        ],
+    )
+    .unwrap();
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+
+    let format: LogFormat = toml::from_str(
+        "header = true\nuser = \"user_id\"\nitem = \"item_id\"\nbehavior = \"behavior\"\ntime = \"ts\"\n",
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    let report = read_log(&path, &format, false, |e| events.push(e)).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!((events[1].user, events[1].item, events[1].ts), (2, 11, 200));
+    assert_eq!(report.skipped["unknown behaviour"], 1);
+    assert!(report.examples[0].contains("log.parquet:3: unknown behaviour"), "{:?}", report.examples);
+    let err = read_log(&path, &format, true, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("log.parquet:3"), "{err}");
+
+    std::fs::write(&path, b"PAR1 but not really").unwrap();
+    let err = read_log(&path, &format, false, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("not a Parquet file"), "{err}");
+}

@@ -77,18 +77,68 @@ pub(crate) fn read_header(reader: &mut csv::Reader<BufReader<File>>, path: &Path
     }
 }
 
-struct Indices {
-    user: usize,
-    item: usize,
-    behavior: Option<usize>,
-    time: usize,
-    category: Option<usize>,
-    shop: Option<usize>,
-    brand: Option<usize>,
-    needed: usize,
+/// Positions of the log's fields.
+pub(crate) struct Indices {
+    pub(crate) user: usize,
+    pub(crate) item: usize,
+    pub(crate) behavior: Option<usize>,
+    pub(crate) time: usize,
+    pub(crate) category: Option<usize>,
+    pub(crate) shop: Option<usize>,
+    pub(crate) brand: Option<usize>,
+    pub(crate) needed: usize,
 }
 
-/// Streams the log at `path`, calling `sink` for each good row. Bad rows are
+impl Indices {
+    /// Resolves the format's columns (names need `resolver` to have a header).
+    pub(crate) fn resolve(format: &LogFormat, resolver: &ColumnResolver<'_>) -> Result<Self> {
+        let opt = |c: &Option<Column>, what: &str| c.as_ref().map(|c| resolver.resolve(c, what)).transpose();
+        let mut ix = Indices {
+            user: resolver.resolve(&format.user, "user")?,
+            item: resolver.resolve(&format.item, "item")?,
+            behavior: opt(&format.behavior, "behavior")?,
+            time: resolver.resolve(&format.time, "time")?,
+            category: opt(&format.category, "category")?,
+            shop: opt(&format.shop, "shop")?,
+            brand: opt(&format.brand, "brand")?,
+            needed: 0,
+        };
+        ix.needed = ix.all().into_iter().flatten().max().unwrap_or(0) + 1;
+        Ok(ix)
+    }
+
+    /// Every used position.
+    pub(crate) fn all(&self) -> [Option<usize>; 7] {
+        [
+            Some(self.user),
+            Some(self.item),
+            self.behavior,
+            Some(self.time),
+            self.category,
+            self.shop,
+            self.brand,
+        ]
+    }
+}
+
+/// A row's fields as bytes, whatever the file format.
+pub(crate) trait Fields {
+    /// Number of fields.
+    fn len(&self) -> usize;
+    /// Field `index` (empty when absent or null).
+    fn get(&self, index: usize) -> &[u8];
+}
+
+impl Fields for csv::ByteRecord {
+    fn len(&self) -> usize {
+        csv::ByteRecord::len(self)
+    }
+    fn get(&self, index: usize) -> &[u8] {
+        csv::ByteRecord::get(self, index).unwrap_or_default()
+    }
+}
+
+/// Streams the log at `path` (CSV, or Parquet for `.parquet`/`.pq`), calling `sink` for each good row. Bad rows are
 /// counted in the returned report, or fail the read when `strict`.
 ///
 /// # Errors
@@ -98,29 +148,31 @@ pub fn read_log(
     path: &Path,
     format: &LogFormat,
     strict: bool,
+    sink: impl FnMut(RawEvent),
+) -> Result<SkipReport> {
+    let is_parquet = path.extension().is_some_and(|e| e == "parquet" || e == "pq");
+    if is_parquet {
+        super::parquet::read_log_parquet(path, format, strict, sink)
+    } else {
+        read_log_csv(path, format, strict, sink)
+    }
+}
+
+/// Streams a CSV log; see [`read_log`].
+///
+/// # Errors
+/// As [`read_log`].
+pub fn read_log_csv(
+    path: &Path,
+    format: &LogFormat,
+    strict: bool,
     mut sink: impl FnMut(RawEvent),
 ) -> Result<SkipReport> {
     format.validate()?;
     let mut reader = open_csv(path, format.delimiter as u8)?;
     let header = if format.header { Some(read_header(&mut reader, path)?) } else { None };
     let resolver = ColumnResolver { file: path, header };
-    let opt = |c: &Option<Column>, what: &str| c.as_ref().map(|c| resolver.resolve(c, what)).transpose();
-    let mut ix = Indices {
-        user: resolver.resolve(&format.user, "user")?,
-        item: resolver.resolve(&format.item, "item")?,
-        behavior: opt(&format.behavior, "behavior")?,
-        time: resolver.resolve(&format.time, "time")?,
-        category: opt(&format.category, "category")?,
-        shop: opt(&format.shop, "shop")?,
-        brand: opt(&format.brand, "brand")?,
-        needed: 0,
-    };
-    ix.needed = [Some(ix.user), Some(ix.item), ix.behavior, Some(ix.time), ix.category, ix.shop, ix.brand]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(0)
-        + 1;
+    let ix = Indices::resolve(format, &resolver)?;
     let nulls: Vec<&[u8]> = format.null_values.iter().map(|s| s.as_bytes()).collect();
     let mut report = SkipReport::default();
     let mut record = csv::ByteRecord::new();
@@ -144,17 +196,35 @@ pub fn read_log(
             continue; // blank line
         }
         report.rows_read += 1;
-        match parse_row(&record, &ix, format, &nulls) {
-            Ok(event) => sink(event),
-            Err(reason) => {
-                if strict {
-                    return Err(GraphError::BadRow { file: path.to_path_buf(), line, reason });
-                }
-                let key = reason.split(':').next().unwrap_or("bad row").to_owned();
-                report.skip(&key, || format!("{}:{line}: {reason}", path.display()));
+        handle_row(parse_row(&record, &ix, format, &nulls), path, line, strict, &mut report, &mut sink)?;
+    }
+    finish(report, path)
+}
+
+/// Passes a parsed row on, or records (or, when strict, returns) its error.
+pub(crate) fn handle_row(
+    parsed: Result<RawEvent, String>,
+    path: &Path,
+    line: u64,
+    strict: bool,
+    report: &mut SkipReport,
+    sink: &mut impl FnMut(RawEvent),
+) -> Result<()> {
+    match parsed {
+        Ok(event) => sink(event),
+        Err(reason) => {
+            if strict {
+                return Err(GraphError::BadRow { file: path.to_path_buf(), line, reason });
             }
+            let key = reason.split(':').next().unwrap_or("bad row").to_owned();
+            report.skip(&key, || format!("{}:{line}: {reason}", path.display()));
         }
     }
+    Ok(())
+}
+
+/// Refuses a read that produced no usable row.
+pub(crate) fn finish(report: SkipReport, path: &Path) -> Result<SkipReport> {
     if report.rows_read == 0 {
         return Err(GraphError::Empty { file: path.to_path_buf(), reason: "no data rows".into() });
     }
@@ -167,8 +237,8 @@ pub fn read_log(
     Ok(report)
 }
 
-fn field(record: &csv::ByteRecord, index: usize) -> &[u8] {
-    record.get(index).unwrap_or_default()
+fn field(record: &impl Fields, index: usize) -> &[u8] {
+    record.get(index)
 }
 
 fn show(bytes: &[u8]) -> String {
@@ -176,7 +246,7 @@ fn show(bytes: &[u8]) -> String {
 }
 
 fn parse_attr(
-    record: &csv::ByteRecord,
+    record: &impl Fields,
     index: Option<usize>,
     what: &str,
     nulls: &[&[u8]],
@@ -189,8 +259,8 @@ fn parse_attr(
     parse_u64(value).map(Some).ok_or_else(|| format!("bad {what} id: {:?}", show(value)))
 }
 
-fn parse_row(
-    record: &csv::ByteRecord,
+pub(crate) fn parse_row(
+    record: &impl Fields,
     ix: &Indices,
     format: &LogFormat,
     nulls: &[&[u8]],

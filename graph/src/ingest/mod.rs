@@ -4,6 +4,7 @@
 pub mod format;
 pub mod log;
 pub mod npy;
+pub mod parquet;
 pub mod side;
 pub mod skips;
 
