@@ -9,6 +9,9 @@ pub enum PsError {
     /// A named table or parameter does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The caller's fencing token is stale (a replaced worker).
+    #[error("fenced: {0}")]
+    Fenced(String),
     /// The operation is not available in this build.
     #[error("unimplemented: {0}")]
     Unimplemented(String),
@@ -32,6 +35,7 @@ impl From<PsError> for tonic::Status {
         match err {
             PsError::InvalidArgument(_) => tonic::Status::invalid_argument(message),
             PsError::NotFound(_) => tonic::Status::not_found(message),
+            PsError::Fenced(_) => tonic::Status::failed_precondition(message),
             PsError::Unimplemented(_) => tonic::Status::unimplemented(message),
             PsError::Io { .. } => tonic::Status::internal(message),
         }

@@ -14,6 +14,9 @@ use tessera_proto::ps::v1::parameter_server_server::ParameterServerServer;
 /// Default gRPC listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
+/// Largest gRPC message accepted or sent.
+pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
 /// What a shard needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -51,10 +54,15 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tessera_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("build reflection service")?;
-    let service = PsService::new(config.shard, config.num_shards);
+    let shard = std::sync::Arc::new(crate::shard::Shard::new(config.shard, config.num_shards));
+    let service = PsService::new(shard);
     Server::builder()
         .add_service(reflection)
-        .add_service(ParameterServerServer::new(service))
+        .add_service(
+            ParameterServerServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled())
         .await
         .context("serve parameter-server gRPC")?;

@@ -1,22 +1,36 @@
-//! The gRPC face of a shard: converts wire types and delegates.
+//! The gRPC face of a shard: converts wire types and delegates to [`Shard`],
+//! running the CPU-bound work off the async threads.
+
+use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
 use crate::error::PsError;
+use crate::shard::Shard;
 use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_server::ParameterServer;
 
 /// The parameter-server service of one shard.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PsService {
-    shard: u32,
-    num_shards: u32,
+    shard: Arc<Shard>,
 }
 
 impl PsService {
-    /// A service for shard `shard` of `num_shards`.
-    pub fn new(shard: u32, num_shards: u32) -> Self {
-        Self { shard, num_shards }
+    /// A service over `shard`.
+    pub fn new(shard: Arc<Shard>) -> Self {
+        Self { shard }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Shard) -> Result<T, PsError> + Send + 'static,
+    ) -> Result<Response<T>, Status> {
+        let shard = self.shard.clone();
+        let result = tokio::task::spawn_blocking(move || f(&shard))
+            .await
+            .map_err(|e| Status::internal(format!("request task failed: {e}")))?;
+        Ok(Response::new(result?))
     }
 }
 
@@ -28,15 +42,21 @@ fn not_yet(what: &str) -> Status {
 impl ParameterServer for PsService {
     async fn create_table(
         &self,
-        _request: Request<pb::CreateTableRequest>,
+        request: Request<pb::CreateTableRequest>,
     ) -> Result<Response<pb::CreateTableResponse>, Status> {
-        Err(not_yet("create_table"))
+        let spec = request
+            .into_inner()
+            .spec
+            .ok_or_else(|| Status::invalid_argument("create_table: spec missing"))?;
+        self.blocking(move |s| s.create_table(&spec).map(|created| pb::CreateTableResponse { created })).await
     }
-    async fn pull(&self, _request: Request<pb::PullRequest>) -> Result<Response<pb::PullResponse>, Status> {
-        Err(not_yet("pull"))
+    async fn pull(&self, request: Request<pb::PullRequest>) -> Result<Response<pb::PullResponse>, Status> {
+        let request = request.into_inner();
+        self.blocking(move |s| s.pull(&request)).await
     }
-    async fn push(&self, _request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
-        Err(not_yet("push"))
+    async fn push(&self, request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
+        let request = request.into_inner();
+        self.blocking(move |s| s.push(&request)).await
     }
     async fn init_dense(
         &self,
@@ -78,15 +98,16 @@ impl ParameterServer for PsService {
         &self,
         _request: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::StatsResponse>, Status> {
-        Err(not_yet("stats"))
+        Ok(Response::new(self.shard.stats()))
     }
     async fn health(
         &self,
         _request: Request<pb::HealthRequest>,
     ) -> Result<Response<pb::HealthResponse>, Status> {
+        let (shard, num_shards) = self.shard.identity();
         Ok(Response::new(pb::HealthResponse {
-            shard: self.shard,
-            num_shards: self.num_shards,
+            shard,
+            num_shards,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             ready: true,
         }))

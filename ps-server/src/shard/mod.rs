@@ -1,0 +1,289 @@
+//! One shard's state and its request logic: table creation, pull and push
+//! with every check done before any state changes, the fencing token, and
+//! counters. The gRPC service only converts types and calls these methods.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tessera_proto::common::v1::{Compression, TransferStats, ValueEncoding};
+use tessera_proto::ps::v1 as pb;
+
+use crate::codec::{decode_ids, decode_values, encode_values};
+use crate::error::{PsError, Result};
+use crate::init::Init;
+use crate::optimizer::Optimizer;
+use crate::routing::shard_of;
+use crate::table::{NonFinite, Table, TableConfig};
+
+/// Largest number of ids in one request.
+pub const DEFAULT_MAX_IDS: usize = 1 << 20;
+/// Largest row dimension.
+pub const MAX_DIM: u32 = 4096;
+
+/// Counters reported by `Stats`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Payload bytes received, on the wire.
+    pub bytes_in_wire: AtomicU64,
+    /// Payload bytes received, decoded.
+    pub bytes_in_raw: AtomicU64,
+    /// Payload bytes sent, on the wire.
+    pub bytes_out_wire: AtomicU64,
+    /// Payload bytes sent, before compression.
+    pub bytes_out_raw: AtomicU64,
+    /// Pushes applied.
+    pub num_updates: AtomicU64,
+    /// Rows pulled.
+    pub rows_pulled: AtomicU64,
+    /// Rows pushed.
+    pub rows_pushed: AtomicU64,
+}
+
+/// One shard.
+#[derive(Debug)]
+pub struct Shard {
+    shard: u32,
+    num_shards: u32,
+    max_ids: usize,
+    tables: RwLock<HashMap<String, Arc<Table>>>,
+    fencing_token: AtomicU64,
+    /// Counters.
+    pub counters: Counters,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl Shard {
+    /// An empty shard `shard` of `num_shards`.
+    pub fn new(shard: u32, num_shards: u32) -> Self {
+        Self {
+            shard,
+            num_shards,
+            max_ids: DEFAULT_MAX_IDS,
+            tables: RwLock::new(HashMap::new()),
+            fencing_token: AtomicU64::new(0),
+            counters: Counters::default(),
+        }
+    }
+
+    /// This shard's index and the cluster size.
+    pub fn identity(&self) -> (u32, u32) {
+        (self.shard, self.num_shards)
+    }
+
+    fn table(&self, name: &str) -> Result<Arc<Table>> {
+        let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
+        tables.get(name).cloned().ok_or_else(|| PsError::NotFound(format!("table {name:?} does not exist")))
+    }
+
+    /// Creates a table or checks that the existing one matches.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad spec or one that differs from the existing table.
+    pub fn create_table(&self, spec: &pb::TableSpec) -> Result<bool> {
+        if !valid_name(&spec.name) {
+            return Err(PsError::InvalidArgument(format!(
+                "table name {:?} must be 1–64 chars of [a-z0-9_]",
+                spec.name
+            )));
+        }
+        if spec.dim == 0 || spec.dim > MAX_DIM {
+            return Err(PsError::InvalidArgument(format!(
+                "table {}: dim {} is not in 1..={MAX_DIM}",
+                spec.name, spec.dim
+            )));
+        }
+        let optimizer = spec
+            .optimizer
+            .as_ref()
+            .ok_or_else(|| PsError::InvalidArgument(format!("table {}: optimizer is missing", spec.name)))
+            .and_then(Optimizer::from_proto)?;
+        let non_finite = match pb::NonFinitePolicy::try_from(spec.non_finite) {
+            Ok(pb::NonFinitePolicy::Reject) => NonFinite::Reject,
+            Ok(pb::NonFinitePolicy::Clip) if spec.clip_value.is_finite() && spec.clip_value > 0.0 => {
+                NonFinite::Clip(spec.clip_value)
+            }
+            _ => {
+                return Err(PsError::InvalidArgument(format!(
+                    "table {}: bad non_finite policy or clip_value",
+                    spec.name
+                )))
+            }
+        };
+        let config = TableConfig {
+            name: spec.name.clone(),
+            dim: spec.dim as usize,
+            optimizer,
+            init: Init::from_proto(spec.init.as_ref())?,
+            num_ids: spec.num_ids,
+            non_finite,
+        };
+        let mut tables = self.tables.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = tables.get(&spec.name) {
+            if existing.config() != &config {
+                return Err(PsError::InvalidArgument(format!(
+                    "table {} exists with a different spec",
+                    spec.name
+                )));
+            }
+            return Ok(false);
+        }
+        tables.insert(spec.name.clone(), Arc::new(Table::new(config)));
+        Ok(true)
+    }
+
+    fn check_ids(&self, table: &TableConfig, ids: &[u64]) -> Result<()> {
+        for &id in ids {
+            if table.num_ids > 0 && id >= table.num_ids {
+                return Err(PsError::InvalidArgument(format!(
+                    "table {}: id {id} is not below num_ids {}",
+                    table.name, table.num_ids
+                )));
+            }
+            let owner = shard_of(&table.name, id, self.num_shards);
+            if owner != self.shard {
+                return Err(PsError::InvalidArgument(format!(
+                    "table {}: id {id} belongs to shard {owner}, not shard {}",
+                    table.name, self.shard
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads rows.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown table, `InvalidArgument` for bad ids or encodings.
+    pub fn pull(&self, request: &pb::PullRequest) -> Result<pb::PullResponse> {
+        let table = self.table(&request.table)?;
+        let ids = decode_ids(
+            request.ids.as_ref().ok_or_else(|| PsError::InvalidArgument("pull: ids missing".into()))?,
+            self.max_ids,
+        )?;
+        self.check_ids(table.config(), &ids)?;
+        let encoding = ValueEncoding::try_from(request.encoding).unwrap_or(ValueEncoding::Unspecified);
+        let compression = Compression::try_from(request.compression).map_err(|_| {
+            PsError::InvalidArgument(format!("pull: unknown compression {}", request.compression))
+        })?;
+        let mut values = Vec::new();
+        table.pull(&ids, &mut values);
+        let rows = encode_values(&values, encoding, compression)?;
+        let stats = TransferStats { raw_bytes: rows.raw_len, wire_bytes: rows.data.len() as u64 };
+        self.counters.rows_pulled.fetch_add(ids.len() as u64, Ordering::Relaxed);
+        self.counters.bytes_out_raw.fetch_add(stats.raw_bytes, Ordering::Relaxed);
+        self.counters.bytes_out_wire.fetch_add(stats.wire_bytes, Ordering::Relaxed);
+        Ok(pb::PullResponse { dim: table.config().dim as u32, rows: Some(rows), stats: Some(stats) })
+    }
+
+    /// Applies sparse gradients, all or nothing.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown table; `InvalidArgument` for bad ids, sizes,
+    /// frames or non-finite values; `Fenced` for a stale fencing token.
+    pub fn push(&self, request: &pb::PushRequest) -> Result<pb::PushResponse> {
+        let table = self.table(&request.table)?;
+        let config = table.config();
+        let ids = decode_ids(
+            request.ids.as_ref().ok_or_else(|| PsError::InvalidArgument("push: ids missing".into()))?,
+            self.max_ids,
+        )?;
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err(PsError::InvalidArgument(format!(
+                "push to {}: duplicate ids; sum their gradients first",
+                config.name
+            )));
+        }
+        self.check_ids(config, &ids)?;
+        let payload =
+            request.grads.as_ref().ok_or_else(|| PsError::InvalidArgument("push: grads missing".into()))?;
+        let mut grads = decode_values(payload, ids.len() * config.dim).map_err(|e| {
+            PsError::InvalidArgument(format!(
+                "push to {} ({} ids × dim {}): {e}",
+                config.name,
+                ids.len(),
+                config.dim
+            ))
+        })?;
+        if let Some(bad) = grads.iter().position(|g| !g.is_finite()) {
+            match config.non_finite {
+                NonFinite::Reject => {
+                    return Err(PsError::InvalidArgument(format!(
+                        "push to {}: non-finite gradient {} for id {}",
+                        config.name,
+                        grads[bad],
+                        ids[bad / config.dim]
+                    )))
+                }
+                NonFinite::Clip(bound) => {
+                    grads.iter_mut().for_each(|g| *g = if g.is_nan() { 0.0 } else { g.clamp(-bound, bound) })
+                }
+            }
+        }
+        self.check_fencing(request.fencing_token)?;
+        table.push(&ids, &grads);
+        self.counters.num_updates.fetch_add(1, Ordering::Relaxed);
+        self.counters.rows_pushed.fetch_add(ids.len() as u64, Ordering::Relaxed);
+        self.counters.bytes_in_raw.fetch_add(payload.raw_len, Ordering::Relaxed);
+        self.counters.bytes_in_wire.fetch_add(payload.data.len() as u64, Ordering::Relaxed);
+        Ok(pb::PushResponse {
+            rows_applied: ids.len() as u32,
+            stats: Some(TransferStats { raw_bytes: payload.raw_len, wire_bytes: payload.data.len() as u64 }),
+        })
+    }
+
+    fn check_fencing(&self, token: u64) -> Result<()> {
+        let current = self.fencing_token.fetch_max(token, Ordering::AcqRel);
+        if token < current {
+            return Err(PsError::Fenced(format!("fencing token {token} is older than the job's {current}")));
+        }
+        Ok(())
+    }
+
+    /// Figures for `Stats`.
+    pub fn stats(&self) -> pb::StatsResponse {
+        let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<_> = tables
+            .values()
+            .map(|t| pb::TableStats {
+                name: t.config().name.clone(),
+                dim: t.config().dim as u32,
+                num_rows: t.num_rows() as u64,
+                rows_pulled: 0,
+                rows_pushed: 0,
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        let c = &self.counters;
+        pb::StatsResponse {
+            shard: self.shard,
+            num_shards: self.num_shards,
+            tables: list,
+            num_dense: 0,
+            bytes_in_wire: c.bytes_in_wire.load(Ordering::Relaxed),
+            bytes_in_raw: c.bytes_in_raw.load(Ordering::Relaxed),
+            bytes_out_wire: c.bytes_out_wire.load(Ordering::Relaxed),
+            bytes_out_raw: c.bytes_out_raw.load(Ordering::Relaxed),
+            num_updates: c.num_updates.load(Ordering::Relaxed),
+            last_checkpoint_id: 0,
+        }
+    }
+
+    /// Every materialised row of a table (tests and checkpoints).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown table.
+    pub fn snapshot(&self, table: &str) -> Result<HashMap<u64, crate::table::Row>> {
+        Ok(self.table(table)?.snapshot())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+//! Shard logic: exact concurrent SGD, optimizer references, and bad input
+//! that leaves the state byte-identical.
+
+use std::sync::Arc;
+
+use tessera_proto::common::v1::{Compression, IdEncoding, ValueEncoding};
+use tessera_proto::ps::v1 as pb;
+
+use super::Shard;
+use crate::codec::{encode_ids, encode_values};
+use crate::routing::shard_of;
+
+fn spec(name: &str, dim: u32, kind: pb::optimizer_spec::Kind, zeros: bool) -> pb::TableSpec {
+    pb::TableSpec {
+        name: name.into(),
+        dim,
+        optimizer: Some(pb::OptimizerSpec { kind: Some(kind), weight_decay: 0.0 }),
+        init: Some(pb::InitSpec {
+            kind: Some(if zeros {
+                pb::init_spec::Kind::Zeros(true)
+            } else {
+                pb::init_spec::Kind::UniformBound(0.1)
+            }),
+            seed: 7,
+        }),
+        num_ids: 0,
+        non_finite: 0,
+        clip_value: 0.0,
+    }
+}
+
+fn push(table: &str, ids: &[u64], grads: &[f32], comp: Compression) -> pb::PushRequest {
+    pb::PushRequest {
+        table: table.into(),
+        ids: Some(encode_ids(ids, IdEncoding::U64Le).unwrap()),
+        grads: Some(encode_values(grads, ValueEncoding::F32, comp).unwrap()),
+        worker_id: "w".into(),
+        fencing_token: 0,
+        clock: 0,
+    }
+}
+
+fn pull(shard: &Shard, table: &str, ids: &[u64]) -> Vec<f32> {
+    let response = shard
+        .pull(&pb::PullRequest {
+            table: table.into(),
+            ids: Some(encode_ids(ids, IdEncoding::U64Le).unwrap()),
+            encoding: ValueEncoding::F32 as i32,
+            compression: Compression::Zstd as i32,
+            worker_id: String::new(),
+            clock: 0,
+        })
+        .unwrap();
+    crate::codec::decode_values(&response.rows.unwrap(), ids.len() * response.dim as usize).unwrap()
+}
+
+#[test]
+fn concurrent_sgd_loses_no_update() {
+    let shard = Arc::new(Shard::new(0, 1));
+    shard.create_table(&spec("item", 4, pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 1.0 }), true)).unwrap();
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let shard = shard.clone();
+            std::thread::spawn(move || {
+                for step in 0..200u64 {
+                    let ids: Vec<u64> = (0..16)
+                        .map(|k| (k * 7 + step + t) % 50)
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    let grads: Vec<f32> =
+                        ids.iter().flat_map(|&id| [1.0, 2.0, (id % 3) as f32, -1.0]).collect();
+                    shard.push(&push("item", &ids, &grads, Compression::None)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Reference: count how often each id was pushed.
+    let mut times = [0f32; 50];
+    for t in 0..8u64 {
+        for step in 0..200u64 {
+            let ids: std::collections::BTreeSet<u64> = (0..16).map(|k| (k * 7 + step + t) % 50).collect();
+            ids.iter().for_each(|&id| times[id as usize] += 1.0);
+        }
+    }
+    let ids: Vec<u64> = (0..50).collect();
+    let rows = pull(&shard, "item", &ids);
+    for id in 0..50usize {
+        let n = times[id];
+        assert_eq!(&rows[id * 4..id * 4 + 4], &[-n, -2.0 * n, -n * (id % 3) as f32, n], "id {id}");
+    }
+}
+
+#[test]
+fn adagrad_and_adam_match_a_reference() {
+    let shard = Shard::new(0, 1);
+    let adagrad = pb::Adagrad { lr: 0.1, initial_accumulator: 0.1, eps: 1e-8 };
+    let adam = pb::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    shard.create_table(&spec("ada", 2, pb::optimizer_spec::Kind::Adagrad(adagrad), false)).unwrap();
+    shard.create_table(&spec("adam", 2, pb::optimizer_spec::Kind::Adam(adam), false)).unwrap();
+    let (mut w_ada, mut w_adam) = (pull(&shard, "ada", &[5]), pull(&shard, "adam", &[5]));
+    let (mut s, mut m, mut v) = ([0.1f64; 2], [0f64; 2], [0f64; 2]);
+    let mut ref_ada: Vec<f64> = w_ada.iter().map(|&x| f64::from(x)).collect();
+    let mut ref_adam: Vec<f64> = w_adam.iter().map(|&x| f64::from(x)).collect();
+    for t in 1..=20 {
+        let g = [0.5f32 * t as f32 / 10.0, -0.3];
+        shard.push(&push("ada", &[5], &g, Compression::Zstd)).unwrap();
+        shard.push(&push("adam", &[5], &g, Compression::None)).unwrap();
+        for k in 0..2 {
+            let gk = f64::from(g[k]);
+            s[k] += gk * gk;
+            ref_ada[k] -= 0.1 * gk / (s[k].sqrt() + 1e-8);
+            m[k] = 0.9 * m[k] + 0.1 * gk;
+            v[k] = 0.999 * v[k] + 0.001 * gk * gk;
+            let (mh, vh) = (m[k] / (1.0 - 0.9f64.powi(t)), v[k] / (1.0 - 0.999f64.powi(t)));
+            ref_adam[k] -= 0.01 * mh / (vh.sqrt() + 1e-8);
+        }
+    }
+    w_ada = pull(&shard, "ada", &[5]);
+    w_adam = pull(&shard, "adam", &[5]);
+    for k in 0..2 {
+        assert!(
+            (f64::from(w_ada[k]) - ref_ada[k]).abs() < 1e-5,
+            "adagrad {k}: {} vs {}",
+            w_ada[k],
+            ref_ada[k]
+        );
+        assert!(
+            (f64::from(w_adam[k]) - ref_adam[k]).abs() < 1e-5,
+            "adam {k}: {} vs {}",
+            w_adam[k],
+            ref_adam[k]
+        );
+    }
+}
+
+#[test]
+fn bad_pushes_are_refused_and_change_nothing() {
+    let shard = Shard::new(0, 2);
+    shard.create_table(&spec("item", 4, pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 1.0 }), false)).unwrap();
+    let mine: Vec<u64> = (0..100).filter(|&id| shard_of("item", id, 2) == 0).take(3).collect();
+    let other = (0..100).find(|&id| shard_of("item", id, 2) == 1).unwrap();
+    shard.push(&push("item", &mine, &[0.5; 12], Compression::None)).unwrap();
+    let before = shard.snapshot("item").unwrap();
+    let stats_before = shard.stats();
+
+    let mut corrupt = push("item", &mine, &[0.5; 12], Compression::Zstd);
+    if let Some(g) = corrupt.grads.as_mut() {
+        g.data[3] ^= 0x5a;
+    }
+    let mut oversized = push("item", &mine, &[0.5; 12], Compression::None);
+    if let Some(ids) = oversized.ids.as_mut() {
+        ids.count = u32::MAX;
+    }
+    let cases: Vec<(pb::PushRequest, &str)> = vec![
+        (push("item", &mine, &[0.5; 9], Compression::None), "raw bytes declared"),
+        (push("nope", &mine, &[0.5; 12], Compression::None), "table \"nope\" does not exist"),
+        (push("item", &mine[..2], &[0.5; 12], Compression::None), "raw bytes declared"),
+        (
+            push(
+                "item",
+                &mine,
+                &[0.5, f32::NAN, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+                Compression::None,
+            ),
+            "non-finite gradient",
+        ),
+        (corrupt, "corrupt zstd frame"),
+        (oversized, "exceed the limit"),
+        (push("item", &[mine[0], other], &[0.5; 8], Compression::None), "belongs to shard 1"),
+        (push("item", &[mine[0], mine[0]], &[0.5; 8], Compression::None), "duplicate ids"),
+    ];
+    for (request, expected) in cases {
+        let err = shard.push(&request).unwrap_err();
+        assert!(err.to_string().contains(expected), "{err} (expected {expected:?})");
+        let status: tonic::Status = err.into();
+        assert!(matches!(status.code(), tonic::Code::InvalidArgument | tonic::Code::NotFound), "{status:?}");
+    }
+    assert_eq!(shard.snapshot("item").unwrap(), before, "a refused push changed the table");
+    assert_eq!(shard.stats().num_updates, stats_before.num_updates);
+}
+
+#[test]
+fn stale_fencing_token_is_refused() {
+    let shard = Shard::new(0, 1);
+    shard.create_table(&spec("item", 2, pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 1.0 }), true)).unwrap();
+    let mut request = push("item", &[1], &[1.0, 1.0], Compression::None);
+    request.fencing_token = 3;
+    shard.push(&request).unwrap();
+    request.fencing_token = 2;
+    let status: tonic::Status = shard.push(&request).unwrap_err().into();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(pull(&shard, "item", &[1]), vec![-1.0, -1.0]);
+}
+
+#[test]
+fn unseen_rows_are_deterministic_and_create_table_is_idempotent() {
+    let (a, b) = (Shard::new(0, 1), Shard::new(0, 1));
+    let s = spec("user", 8, pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 0.1 }), false);
+    assert!(a.create_table(&s).unwrap());
+    assert!(!a.create_table(&s).unwrap());
+    b.create_table(&s).unwrap();
+    assert_eq!(pull(&a, "user", &[1, 99, 12345]), pull(&b, "user", &[1, 99, 12345]));
+    assert_ne!(pull(&a, "user", &[1]), pull(&a, "user", &[2]));
+    let mut other = s.clone();
+    other.dim = 16;
+    assert!(a.create_table(&other).unwrap_err().to_string().contains("different spec"));
+}

@@ -1,0 +1,141 @@
+//! An embedding table: rows keyed by id in striped hash maps, so concurrent
+//! pushes to different stripes never contend and no global lock exists. A
+//! push locks the stripes it touches in ascending order (no deadlock) and
+//! holds them while it applies, so it is seen completely or not at all.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use rustc_hash::FxHashMap;
+
+use crate::init::Init;
+use crate::optimizer::Optimizer;
+use crate::routing::mix64;
+
+/// Number of lock stripes per table.
+pub const NUM_STRIPES: usize = 64;
+
+/// What happens to a NaN or infinite gradient.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NonFinite {
+    /// Refuse the push.
+    Reject,
+    /// Replace NaN by 0 and clip to ±bound.
+    Clip(f32),
+}
+
+/// A table's validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableConfig {
+    /// Name.
+    pub name: String,
+    /// Values per row.
+    pub dim: usize,
+    /// Optimizer.
+    pub optimizer: Optimizer,
+    /// Initialiser and its seed.
+    pub init: (Init, u64),
+    /// Exclusive id bound; 0 = none.
+    pub num_ids: u64,
+    /// Non-finite gradient policy.
+    pub non_finite: NonFinite,
+}
+
+/// One materialised row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Parameter values.
+    pub values: Box<[f32]>,
+    /// Optimizer state.
+    pub state: Box<[f32]>,
+    /// Updates applied to this row.
+    pub step: u64,
+}
+
+/// An embedding table.
+#[derive(Debug)]
+pub struct Table {
+    config: TableConfig,
+    stripes: Vec<RwLock<FxHashMap<u64, Row>>>,
+}
+
+fn stripe_of(id: u64) -> usize {
+    (mix64(id) % NUM_STRIPES as u64) as usize
+}
+
+impl Table {
+    /// An empty table.
+    pub fn new(config: TableConfig) -> Self {
+        Self { config, stripes: (0..NUM_STRIPES).map(|_| RwLock::new(FxHashMap::default())).collect() }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &TableConfig {
+        &self.config
+    }
+
+    /// Reads rows (materialised or initial values) into `out`, `dim` values per id.
+    pub fn pull(&self, ids: &[u64], out: &mut Vec<f32>) {
+        let dim = self.config.dim;
+        out.clear();
+        out.resize(ids.len() * dim, 0.0);
+        for (id, slot) in ids.iter().zip(out.chunks_exact_mut(dim)) {
+            let stripe = self.stripes[stripe_of(*id)].read().unwrap_or_else(|p| p.into_inner());
+            match stripe.get(id) {
+                Some(row) => slot.copy_from_slice(&row.values),
+                None => self.config.init.0.fill(self.config.init.1, &self.config.name, *id, slot),
+            }
+        }
+    }
+
+    /// Applies one validated push: `grads` holds `dim` values per id, ids unique.
+    pub fn push(&self, ids: &[u64], grads: &[f32]) {
+        let dim = self.config.dim;
+        let mut by_stripe: Vec<Vec<usize>> = vec![Vec::new(); NUM_STRIPES];
+        for (k, id) in ids.iter().enumerate() {
+            by_stripe[stripe_of(*id)].push(k);
+        }
+        // Lock every touched stripe, in ascending order, before changing any.
+        let mut guards: Vec<_> = by_stripe
+            .iter()
+            .enumerate()
+            .filter(|(_, ks)| !ks.is_empty())
+            .map(|(s, ks)| (ks, self.stripes[s].write().unwrap_or_else(|p| p.into_inner())))
+            .collect();
+        for (ks, stripe) in &mut guards {
+            for &k in ks.iter() {
+                let id = ids[k];
+                let row = stripe.entry(id).or_insert_with(|| {
+                    let mut values = vec![0.0; dim];
+                    self.config.init.0.fill(self.config.init.1, &self.config.name, id, &mut values);
+                    Row {
+                        values: values.into(),
+                        state: self.config.optimizer.init_state(dim).into(),
+                        step: 0,
+                    }
+                });
+                self.config.optimizer.apply(
+                    &mut row.values,
+                    &mut row.state,
+                    &mut row.step,
+                    &grads[k * dim..(k + 1) * dim],
+                );
+            }
+        }
+    }
+
+    /// Number of materialised rows.
+    pub fn num_rows(&self) -> usize {
+        self.stripes.iter().map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len()).sum()
+    }
+
+    /// A copy of every materialised row (for checkpoints and tests).
+    pub fn snapshot(&self) -> HashMap<u64, Row> {
+        let mut all = HashMap::new();
+        for stripe in &self.stripes {
+            let stripe = stripe.read().unwrap_or_else(|p| p.into_inner());
+            all.extend(stripe.iter().map(|(k, v)| (*k, v.clone())));
+        }
+        all
+    }
+}
