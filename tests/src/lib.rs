@@ -5,6 +5,7 @@ pub mod binaries;
 pub mod etcd;
 pub mod ports;
 pub mod process;
+pub mod ps;
 
 pub use etcd::Etcd;
 pub use process::ChildProcess;

@@ -2,32 +2,19 @@
 //! answers gRPC reflection (what `grpcurl list` uses), and the worker finds
 //! libtorch with no `LD_LIBRARY_PATH`.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use tessera_tests::{binaries::binary, ChildProcess};
+use tessera_tests::binaries::binary;
+use tessera_tests::ps::start_ps_server;
 use tokio_stream::StreamExt as _;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
 
-/// Starts a ps-server on port 0 and returns it with its bound address.
-fn start_ps_server() -> anyhow::Result<(ChildProcess, String)> {
-    let mut command = Command::new(binary("ps-server")?);
-    command.args(["--listen", "127.0.0.1:0", "--shard", "0", "--num-shards", "1"]).stdout(Stdio::piped());
-    let mut process = ChildProcess::spawn("ps-server", &mut command)?;
-    let stdout = process.child_mut().and_then(|c| c.stdout.take()).expect("stdout piped");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr =
-        line.trim().strip_prefix("LISTENING ").ok_or_else(|| anyhow::anyhow!("unexpected line {line:?}"))?;
-    Ok((process, addr.to_owned()))
-}
-
 #[tokio::test]
 async fn ps_server_lists_its_service_through_reflection() -> anyhow::Result<()> {
-    let (_ps, addr) = start_ps_server()?;
+    let (_ps, addr) = start_ps_server(0, 1)?;
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?.connect().await?;
     let mut client = ServerReflectionClient::new(channel);
     let request = ServerReflectionRequest {

@@ -2,40 +2,16 @@
 //! from many clients lose no update, and a bad push over the wire is refused
 //! with INVALID_ARGUMENT while the rows stay as they were.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
-
 use ps_server::codec::{decode_values, encode_ids, encode_values};
 use ps_server::routing::shard_of;
 use tessera_proto::common::v1::{Compression, IdEncoding, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;
-use tessera_tests::{binaries::binary, ChildProcess};
+use tessera_tests::ps::start_ps_server;
 use tonic::transport::Channel;
 
 const NUM_SHARDS: u32 = 2;
 const DIM: usize = 8;
-
-fn start_shard(shard: u32) -> anyhow::Result<(ChildProcess, String)> {
-    let mut command = Command::new(binary("ps-server")?);
-    command
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--shard",
-            &shard.to_string(),
-            "--num-shards",
-            &NUM_SHARDS.to_string(),
-        ])
-        .stdout(Stdio::piped());
-    let mut process = ChildProcess::spawn("ps-server", &mut command)?;
-    let stdout = process.child_mut().and_then(|c| c.stdout.take()).expect("stdout piped");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr =
-        line.trim().strip_prefix("LISTENING ").ok_or_else(|| anyhow::anyhow!("unexpected line {line:?}"))?;
-    Ok((process, format!("http://{addr}")))
-}
 
 fn table_spec() -> pb::TableSpec {
     pb::TableSpec {
@@ -69,10 +45,11 @@ async fn pull(client: &mut ParameterServerClient<Channel>, ids: &[u64]) -> anyho
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sgd_over_grpc_equals_the_sum_of_pushes() -> anyhow::Result<()> {
-    let shards: Vec<_> = (0..NUM_SHARDS).map(start_shard).collect::<anyhow::Result<_>>()?;
+    let shards: Vec<_> =
+        (0..NUM_SHARDS).map(|s| start_ps_server(s, NUM_SHARDS)).collect::<anyhow::Result<_>>()?;
     let mut clients = Vec::new();
     for (_, endpoint) in &shards {
-        let mut client = ParameterServerClient::connect(endpoint.clone()).await?;
+        let mut client = ParameterServerClient::connect(format!("http://{endpoint}")).await?;
         client.create_table(pb::CreateTableRequest { spec: Some(table_spec()) }).await?;
         clients.push(client);
     }
