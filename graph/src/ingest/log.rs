@@ -202,13 +202,14 @@ pub fn read_log_csv(
 }
 
 /// Passes a parsed row on, or records (or, when strict, returns) its error.
-pub(crate) fn handle_row(
-    parsed: Result<RawEvent, String>,
+/// The text of a reason before its first `:` is the key it is counted under.
+pub(crate) fn handle_row<T>(
+    parsed: Result<T, String>,
     path: &Path,
     line: u64,
     strict: bool,
     report: &mut SkipReport,
-    sink: &mut impl FnMut(RawEvent),
+    sink: &mut impl FnMut(T),
 ) -> Result<()> {
     match parsed {
         Ok(event) => sink(event),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::format::{default_null_values, Column};
-use super::log::{open_csv, read_header, ColumnResolver};
+use super::log::{handle_row, open_csv, read_header, ColumnResolver};
 use super::parse_u64;
 use super::skips::SkipReport;
 use crate::error::{GraphError, Result};
@@ -134,16 +134,9 @@ pub fn read_items(spec: &ItemTableSpec, strict: bool) -> Result<(HashMap<u64, It
                 },
             ))
         })();
-        match parsed {
-            Ok((item, attrs)) => {
-                items.insert(item, attrs);
-            }
-            Err(reason) if strict => return Err(bad_row(path, line, reason)),
-            Err(reason) => {
-                let key = reason.split(':').next().unwrap_or("bad row").to_owned();
-                report.skip(&key, || format!("{}:{line}: {reason}", path.display()));
-            }
-        }
+        handle_row(parsed, path, line, strict, &mut report, &mut |(item, attrs)| {
+            items.insert(item, attrs);
+        })?;
     }
     if items.is_empty() {
         return Err(GraphError::Empty { file: path.to_path_buf(), reason: "no usable item rows".into() });
@@ -182,26 +175,23 @@ pub fn read_users(
         line += 1;
         report.rows_read += 1;
         let raw = record.get(user_ix).unwrap_or_default();
-        let Some(user) = parse_u64(raw.as_bytes()) else {
-            let reason = format!("bad user id: {raw:?}");
-            if strict {
-                return Err(bad_row(path, line, reason));
-            }
-            report.skip("bad user id", || format!("{}:{line}: {reason}", path.display()));
-            continue;
-        };
-        let values = cols
-            .iter()
-            .map(|&i| {
-                let v = record.get(i).unwrap_or_default().trim();
-                if spec.null_values.iter().any(|n| n == v) {
-                    f32::NAN
-                } else {
-                    v.parse::<f32>().ok().filter(|x| x.is_finite()).unwrap_or(f32::NAN)
-                }
-            })
-            .collect();
-        users.insert(user, values);
+        let parsed = parse_u64(raw.as_bytes()).ok_or_else(|| format!("bad user id: {raw:?}")).map(|user| {
+            let values: Profile = cols
+                .iter()
+                .map(|&i| {
+                    let v = record.get(i).unwrap_or_default().trim();
+                    if spec.null_values.iter().any(|n| n == v) {
+                        f32::NAN
+                    } else {
+                        v.parse::<f32>().ok().filter(|x| x.is_finite()).unwrap_or(f32::NAN)
+                    }
+                })
+                .collect();
+            (user, values)
+        });
+        handle_row(parsed, path, line, strict, &mut report, &mut |(user, values)| {
+            users.insert(user, values);
+        })?;
     }
     Ok((users, names, report))
 }
