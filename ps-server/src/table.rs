@@ -4,6 +4,7 @@
 //! holds them while it applies, so it is seen completely or not at all.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use rustc_hash::FxHashMap;
@@ -57,6 +58,8 @@ pub struct Row {
 pub struct Table {
     config: TableConfig,
     stripes: Vec<RwLock<FxHashMap<u64, Row>>>,
+    rows_pulled: AtomicU64,
+    rows_pushed: AtomicU64,
 }
 
 fn stripe_of(id: u64) -> usize {
@@ -66,7 +69,12 @@ fn stripe_of(id: u64) -> usize {
 impl Table {
     /// An empty table.
     pub fn new(config: TableConfig) -> Self {
-        Self { config, stripes: (0..NUM_STRIPES).map(|_| RwLock::new(FxHashMap::default())).collect() }
+        Self {
+            config,
+            stripes: (0..NUM_STRIPES).map(|_| RwLock::new(FxHashMap::default())).collect(),
+            rows_pulled: AtomicU64::new(0),
+            rows_pushed: AtomicU64::new(0),
+        }
     }
 
     /// Its configuration.
@@ -77,6 +85,7 @@ impl Table {
     /// Reads rows (materialised or initial values) into `out`, `dim` values per id.
     pub fn pull(&self, ids: &[u64], out: &mut Vec<f32>) {
         let dim = self.config.dim;
+        self.rows_pulled.fetch_add(ids.len() as u64, Ordering::Relaxed);
         out.clear();
         out.resize(ids.len() * dim, 0.0);
         for (id, slot) in ids.iter().zip(out.chunks_exact_mut(dim)) {
@@ -122,6 +131,12 @@ impl Table {
                 );
             }
         }
+        self.rows_pushed.fetch_add(ids.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Rows served by pulls and rows updated by pushes since start.
+    pub fn traffic(&self) -> (u64, u64) {
+        (self.rows_pulled.load(Ordering::Relaxed), self.rows_pushed.load(Ordering::Relaxed))
     }
 
     /// Number of materialised rows.

@@ -34,10 +34,6 @@ pub struct Counters {
     pub bytes_out_raw: AtomicU64,
     /// Pushes applied.
     pub num_updates: AtomicU64,
-    /// Rows pulled.
-    pub rows_pulled: AtomicU64,
-    /// Rows pushed.
-    pub rows_pushed: AtomicU64,
 }
 
 /// One shard.
@@ -175,7 +171,6 @@ impl Shard {
         table.pull(&ids, &mut values);
         let rows = encode_values(&values, encoding, compression)?;
         let stats = TransferStats { raw_bytes: rows.raw_len, wire_bytes: rows.data.len() as u64 };
-        self.counters.rows_pulled.fetch_add(ids.len() as u64, Ordering::Relaxed);
         self.counters.bytes_out_raw.fetch_add(stats.raw_bytes, Ordering::Relaxed);
         self.counters.bytes_out_wire.fetch_add(stats.wire_bytes, Ordering::Relaxed);
         Ok(pb::PullResponse { dim: table.config().dim as u32, rows: Some(rows), stats: Some(stats) })
@@ -230,7 +225,6 @@ impl Shard {
         self.check_fencing(request.fencing_token)?;
         table.push(&ids, &grads);
         self.counters.num_updates.fetch_add(1, Ordering::Relaxed);
-        self.counters.rows_pushed.fetch_add(ids.len() as u64, Ordering::Relaxed);
         self.counters.bytes_in_raw.fetch_add(payload.raw_len, Ordering::Relaxed);
         self.counters.bytes_in_wire.fetch_add(payload.data.len() as u64, Ordering::Relaxed);
         Ok(pb::PushResponse {
@@ -252,12 +246,15 @@ impl Shard {
         let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
         let mut list: Vec<_> = tables
             .values()
-            .map(|t| pb::TableStats {
-                name: t.config().name.clone(),
-                dim: t.config().dim as u32,
-                num_rows: t.num_rows() as u64,
-                rows_pulled: 0,
-                rows_pushed: 0,
+            .map(|t| {
+                let (rows_pulled, rows_pushed) = t.traffic();
+                pb::TableStats {
+                    name: t.config().name.clone(),
+                    dim: t.config().dim as u32,
+                    num_rows: t.num_rows() as u64,
+                    rows_pulled,
+                    rows_pushed,
+                }
             })
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));

@@ -204,6 +204,11 @@ fn unseen_rows_are_deterministic_and_create_table_is_idempotent() {
     assert!(!a.create_table(&s).unwrap());
     b.create_table(&s).unwrap();
     assert_eq!(pull(&a, "user", &[1, 99, 12345]), pull(&b, "user", &[1, 99, 12345]));
+    let stats = a.stats();
+    assert_eq!(
+        (stats.tables[0].rows_pulled, stats.tables[0].rows_pushed, stats.tables[0].num_rows),
+        (3, 0, 0)
+    );
     assert_ne!(pull(&a, "user", &[1]), pull(&a, "user", &[2]));
     let mut other = s.clone();
     other.dim = 16;
