@@ -12,9 +12,6 @@ pub enum PsError {
     /// The caller's fencing token is stale (a replaced worker).
     #[error("fenced: {0}")]
     Fenced(String),
-    /// The operation is not available in this build.
-    #[error("unimplemented: {0}")]
-    Unimplemented(String),
     /// Local I/O failed (checkpoint, export).
     #[error("io error while {context}: {source}")]
     Io {
@@ -36,7 +33,6 @@ impl From<PsError> for tonic::Status {
             PsError::InvalidArgument(_) => tonic::Status::invalid_argument(message),
             PsError::NotFound(_) => tonic::Status::not_found(message),
             PsError::Fenced(_) => tonic::Status::failed_precondition(message),
-            PsError::Unimplemented(_) => tonic::Status::unimplemented(message),
             PsError::Io { .. } => tonic::Status::internal(message),
         }
     }

@@ -99,6 +99,21 @@ impl Optimizer {
         }
     }
 
+    /// The wire spec of this optimizer (round-trips through `from_proto`).
+    pub fn to_proto(&self) -> pb::OptimizerSpec {
+        use pb::optimizer_spec::Kind;
+        let (kind, weight_decay) = match *self {
+            Optimizer::Sgd { lr, weight_decay } => (Kind::Sgd(pb::Sgd { lr }), weight_decay),
+            Optimizer::Adagrad { lr, initial_accumulator, eps, weight_decay } => {
+                (Kind::Adagrad(pb::Adagrad { lr, initial_accumulator, eps }), weight_decay)
+            }
+            Optimizer::Adam { lr, beta1, beta2, eps, weight_decay } => {
+                (Kind::Adam(pb::Adam { lr, beta1, beta2, eps }), weight_decay)
+            }
+        };
+        pb::OptimizerSpec { kind: Some(kind), weight_decay }
+    }
+
     /// Optimizer state values per parameter row of `dim` values.
     pub fn state_len(&self, dim: usize) -> usize {
         match self {

@@ -1,14 +1,25 @@
-//! Starts one shard: binds the listener, serves the parameter-server service
-//! with gRPC reflection, and stops when the shutdown token fires.
+//! Starts one shard: restores the newest checkpoint, binds the listeners,
+//! registers in etcd, checkpoints periodically, serves the parameter-server
+//! service with gRPC reflection and metrics, and on shutdown stops accepting,
+//! lets in-flight requests finish, takes a final checkpoint and revokes the
+//! lease, in that order.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
+use crate::membership::{register, ShardMember};
+use crate::metrics::Latencies;
 use crate::service::PsService;
+use crate::shard::Shard;
+use crate::staleness::{Staleness, StalenessMode};
 use tessera_proto::ps::v1::parameter_server_server::ParameterServerServer;
 
 /// Default gRPC listen address.
@@ -22,41 +33,155 @@ pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
+    /// Endpoint published in etcd; defaults to `http://<bound address>`.
+    pub advertise: Option<String>,
     /// This shard's index, `< num_shards`.
     pub shard: u32,
     /// Number of shards in the cluster.
     pub num_shards: u32,
+    /// Checkpoint directory; restores from it on start.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Period of automatic checkpoints (needs `checkpoint_dir`).
+    pub checkpoint_interval: Option<Duration>,
+    /// etcd endpoints; empty means no registration.
+    pub etcd_endpoints: Vec<String>,
+    /// etcd key prefix, ending in `/`.
+    pub etcd_prefix: String,
+    /// Lease TTL of the registration.
+    pub lease_ttl: Duration,
+    /// Address of the Prometheus endpoint, if any.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Staleness mode.
+    pub staleness: StalenessMode,
+    /// Time after which a silent worker no longer holds SSP back.
+    pub worker_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// A config for shard `shard` of `num_shards` on `listen`, with defaults
+    /// for everything else (no persistence, no etcd, no metrics, async).
+    pub fn new(listen: SocketAddr, shard: u32, num_shards: u32) -> Self {
+        Self {
+            listen,
+            advertise: None,
+            shard,
+            num_shards,
+            checkpoint_dir: None,
+            checkpoint_interval: None,
+            etcd_endpoints: Vec::new(),
+            etcd_prefix: "/tessera/".into(),
+            lease_ttl: crate::membership::DEFAULT_LEASE_TTL,
+            metrics_listen: None,
+            staleness: StalenessMode::Async,
+            worker_timeout: crate::staleness::DEFAULT_WORKER_TIMEOUT,
+        }
+    }
+}
+
+/// The addresses a started shard listens on.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    /// gRPC.
+    pub grpc: SocketAddr,
+    /// Prometheus metrics, when enabled.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Serves the shard until `shutdown` is cancelled. `on_bound` receives the
-/// bound address (useful with port 0).
+/// bound addresses (useful with port 0).
 ///
 /// # Errors
-/// Fails when the address cannot be bound or the server stops on an error.
+/// Fails when a listener cannot be bound, the checkpoint cannot be restored,
+/// etcd cannot be reached, or the server stops on an error.
 pub async fn run(
     config: ServerConfig,
     shutdown: CancellationToken,
-    on_bound: impl FnOnce(SocketAddr),
+    on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
-    use anyhow::Context as _;
     anyhow::ensure!(
         config.num_shards > 0 && config.shard < config.num_shards,
         "shard {} is not below num_shards {}",
         config.shard,
         config.num_shards
     );
+    let shard = Arc::new(Shard::new(config.shard, config.num_shards));
+    if let Some(dir) = &config.checkpoint_dir {
+        shard.set_checkpoint_dir(dir.clone());
+        if !crate::checkpoint::list(dir).context("list checkpoints")?.is_empty() {
+            let outcome = shard.restore(0).with_context(|| format!("restore from {}", dir.display()))?;
+            tracing::info!(
+                checkpoint_id = outcome.checkpoint_id,
+                num_rows = outcome.num_rows,
+                "restored on start; updates after that checkpoint are lost"
+            );
+        }
+    }
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
     let addr = listener.local_addr().context("read bound address")?;
-    on_bound(addr);
+    let latencies = Arc::new(Latencies::default());
+    let staleness = Arc::new(Staleness::new(config.staleness, config.worker_timeout));
+    let mut tasks = tokio::task::JoinSet::new();
+    let background = shutdown.child_token();
+    let metrics = match config.metrics_listen {
+        Some(listen) => {
+            let l = TcpListener::bind(listen).await.with_context(|| format!("bind metrics {listen}"))?;
+            let bound = l.local_addr().context("read metrics address")?;
+            tasks.spawn(crate::metrics::serve(
+                l,
+                shard.clone(),
+                latencies.clone(),
+                staleness.clone(),
+                background.clone(),
+            ));
+            Some(bound)
+        }
+        None => None,
+    };
+    if let (Some(period), Some(_)) = (config.checkpoint_interval, &config.checkpoint_dir) {
+        let (shard, token) = (shard.clone(), background.clone());
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = tokio::time::sleep(period) => {}
+                }
+                let shard = shard.clone();
+                match tokio::task::spawn_blocking(move || shard.checkpoint()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!("failed to write a periodic checkpoint: {e}"),
+                    Err(e) => tracing::error!("failed to run a periodic checkpoint: {e}"),
+                }
+            }
+        });
+    }
+    let registration = if config.etcd_endpoints.is_empty() {
+        None
+    } else {
+        let member = ShardMember {
+            shard: config.shard,
+            num_shards: config.num_shards,
+            endpoint: config.advertise.clone().unwrap_or_else(|| format!("http://{addr}")),
+        };
+        Some(
+            register(
+                &config.etcd_endpoints,
+                &config.etcd_prefix,
+                &member,
+                config.lease_ttl,
+                background.clone(),
+            )
+            .await?,
+        )
+    };
+    on_bound(Bound { grpc: addr, metrics });
     tracing::info!(%addr, shard = config.shard, num_shards = config.num_shards, "ps-server listening");
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tessera_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("build reflection service")?;
-    let shard = std::sync::Arc::new(crate::shard::Shard::new(config.shard, config.num_shards));
-    let service = PsService::new(shard);
-    Server::builder()
+    let service = PsService::new(shard.clone(), latencies, staleness);
+    let served = Server::builder()
         .add_service(reflection)
         .add_service(
             ParameterServerServer::new(service)
@@ -65,7 +190,23 @@ pub async fn run(
         )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled())
         .await
-        .context("serve parameter-server gRPC")?;
+        .context("serve parameter-server gRPC");
+    // In-flight requests are done; flush, then leave the cluster.
+    background.cancel();
+    while tasks.join_next().await.is_some() {}
+    if config.checkpoint_dir.is_some() {
+        let shard = shard.clone();
+        match tokio::task::spawn_blocking(move || shard.checkpoint()).await {
+            Ok(Ok(c)) => tracing::info!(checkpoint_id = c.checkpoint_id, "final checkpoint written"),
+            Ok(Err(e)) => tracing::error!("failed to write the final checkpoint: {e}"),
+            Err(e) => tracing::error!("failed to run the final checkpoint: {e}"),
+        }
+    }
+    if let Some(registration) = registration {
+        if let Err(e) = registration.revoke().await {
+            tracing::error!("failed to {e:#}");
+        }
+    }
     tracing::info!("ps-server stopped");
-    Ok(())
+    served
 }

@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use std::time::Instant;
+
 use crate::error::PsError;
+use crate::metrics::{Histogram, Latencies};
 use crate::shard::Shard;
+use crate::staleness::Staleness;
 use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_server::ParameterServer;
 
@@ -14,12 +18,14 @@ use tessera_proto::ps::v1::parameter_server_server::ParameterServer;
 #[derive(Debug, Clone)]
 pub struct PsService {
     shard: Arc<Shard>,
+    latencies: Arc<Latencies>,
+    staleness: Arc<Staleness>,
 }
 
 impl PsService {
-    /// A service over `shard`.
-    pub fn new(shard: Arc<Shard>) -> Self {
-        Self { shard }
+    /// A service over `shard`, recording into `latencies` and `staleness`.
+    pub fn new(shard: Arc<Shard>, latencies: Arc<Latencies>, staleness: Arc<Staleness>) -> Self {
+        Self { shard, latencies, staleness }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -32,10 +38,17 @@ impl PsService {
             .map_err(|e| Status::internal(format!("request task failed: {e}")))?;
         Ok(Response::new(result?))
     }
-}
 
-fn not_yet(what: &str) -> Status {
-    PsError::Unimplemented(format!("{what} is not built yet (issue #4)")).into()
+    async fn timed<T: Send + 'static>(
+        &self,
+        histogram: &Histogram,
+        f: impl FnOnce(&Shard) -> Result<T, PsError> + Send + 'static,
+    ) -> Result<Response<T>, Status> {
+        let start = Instant::now();
+        let response = self.blocking(f).await;
+        histogram.observe(start.elapsed());
+        response
+    }
 }
 
 #[tonic::async_trait]
@@ -52,47 +65,66 @@ impl ParameterServer for PsService {
     }
     async fn pull(&self, request: Request<pb::PullRequest>) -> Result<Response<pb::PullResponse>, Status> {
         let request = request.into_inner();
-        self.blocking(move |s| s.pull(&request)).await
+        if !request.worker_id.is_empty() {
+            let waited = self.staleness.wait(request.clock).await;
+            self.latencies.ssp_wait.observe(waited);
+        }
+        self.timed(&self.latencies.pull, move |s| s.pull(&request)).await
     }
     async fn push(&self, request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
         let request = request.into_inner();
-        self.blocking(move |s| s.push(&request)).await
+        let (worker, clock) = (request.worker_id.clone(), request.clock);
+        let response = self.timed(&self.latencies.push, move |s| s.push(&request)).await?;
+        self.staleness.observe(&worker, clock);
+        Ok(response)
     }
     async fn init_dense(
         &self,
-        _request: Request<pb::InitDenseRequest>,
+        request: Request<pb::InitDenseRequest>,
     ) -> Result<Response<pb::InitDenseResponse>, Status> {
-        Err(not_yet("init_dense"))
+        let request = request.into_inner();
+        self.blocking(move |s| s.init_dense(&request)).await
     }
     async fn pull_dense(
         &self,
-        _request: Request<pb::PullDenseRequest>,
+        request: Request<pb::PullDenseRequest>,
     ) -> Result<Response<pb::PullDenseResponse>, Status> {
-        Err(not_yet("pull_dense"))
+        let request = request.into_inner();
+        self.timed(&self.latencies.dense, move |s| s.pull_dense(&request)).await
     }
     async fn push_dense(
         &self,
-        _request: Request<pb::PushDenseRequest>,
+        request: Request<pb::PushDenseRequest>,
     ) -> Result<Response<pb::PushDenseResponse>, Status> {
-        Err(not_yet("push_dense"))
+        let request = request.into_inner();
+        self.timed(&self.latencies.dense, move |s| s.push_dense(&request)).await
     }
     async fn checkpoint(
         &self,
         _request: Request<pb::CheckpointRequest>,
     ) -> Result<Response<pb::CheckpointResponse>, Status> {
-        Err(not_yet("checkpoint"))
+        self.blocking(|s| s.checkpoint()).await
     }
     async fn restore(
         &self,
-        _request: Request<pb::RestoreRequest>,
+        request: Request<pb::RestoreRequest>,
     ) -> Result<Response<pb::RestoreResponse>, Status> {
-        Err(not_yet("restore"))
+        let id = request.into_inner().checkpoint_id;
+        self.blocking(move |s| {
+            s.restore(id).map(|o| pb::RestoreResponse {
+                checkpoint_id: o.checkpoint_id,
+                num_rows: o.num_rows,
+                updates_lost: o.updates_lost,
+            })
+        })
+        .await
     }
     async fn export(
         &self,
-        _request: Request<pb::ExportRequest>,
+        request: Request<pb::ExportRequest>,
     ) -> Result<Response<pb::ExportResponse>, Status> {
-        Err(not_yet("export"))
+        let request = request.into_inner();
+        self.blocking(move |s| s.export(&request)).await
     }
     async fn stats(
         &self,

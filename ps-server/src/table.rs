@@ -57,6 +57,7 @@ pub struct Row {
 #[derive(Debug)]
 pub struct Table {
     config: TableConfig,
+    spec: tessera_proto::ps::v1::TableSpec,
     stripes: Vec<RwLock<FxHashMap<u64, Row>>>,
     rows_pulled: AtomicU64,
     rows_pushed: AtomicU64,
@@ -67,13 +68,30 @@ fn stripe_of(id: u64) -> usize {
 }
 
 impl Table {
-    /// An empty table.
-    pub fn new(config: TableConfig) -> Self {
+    /// An empty table built from `spec`, already validated into `config`.
+    pub fn new(config: TableConfig, spec: tessera_proto::ps::v1::TableSpec) -> Self {
         Self {
             config,
+            spec,
             stripes: (0..NUM_STRIPES).map(|_| RwLock::new(FxHashMap::default())).collect(),
             rows_pulled: AtomicU64::new(0),
             rows_pushed: AtomicU64::new(0),
+        }
+    }
+
+    /// The spec it was created from (kept for checkpoints).
+    pub fn spec(&self) -> &tessera_proto::ps::v1::TableSpec {
+        &self.spec
+    }
+
+    /// Replaces every row (restore). Rows must have the table's dim.
+    pub fn replace_rows(&self, rows: impl IntoIterator<Item = (u64, Row)>) {
+        let mut fresh: Vec<FxHashMap<u64, Row>> = (0..NUM_STRIPES).map(|_| FxHashMap::default()).collect();
+        for (id, row) in rows {
+            fresh[stripe_of(id)].insert(id, row);
+        }
+        for (stripe, rows) in self.stripes.iter().zip(fresh) {
+            *stripe.write().unwrap_or_else(|p| p.into_inner()) = rows;
         }
     }
 

@@ -10,6 +10,7 @@ use tessera_proto::common::v1::{Compression, TransferStats, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 
 use crate::codec::{decode_ids, decode_values, encode_values};
+use crate::dense::DenseStore;
 use crate::error::{PsError, Result};
 use crate::init::Init;
 use crate::optimizer::Optimizer;
@@ -43,7 +44,12 @@ pub struct Shard {
     num_shards: u32,
     max_ids: usize,
     tables: RwLock<HashMap<String, Arc<Table>>>,
+    dense: DenseStore,
     fencing_token: AtomicU64,
+    /// Pushes hold it shared; a checkpoint holds it exclusively, so it sees
+    /// every push completely or not at all.
+    gate: RwLock<()>,
+    persist: persist::Persistence,
     /// Counters.
     pub counters: Counters,
 }
@@ -54,6 +60,51 @@ fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// Validates a table spec into its configuration, naming the bad field.
+///
+/// # Errors
+/// `InvalidArgument` for a bad name, dimension, optimizer, init or policy.
+pub(crate) fn table_config(spec: &pb::TableSpec) -> Result<TableConfig> {
+    if !valid_name(&spec.name) {
+        return Err(PsError::InvalidArgument(format!(
+            "table name {:?} must be 1–64 chars of [a-z0-9_]",
+            spec.name
+        )));
+    }
+    if spec.dim == 0 || spec.dim > MAX_DIM {
+        return Err(PsError::InvalidArgument(format!(
+            "table {}: dim {} is not in 1..={MAX_DIM}",
+            spec.name, spec.dim
+        )));
+    }
+    let optimizer = spec
+        .optimizer
+        .as_ref()
+        .ok_or_else(|| PsError::InvalidArgument(format!("table {}: optimizer is missing", spec.name)))
+        .and_then(Optimizer::from_proto)?;
+    let non_finite = match pb::NonFinitePolicy::try_from(spec.non_finite) {
+        Ok(pb::NonFinitePolicy::Reject) => NonFinite::Reject,
+        Ok(pb::NonFinitePolicy::Clip) if spec.clip_value.is_finite() && spec.clip_value > 0.0 => {
+            NonFinite::Clip(spec.clip_value)
+        }
+        _ => {
+            return Err(PsError::InvalidArgument(format!(
+                "table {}: bad non_finite policy or clip_value",
+                spec.name
+            )))
+        }
+    };
+    let config = TableConfig {
+        name: spec.name.clone(),
+        dim: spec.dim as usize,
+        optimizer,
+        init: Init::from_proto(spec.init.as_ref())?,
+        num_ids: spec.num_ids,
+        non_finite,
+    };
+    Ok(config)
+}
+
 impl Shard {
     /// An empty shard `shard` of `num_shards`.
     pub fn new(shard: u32, num_shards: u32) -> Self {
@@ -62,7 +113,10 @@ impl Shard {
             num_shards,
             max_ids: DEFAULT_MAX_IDS,
             tables: RwLock::new(HashMap::new()),
+            dense: DenseStore::default(),
             fencing_token: AtomicU64::new(0),
+            gate: RwLock::new(()),
+            persist: persist::Persistence::default(),
             counters: Counters::default(),
         }
     }
@@ -82,43 +136,7 @@ impl Shard {
     /// # Errors
     /// `InvalidArgument` for a bad spec or one that differs from the existing table.
     pub fn create_table(&self, spec: &pb::TableSpec) -> Result<bool> {
-        if !valid_name(&spec.name) {
-            return Err(PsError::InvalidArgument(format!(
-                "table name {:?} must be 1–64 chars of [a-z0-9_]",
-                spec.name
-            )));
-        }
-        if spec.dim == 0 || spec.dim > MAX_DIM {
-            return Err(PsError::InvalidArgument(format!(
-                "table {}: dim {} is not in 1..={MAX_DIM}",
-                spec.name, spec.dim
-            )));
-        }
-        let optimizer = spec
-            .optimizer
-            .as_ref()
-            .ok_or_else(|| PsError::InvalidArgument(format!("table {}: optimizer is missing", spec.name)))
-            .and_then(Optimizer::from_proto)?;
-        let non_finite = match pb::NonFinitePolicy::try_from(spec.non_finite) {
-            Ok(pb::NonFinitePolicy::Reject) => NonFinite::Reject,
-            Ok(pb::NonFinitePolicy::Clip) if spec.clip_value.is_finite() && spec.clip_value > 0.0 => {
-                NonFinite::Clip(spec.clip_value)
-            }
-            _ => {
-                return Err(PsError::InvalidArgument(format!(
-                    "table {}: bad non_finite policy or clip_value",
-                    spec.name
-                )))
-            }
-        };
-        let config = TableConfig {
-            name: spec.name.clone(),
-            dim: spec.dim as usize,
-            optimizer,
-            init: Init::from_proto(spec.init.as_ref())?,
-            num_ids: spec.num_ids,
-            non_finite,
-        };
+        let config = table_config(spec)?;
         let mut tables = self.tables.write().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = tables.get(&spec.name) {
             if existing.config() != &config {
@@ -129,7 +147,7 @@ impl Shard {
             }
             return Ok(false);
         }
-        tables.insert(spec.name.clone(), Arc::new(Table::new(config)));
+        tables.insert(spec.name.clone(), Arc::new(Table::new(config, spec.clone())));
         Ok(true)
     }
 
@@ -223,6 +241,7 @@ impl Shard {
             }
         }
         self.check_fencing(request.fencing_token)?;
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
         table.push(&ids, &grads);
         self.counters.num_updates.fetch_add(1, Ordering::Relaxed);
         self.counters.bytes_in_raw.fetch_add(payload.raw_len, Ordering::Relaxed);
@@ -233,7 +252,7 @@ impl Shard {
         })
     }
 
-    fn check_fencing(&self, token: u64) -> Result<()> {
+    pub(crate) fn check_fencing(&self, token: u64) -> Result<()> {
         let current = self.fencing_token.fetch_max(token, Ordering::AcqRel);
         if token < current {
             return Err(PsError::Fenced(format!("fencing token {token} is older than the job's {current}")));
@@ -263,13 +282,13 @@ impl Shard {
             shard: self.shard,
             num_shards: self.num_shards,
             tables: list,
-            num_dense: 0,
+            num_dense: self.dense.len() as u32,
             bytes_in_wire: c.bytes_in_wire.load(Ordering::Relaxed),
             bytes_in_raw: c.bytes_in_raw.load(Ordering::Relaxed),
             bytes_out_wire: c.bytes_out_wire.load(Ordering::Relaxed),
             bytes_out_raw: c.bytes_out_raw.load(Ordering::Relaxed),
             num_updates: c.num_updates.load(Ordering::Relaxed),
-            last_checkpoint_id: 0,
+            last_checkpoint_id: self.persist.last_id(),
         }
     }
 
@@ -282,5 +301,10 @@ impl Shard {
     }
 }
 
+mod dense_rpc;
+mod export;
+mod persist;
 #[cfg(test)]
 mod tests;
+
+pub use persist::RestoreOutcome;

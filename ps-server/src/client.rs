@@ -1,0 +1,400 @@
+//! The sharded client that workers use. It deduplicates ids, splits them by
+//! shard with the same hash as the servers, sends to all shards in parallel
+//! (ids sorted and delta+varint encoded), reassembles rows in request order,
+//! sums the gradients of repeated ids before pushing, and retries with
+//! exponential backoff while a shard is unreachable. Shard endpoints come
+//! from a list or from the shards' etcd registrations.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::future::try_join_all;
+use tessera_proto::common::v1::{Compression, IdEncoding, ValueEncoding};
+use tessera_proto::ps::v1 as pb;
+use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::codec::{decode_values, encode_ids, encode_values};
+use crate::dense::NamedTensor;
+use crate::membership::ShardMember;
+use crate::routing::{mix64, shard_of, table_hash};
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Value encoding for pulls and pushes.
+    pub encoding: ValueEncoding,
+    /// Compression for pulls and pushes.
+    pub compression: Compression,
+    /// Connect timeout per attempt.
+    pub connect_timeout: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Attempts per request while a shard is unavailable.
+    pub max_attempts: u32,
+    /// First backoff; doubles per attempt up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// Largest backoff.
+    pub max_backoff: Duration,
+    /// This worker's id (staleness accounting).
+    pub worker_id: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            encoding: ValueEncoding::F16,
+            compression: Compression::Zstd,
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(30),
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            worker_id: String::new(),
+        }
+    }
+}
+
+/// The shard of dense parameter `name`.
+pub fn dense_shard_of(name: &str, num_shards: u32) -> u32 {
+    (mix64(table_hash(name)) % u64::from(num_shards.max(1))) as u32
+}
+
+/// A client for all shards.
+#[derive(Debug, Clone)]
+pub struct ShardedClient {
+    shards: Vec<ParameterServerClient<Channel>>,
+    options: ClientOptions,
+}
+
+fn retryable(status: &tonic::Status) -> bool {
+    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::DeadlineExceeded)
+}
+
+impl ShardedClient {
+    /// A client for `endpoints[i]` = shard i. Connections are made lazily,
+    /// so a shard that is down now is retried when used.
+    ///
+    /// # Errors
+    /// Fails on a malformed endpoint.
+    pub fn new(endpoints: &[String], options: ClientOptions) -> anyhow::Result<Self> {
+        anyhow::ensure!(!endpoints.is_empty(), "no parameter-server endpoints");
+        let shards = endpoints
+            .iter()
+            .map(|e| {
+                let channel = Endpoint::from_shared(e.clone())
+                    .with_context(|| format!("parse endpoint {e}"))?
+                    .connect_timeout(options.connect_timeout)
+                    .timeout(options.request_timeout)
+                    .tcp_keepalive(Some(Duration::from_secs(30)))
+                    .http2_keep_alive_interval(Duration::from_secs(30))
+                    .keep_alive_while_idle(true)
+                    .connect_lazy();
+                Ok(ParameterServerClient::new(channel)
+                    .max_decoding_message_size(crate::server::MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(crate::server::MAX_MESSAGE_BYTES))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { shards, options })
+    }
+
+    /// Waits up to `timeout` until all `num_shards` shards are registered in
+    /// etcd under `prefix`, then connects to them.
+    ///
+    /// # Errors
+    /// Fails when etcd is unreachable or shards are missing at the deadline.
+    pub async fn from_etcd(
+        etcd: &[String],
+        prefix: &str,
+        num_shards: u32,
+        timeout: Duration,
+        options: ClientOptions,
+    ) -> anyhow::Result<Self> {
+        let mut client = etcd_client::Client::connect(etcd, None)
+            .await
+            .with_context(|| format!("connect to etcd at {}", etcd.join(",")))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let key = format!("{prefix}members/ps/");
+            let response = client
+                .get(key.clone(), Some(etcd_client::GetOptions::new().with_prefix()))
+                .await
+                .context("list ps members")?;
+            let mut members: HashMap<u32, String> = HashMap::new();
+            for kv in response.kvs() {
+                let member: ShardMember = serde_json::from_slice(kv.value()).context("decode ps member")?;
+                if member.num_shards == num_shards {
+                    members.insert(member.shard, member.endpoint);
+                }
+            }
+            if members.len() == num_shards as usize {
+                let endpoints: Vec<String> = (0..num_shards).filter_map(|s| members.remove(&s)).collect();
+                return Self::new(&endpoints, options);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {num_shards} ps shards registered under {key} after {timeout:?}",
+                members.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Number of shards.
+    pub fn num_shards(&self) -> u32 {
+        self.shards.len() as u32
+    }
+
+    async fn call<T, F, Fut>(&self, shard: u32, what: &str, f: F) -> anyhow::Result<T>
+    where
+        F: Fn(ParameterServerClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut backoff = self.options.initial_backoff;
+        let mut attempt = 1;
+        loop {
+            match f(self.shards[shard as usize].clone()).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) if retryable(&status) && attempt < self.options.max_attempts => {
+                    tracing::warn!(
+                        shard,
+                        attempt,
+                        "{what} failed, retrying in {backoff:?}: {}",
+                        status.message()
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.options.max_backoff);
+                    attempt += 1;
+                }
+                Err(status) => anyhow::bail!("{what} on ps shard {shard}: {status}"),
+            }
+        }
+    }
+
+    /// Creates `spec` on every shard (idempotent).
+    ///
+    /// # Errors
+    /// Fails when a shard refuses it or stays unreachable.
+    pub async fn create_table(&self, spec: &pb::TableSpec) -> anyhow::Result<()> {
+        try_join_all((0..self.num_shards()).map(|s| {
+            self.call(s, "create_table", move |mut c| {
+                let spec = spec.clone();
+                async move { c.create_table(pb::CreateTableRequest { spec: Some(spec) }).await }
+            })
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// Unique sorted ids per shard, and for each request position its
+    /// (shard, index within that shard's list).
+    fn split(&self, table: &str, ids: &[u64]) -> (Vec<Vec<u64>>, Vec<(u32, usize)>) {
+        let mut per_shard: Vec<Vec<u64>> = vec![Vec::new(); self.shards.len()];
+        for &id in ids {
+            per_shard[shard_of(table, id, self.num_shards()) as usize].push(id);
+        }
+        for list in &mut per_shard {
+            list.sort_unstable();
+            list.dedup();
+        }
+        let places = ids
+            .iter()
+            .map(|&id| {
+                let s = shard_of(table, id, self.num_shards());
+                let at = per_shard[s as usize].binary_search(&id).unwrap_or_default();
+                (s, at)
+            })
+            .collect();
+        (per_shard, places)
+    }
+
+    /// Pulls the rows of `ids` (duplicates allowed) in request order; returns
+    /// the values and the dimension.
+    ///
+    /// # Errors
+    /// Fails when a shard refuses the request or stays unreachable.
+    pub async fn pull(&self, table: &str, ids: &[u64], clock: u64) -> anyhow::Result<(Vec<f32>, usize)> {
+        let (per_shard, places) = self.split(table, ids);
+        let results = try_join_all(per_shard.iter().enumerate().filter(|(_, l)| !l.is_empty()).map(
+            |(s, list)| async move {
+                let ids = encode_ids(list, IdEncoding::DeltaVarint)?;
+                let response = self
+                    .call(s as u32, "pull", |mut c| {
+                        let request = pb::PullRequest {
+                            table: table.to_owned(),
+                            ids: Some(ids.clone()),
+                            encoding: self.options.encoding as i32,
+                            compression: self.options.compression as i32,
+                            worker_id: self.options.worker_id.clone(),
+                            clock,
+                        };
+                        async move { c.pull(request).await }
+                    })
+                    .await?;
+                let dim = response.dim as usize;
+                let rows = decode_values(&response.rows.unwrap_or_default(), list.len() * dim)
+                    .with_context(|| format!("decode rows from ps shard {s}"))?;
+                anyhow::Ok((s, dim, rows))
+            },
+        ))
+        .await?;
+        let dim = results.first().map_or(0, |r| r.1);
+        let mut by_shard: Vec<Option<Vec<f32>>> = vec![None; self.shards.len()];
+        for (s, d, rows) in results {
+            anyhow::ensure!(d == dim, "ps shards disagree on the dim of {table}: {d} vs {dim}");
+            by_shard[s] = Some(rows);
+        }
+        let mut out = Vec::with_capacity(ids.len() * dim);
+        for (s, at) in places {
+            let rows = by_shard[s as usize].as_ref().context("missing shard rows")?;
+            out.extend_from_slice(&rows[at * dim..(at + 1) * dim]);
+        }
+        Ok((out, dim))
+    }
+
+    /// Pushes gradients `grads` (`dim` values per id, request order); the
+    /// gradients of a repeated id are summed first.
+    ///
+    /// # Errors
+    /// Fails on a length mismatch, a refusal or a shard that stays unreachable.
+    pub async fn push(
+        &self,
+        table: &str,
+        ids: &[u64],
+        grads: &[f32],
+        dim: usize,
+        fencing_token: u64,
+        clock: u64,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            grads.len() == ids.len() * dim,
+            "push to {table}: {} values for {} ids × dim {dim}",
+            grads.len(),
+            ids.len()
+        );
+        let (per_shard, places) = self.split(table, ids);
+        let mut sums: Vec<Vec<f32>> = per_shard.iter().map(|l| vec![0.0; l.len() * dim]).collect();
+        for (k, (s, at)) in places.into_iter().enumerate() {
+            let dst = &mut sums[s as usize][at * dim..(at + 1) * dim];
+            for (d, g) in dst.iter_mut().zip(&grads[k * dim..(k + 1) * dim]) {
+                *d += g;
+            }
+        }
+        try_join_all(per_shard.iter().zip(&sums).enumerate().filter(|(_, (l, _))| !l.is_empty()).map(
+            |(s, (list, sum))| async move {
+                let ids = encode_ids(list, IdEncoding::DeltaVarint)?;
+                let grads = encode_values(sum, self.options.encoding, self.options.compression)?;
+                self.call(s as u32, "push", |mut c| {
+                    let request = pb::PushRequest {
+                        table: table.to_owned(),
+                        ids: Some(ids.clone()),
+                        grads: Some(grads.clone()),
+                        worker_id: self.options.worker_id.clone(),
+                        fencing_token,
+                        clock,
+                    };
+                    async move { c.push(request).await }
+                })
+                .await
+            },
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Registers dense parameters on their shards (existing ones are kept).
+    ///
+    /// # Errors
+    /// Fails on a refusal or an unreachable shard.
+    pub async fn init_dense(
+        &self,
+        tensors: &[NamedTensor],
+        optimizer: &pb::OptimizerSpec,
+    ) -> anyhow::Result<()> {
+        let mut per_shard: Vec<Vec<pb::DenseTensor>> = vec![Vec::new(); self.shards.len()];
+        for (name, shape, values) in tensors {
+            let values = encode_values(values, ValueEncoding::F32, Compression::None)?;
+            per_shard[dense_shard_of(name, self.num_shards()) as usize].push(pb::DenseTensor {
+                name: name.clone(),
+                shape: shape.clone(),
+                values: Some(values),
+            });
+        }
+        try_join_all(per_shard.into_iter().enumerate().filter(|(_, t)| !t.is_empty()).map(|(s, tensors)| {
+            self.call(s as u32, "init_dense", move |mut c| {
+                let request = pb::InitDenseRequest { tensors: tensors.clone(), optimizer: Some(*optimizer) };
+                async move { c.init_dense(request).await }
+            })
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// Reads the named dense parameters (f32), as (name, shape, values).
+    ///
+    /// # Errors
+    /// Fails on an unknown name or an unreachable shard.
+    pub async fn pull_dense(&self, names: &[String]) -> anyhow::Result<Vec<NamedTensor>> {
+        let mut per_shard: Vec<Vec<String>> = vec![Vec::new(); self.shards.len()];
+        for name in names {
+            per_shard[dense_shard_of(name, self.num_shards()) as usize].push(name.clone());
+        }
+        let responses = try_join_all(per_shard.into_iter().enumerate().filter(|(_, n)| !n.is_empty()).map(
+            |(s, names)| {
+                self.call(s as u32, "pull_dense", move |mut c| {
+                    let request = pb::PullDenseRequest {
+                        names: names.clone(),
+                        encoding: ValueEncoding::F32 as i32,
+                        compression: Compression::None as i32,
+                    };
+                    async move { c.pull_dense(request).await }
+                })
+            },
+        ))
+        .await?;
+        let mut found: HashMap<String, (Vec<u64>, Vec<f32>)> = HashMap::new();
+        for tensor in responses.into_iter().flat_map(|r| r.tensors) {
+            let n = crate::dense::num_values(&tensor.name, &tensor.shape)?;
+            let values = decode_values(&tensor.values.unwrap_or_default(), n)?;
+            found.insert(tensor.name, (tensor.shape, values));
+        }
+        names
+            .iter()
+            .map(|n| {
+                found
+                    .remove(n)
+                    .map(|(shape, values)| (n.clone(), shape, values))
+                    .with_context(|| format!("dense {n} missing from the reply"))
+            })
+            .collect()
+    }
+
+    /// Pushes dense gradients to their shards.
+    ///
+    /// # Errors
+    /// Fails on a refusal or an unreachable shard.
+    pub async fn push_dense(&self, grads: &[NamedTensor], fencing_token: u64) -> anyhow::Result<()> {
+        let mut per_shard: Vec<Vec<pb::DenseTensor>> = vec![Vec::new(); self.shards.len()];
+        for (name, shape, values) in grads {
+            let values = encode_values(values, self.options.encoding, self.options.compression)?;
+            per_shard[dense_shard_of(name, self.num_shards()) as usize].push(pb::DenseTensor {
+                name: name.clone(),
+                shape: shape.clone(),
+                values: Some(values),
+            });
+        }
+        try_join_all(per_shard.into_iter().enumerate().filter(|(_, t)| !t.is_empty()).map(|(s, tensors)| {
+            self.call(s as u32, "push_dense", move |mut c| {
+                let request = pb::PushDenseRequest {
+                    grads: tensors.clone(),
+                    worker_id: self.options.worker_id.clone(),
+                    fencing_token,
+                };
+                async move { c.push_dense(request).await }
+            })
+        }))
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! Registration of a shard in etcd: `<prefix>members/ps/<shard>` holds the
+//! shard's endpoint under a lease that a background task keeps alive. When
+//! the process dies the lease expires and the key disappears; a clean stop
+//! revokes it at once.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use etcd_client::{Client, PutOptions};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+/// Default lease TTL.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
+
+/// What a shard publishes about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardMember {
+    /// Shard index.
+    pub shard: u32,
+    /// Number of shards.
+    pub num_shards: u32,
+    /// gRPC endpoint, `http://host:port`.
+    pub endpoint: String,
+}
+
+/// The etcd key of shard `shard` under `prefix` (which ends in `/`).
+pub fn member_key(prefix: &str, shard: u32) -> String {
+    format!("{prefix}members/ps/{shard}")
+}
+
+/// A live registration.
+pub struct Registration {
+    client: Client,
+    lease_id: i64,
+    keepalive: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration").field("lease_id", &self.lease_id).finish_non_exhaustive()
+    }
+}
+
+/// Registers the shard and starts the keep-alive task.
+///
+/// # Errors
+/// Fails when etcd cannot be reached or refuses the lease.
+pub async fn register(
+    endpoints: &[String],
+    prefix: &str,
+    member: &ShardMember,
+    ttl: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Registration> {
+    let options = etcd_client::ConnectOptions::new().with_connect_timeout(Duration::from_secs(3));
+    let mut client = Client::connect(endpoints, Some(options))
+        .await
+        .with_context(|| format!("connect to etcd at {}", endpoints.join(",")))?;
+    let lease = client.lease_grant(ttl.as_secs().max(1) as i64, None).await.context("grant etcd lease")?;
+    let lease_id = lease.id();
+    let value = serde_json::to_string(member).context("encode member")?;
+    client
+        .put(member_key(prefix, member.shard), value, Some(PutOptions::new().with_lease(lease_id)))
+        .await
+        .context("put member key")?;
+    let (mut keeper, mut responses) =
+        client.lease_keep_alive(lease_id).await.context("start lease keep-alive")?;
+    let period = ttl / 3;
+    let keepalive = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+            if let Err(e) = keeper.keep_alive().await {
+                tracing::error!(lease_id, "failed to renew the etcd lease: {e}");
+                continue;
+            }
+            match responses.message().await {
+                Ok(Some(r)) if r.ttl() > 0 => {}
+                Ok(_) => tracing::error!(lease_id, "etcd lease expired; the shard is no longer registered"),
+                Err(e) => tracing::error!(lease_id, "failed to read the lease renewal: {e}"),
+            }
+        }
+    });
+    tracing::info!(shard = member.shard, endpoint = %member.endpoint, lease_id, "registered in etcd");
+    Ok(Registration { client, lease_id, keepalive })
+}
+
+impl Registration {
+    /// Stops the keep-alive and revokes the lease, removing the key.
+    ///
+    /// # Errors
+    /// Fails when etcd refuses the revoke.
+    pub async fn revoke(mut self) -> anyhow::Result<()> {
+        self.keepalive.abort();
+        self.client.lease_revoke(self.lease_id).await.context("revoke etcd lease")?;
+        Ok(())
+    }
+}
