@@ -103,7 +103,7 @@ mod tests {
         let s = std::sync::Arc::new(Staleness::new(StalenessMode::Ssp(2), DEFAULT_WORKER_TIMEOUT));
         s.observe("slow", 0);
         s.observe("fast", 5);
-        assert_eq!(s.wait(2).await, Duration::ZERO);
+        assert!(s.wait(2).await < Duration::from_millis(5), "a worker within the bound waited");
         let waiter = {
             let s = s.clone();
             tokio::spawn(async move { s.wait(5).await })
