@@ -6,13 +6,24 @@ use std::process::{Command, Stdio};
 use crate::binaries::binary;
 use crate::process::ChildProcess;
 
-/// Starts shard `shard` of `num_shards` on 127.0.0.1:0 and returns the
-/// process with its address (`127.0.0.1:PORT`), read from the
-/// `LISTENING <addr>` line the server prints once bound.
+/// A running ps-server.
+#[derive(Debug)]
+pub struct PsServer {
+    /// The process (killed on drop).
+    pub process: ChildProcess,
+    /// gRPC address, `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Metrics address, when `--metrics-listen` was given.
+    pub metrics: Option<String>,
+}
+
+/// Starts shard `shard` of `num_shards` on 127.0.0.1:0 and reads the
+/// `LISTENING <addr>` line (and `METRICS <addr>` when `extra` enables
+/// metrics) that the server prints once bound.
 ///
 /// # Errors
 /// Fails when the binary is missing or prints something unexpected.
-pub fn start_ps_server(shard: u32, num_shards: u32) -> anyhow::Result<(ChildProcess, String)> {
+pub fn start_ps_server_with(shard: u32, num_shards: u32, extra: &[String]) -> anyhow::Result<PsServer> {
     let mut command = Command::new(binary("ps-server")?);
     command
         .args([
@@ -23,13 +34,29 @@ pub fn start_ps_server(shard: u32, num_shards: u32) -> anyhow::Result<(ChildProc
             "--num-shards",
             &num_shards.to_string(),
         ])
+        .args(extra)
         .stdout(Stdio::piped());
     let mut process = ChildProcess::spawn("ps-server", &mut command)?;
     let stdout =
         process.child_mut().and_then(|c| c.stdout.take()).ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr =
-        line.trim().strip_prefix("LISTENING ").ok_or_else(|| anyhow::anyhow!("unexpected line {line:?}"))?;
-    Ok((process, addr.to_owned()))
+    let mut lines = BufReader::new(stdout).lines();
+    let mut next = |prefix: &str| -> anyhow::Result<String> {
+        let line =
+            lines.next().ok_or_else(|| anyhow::anyhow!("ps-server exited before printing {prefix}"))??;
+        line.strip_prefix(prefix)
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("unexpected line {line:?}"))
+    };
+    let addr = next("LISTENING ")?;
+    let metrics = if extra.iter().any(|a| a == "--metrics-listen") { Some(next("METRICS ")?) } else { None };
+    Ok(PsServer { process, addr, metrics })
+}
+
+/// [`start_ps_server_with`] without extra flags; returns the process and address.
+///
+/// # Errors
+/// As [`start_ps_server_with`].
+pub fn start_ps_server(shard: u32, num_shards: u32) -> anyhow::Result<(ChildProcess, String)> {
+    let server = start_ps_server_with(shard, num_shards, &[])?;
+    Ok((server.process, server.addr))
 }

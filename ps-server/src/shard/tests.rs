@@ -214,3 +214,132 @@ fn unseen_rows_are_deterministic_and_create_table_is_idempotent() {
     other.dim = 16;
     assert!(a.create_table(&other).unwrap_err().to_string().contains("different spec"));
 }
+
+fn dense_tensor(name: &str, shape: Vec<u64>, values: &[f32]) -> pb::DenseTensor {
+    pb::DenseTensor {
+        name: name.into(),
+        shape,
+        values: Some(encode_values(values, ValueEncoding::F32, Compression::None).unwrap()),
+    }
+}
+
+#[test]
+fn dense_parameters_update_all_or_nothing() {
+    let shard = Shard::new(0, 1);
+    let sgd = pb::OptimizerSpec {
+        kind: Some(pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 0.5 })),
+        weight_decay: 0.0,
+    };
+    let init = pb::InitDenseRequest {
+        tensors: vec![
+            dense_tensor("w", vec![2, 2], &[1.0, 2.0, 3.0, 4.0]),
+            dense_tensor("b", vec![2], &[0.0, 0.0]),
+        ],
+        optimizer: Some(sgd),
+    };
+    assert_eq!(shard.init_dense(&init).unwrap().created, vec!["w".to_owned(), "b".to_owned()]);
+    assert!(shard.init_dense(&init).unwrap().created.is_empty(), "init is idempotent");
+    let push =
+        |grads: Vec<pb::DenseTensor>| pb::PushDenseRequest { grads, worker_id: "w".into(), fencing_token: 0 };
+    let version = shard.push_dense(&push(vec![dense_tensor("w", vec![2, 2], &[2.0; 4])])).unwrap().version;
+    assert_eq!(version, 1);
+    // One good and one misshapen gradient: nothing is applied.
+    let err = shard
+        .push_dense(&push(vec![
+            dense_tensor("b", vec![2], &[1.0, 1.0]),
+            dense_tensor("w", vec![4], &[1.0; 4]),
+        ]))
+        .unwrap_err();
+    assert!(err.to_string().contains("gradient shape [4] differs"), "{err}");
+    let err = shard.push_dense(&push(vec![dense_tensor("nope", vec![1], &[1.0])])).unwrap_err();
+    assert!(matches!(err, crate::error::PsError::NotFound(_)), "{err}");
+    let pulled = shard
+        .pull_dense(&pb::PullDenseRequest {
+            names: vec![],
+            encoding: ValueEncoding::F32 as i32,
+            compression: 0,
+        })
+        .unwrap();
+    assert_eq!(pulled.version, 1);
+    let values: Vec<Vec<f32>> = pulled
+        .tensors
+        .iter()
+        .map(|t| {
+            crate::codec::decode_values(t.values.as_ref().unwrap(), t.shape.iter().product::<u64>() as usize)
+                .unwrap()
+        })
+        .collect();
+    // BTreeMap order: b, then w.
+    assert_eq!(values, vec![vec![0.0, 0.0], vec![0.0, 1.0, 2.0, 3.0]]);
+}
+
+#[test]
+fn checkpoint_round_trips_and_a_corrupt_one_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = Shard::new(0, 1);
+    shard.set_checkpoint_dir(dir.path().to_path_buf());
+    let adam = pb::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    shard.create_table(&spec("item", 4, pb::optimizer_spec::Kind::Adam(adam), false)).unwrap();
+    shard.push(&push("item", &[1, 2, 3], &[0.5; 12], Compression::None)).unwrap();
+    let first = shard.checkpoint().unwrap();
+    let saved = shard.snapshot("item").unwrap();
+    shard.push(&push("item", &[1, 4], &[0.25; 8], Compression::None)).unwrap();
+    let outcome = shard.restore(0).unwrap();
+    assert_eq!((outcome.checkpoint_id, outcome.num_rows, outcome.updates_lost), (first.checkpoint_id, 3, 1));
+    assert_eq!(shard.snapshot("item").unwrap(), saved, "rows and optimizer state differ after restore");
+
+    // A newer but corrupt checkpoint is skipped in favour of the good one.
+    shard.push(&push("item", &[7], &[1.0; 4], Compression::None)).unwrap();
+    let second = shard.checkpoint().unwrap();
+    let mut bytes = std::fs::read(&second.path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&second.path, bytes).unwrap();
+    let fresh = Shard::new(0, 1);
+    fresh.set_checkpoint_dir(dir.path().to_path_buf());
+    assert_eq!(fresh.restore(0).unwrap().checkpoint_id, first.checkpoint_id);
+    assert!(fresh.restore(second.checkpoint_id).unwrap_err().to_string().contains("checksum mismatch"));
+    assert_eq!(fresh.snapshot("item").unwrap(), saved);
+    // A checkpoint of another shard is refused.
+    let other = Shard::new(1, 2);
+    other.set_checkpoint_dir(dir.path().to_path_buf());
+    assert!(other.restore(first.checkpoint_id).unwrap_err().to_string().contains("shard 0/1"));
+}
+
+#[test]
+fn export_writes_ids_and_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = Shard::new(0, 1);
+    shard.create_table(&spec("item", 3, pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 1.0 }), true)).unwrap();
+    shard.push(&push("item", &[9, 4], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], Compression::None)).unwrap();
+    let path = dir.path().join("item.npy");
+    let request = pb::ExportRequest {
+        table: "item".into(),
+        path: path.display().to_string(),
+        format: pb::ExportFormat::Npy as i32,
+    };
+    assert_eq!(shard.export(&request).unwrap().num_rows, 2);
+    let (values, shape) = tessera_graph::ingest::npy::read_f32_matrix(&path).unwrap();
+    assert_eq!(shape, (2, 3));
+    assert_eq!(values, vec![-4.0, -5.0, -6.0, -1.0, -2.0, -3.0]);
+    let ids = tessera_graph::ingest::npy::read_ids(&dir.path().join("item.npy.ids.npy")).unwrap();
+    assert_eq!(ids, vec![4, 9]);
+    let parquet_path = dir.path().join("item.parquet");
+    let request = pb::ExportRequest {
+        table: "item".into(),
+        path: parquet_path.display().to_string(),
+        format: pb::ExportFormat::Parquet as i32,
+    };
+    assert_eq!(shard.export(&request).unwrap().num_rows, 2);
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&parquet_path).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    assert_eq!(batches[0].schema().field(0).name(), "id");
+    let bad = pb::ExportRequest { table: "item".into(), path: path.display().to_string(), format: 0 };
+    assert!(shard.export(&bad).unwrap_err().to_string().contains("unknown format"));
+}

@@ -1,0 +1,150 @@
+//! A parameter-server cluster with real etcd: shards register under a lease,
+//! the sharded client finds them there, a kill -9'd shard comes back with
+//! every row equal to its last checkpoint, SIGTERM writes a final checkpoint
+//! and removes the registration, and the metrics endpoint reports traffic.
+
+use std::io::{Read as _, Write as _};
+use std::time::Duration;
+
+use ps_server::client::{ClientOptions, ShardedClient};
+use ps_server::routing::shard_of;
+use tessera_proto::ps::v1 as pb;
+use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;
+use tessera_tests::ps::start_ps_server_with;
+use tessera_tests::Etcd;
+
+const DIM: usize = 16;
+const NUM_IDS: u64 = 2000;
+
+fn spec() -> pb::TableSpec {
+    pb::TableSpec {
+        name: "user".into(),
+        dim: DIM as u32,
+        optimizer: Some(pb::OptimizerSpec {
+            kind: Some(pb::optimizer_spec::Kind::Adagrad(pb::Adagrad {
+                lr: 0.1,
+                initial_accumulator: 0.1,
+                eps: 1e-8,
+            })),
+            weight_decay: 0.0,
+        }),
+        init: Some(pb::InitSpec { kind: Some(pb::init_spec::Kind::UniformBound(0.05)), seed: 3 }),
+        num_ids: NUM_IDS,
+        non_finite: 0,
+        clip_value: 0.0,
+    }
+}
+
+async fn push_round(client: &ShardedClient, round: u64) -> anyhow::Result<()> {
+    let ids: Vec<u64> = (0..NUM_IDS).filter(|id| (id + round).is_multiple_of(3)).collect();
+    let grads: Vec<f32> = ids
+        .iter()
+        .flat_map(|&id| (0..DIM).map(move |d| ((id + d as u64 + round) % 7) as f32 - 3.0))
+        .collect();
+    client.push("user", &ids, &grads, DIM, 0, round).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_shard_restores_its_checkpoint_and_sigterm_deregisters() -> anyhow::Result<()> {
+    let etcd = Etcd::start().await?;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let flags = |shard: usize| -> Vec<String> {
+        vec![
+            "--etcd".into(),
+            etcd.endpoint(),
+            "--checkpoint-dir".into(),
+            dirs[shard].path().display().to_string(),
+            "--checkpoint-interval".into(),
+            "0s".into(),
+            "--lease-ttl".into(),
+            "2s".into(),
+            "--metrics-listen".into(),
+            "127.0.0.1:0".into(),
+        ]
+    };
+    let mut shard0 = start_ps_server_with(0, 2, &flags(0))?;
+    let mut shard1 = start_ps_server_with(1, 2, &flags(1))?;
+    let options = ClientOptions { worker_id: "w0".into(), ..ClientOptions::default() };
+    let client = ShardedClient::from_etcd(
+        &[etcd.endpoint()],
+        "/tessera/",
+        2,
+        Duration::from_secs(10),
+        options.clone(),
+    )
+    .await?;
+    client.create_table(&spec()).await?;
+    for round in 0..5 {
+        push_round(&client, round).await?;
+    }
+    let all: Vec<u64> = (0..NUM_IDS).collect();
+    for addr in [&shard0.addr, &shard1.addr] {
+        let mut direct = ParameterServerClient::connect(format!("http://{addr}")).await?;
+        let c = direct.checkpoint(pb::CheckpointRequest {}).await?.into_inner();
+        assert!(c.num_rows > 0 && c.bytes > 0, "{c:?}");
+    }
+    let (at_checkpoint, dim) = client.pull("user", &all, 0).await?;
+    assert_eq!(dim, DIM);
+    // Updates after the checkpoint: lost for the shard that crashes.
+    push_round(&client, 5).await?;
+    let (after, _) = client.pull("user", &all, 0).await?;
+    assert_ne!(after, at_checkpoint);
+
+    shard0.process.kill();
+    let restarted = start_ps_server_with(0, 2, &flags(0))?;
+    // The old registration expires with its lease; wait for the new endpoint.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let client = loop {
+        let c = ShardedClient::from_etcd(
+            &[etcd.endpoint()],
+            "/tessera/",
+            2,
+            Duration::from_secs(10),
+            options.clone(),
+        )
+        .await?;
+        let mut etcd_client = etcd.client().await?;
+        let v = etcd_client.get("/tessera/members/ps/0", None).await?;
+        let endpoint =
+            v.kvs().first().map(|kv| kv.value_str().unwrap_or_default().to_owned()).unwrap_or_default();
+        if endpoint.contains(&restarted.addr) {
+            break c;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "restarted shard 0 never registered: {endpoint}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (restored, _) = client.pull("user", &all, 0).await?;
+    for &id in &all {
+        let row = |v: &[f32]| v[id as usize * DIM..(id as usize + 1) * DIM].to_vec();
+        let expected = if shard_of("user", id, 2) == 0 { row(&at_checkpoint) } else { row(&after) };
+        // Pulls travel as f16, so compare at f16 precision.
+        for (a, b) in row(&restored).iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "id {id}: {a} vs {b}");
+        }
+    }
+
+    // Metrics of the surviving shard report its traffic.
+    let metrics_addr = shard1.metrics.clone().ok_or_else(|| anyhow::anyhow!("no METRICS line"))?;
+    let mut stream = std::net::TcpStream::connect(&metrics_addr)?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("tessera_ps_rows_pushed_total{shard=\"1\",table=\"user\"}"), "{text}");
+    assert!(text.contains("tessera_ps_request_seconds_count{shard=\"1\",rpc=\"push\"} 6"), "{text}");
+
+    // SIGTERM: final checkpoint written, registration removed at once.
+    let before = std::fs::read_dir(dirs[1].path())?.count();
+    let status = shard1.process.signal_and_wait(15)?;
+    assert!(status.success(), "ps-server exited with {status}");
+    assert!(std::fs::read_dir(dirs[1].path())?.count() > before || before == ps_server::checkpoint::KEEP);
+    let newest = ps_server::checkpoint::list(dirs[1].path())?.last().cloned().expect("a checkpoint");
+    assert_eq!(newest.0, 2, "the final checkpoint is the second one");
+    let mut etcd_client = etcd.client().await?;
+    assert!(
+        etcd_client.get("/tessera/members/ps/1", None).await?.kvs().is_empty(),
+        "shard 1 still registered"
+    );
+    drop(restarted);
+    Ok(())
+}
