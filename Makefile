@@ -47,10 +47,12 @@ fmt: ## format the code
 demo: ## not built yet: the end-to-end demo (issue #7)
 	@echo "make demo: not built yet (issue #7: coordinator local + synthetic data)" >&2; exit 1
 
-bench: release ## benchmarks (graph build now; PS and partition parts come with #4, #5)
+bench: release ## benchmarks: graph build, parameter server (partitioning comes with #5)
 	@echo "== graph build (synthetic logs, release) =="
 	scripts/bench-graph.sh
-	@echo "make bench: the parameter-server and partition benchmarks are not built yet (issues #4, #5)" >&2; exit 1
+	@echo "== parameter server vs a tonic echo service (loopback, release) =="
+	$(LIBTORCH_ENV) $(CARGO) bench -p ps-server --bench ps
+	@echo "make bench: the partition benchmark is not built yet (issue #5)" >&2; exit 1
 
 images: ## not built yet: container images (needs a Docker engine)
 	@echo "make images: not built yet (deployment issue; needs a Docker engine)" >&2; exit 1

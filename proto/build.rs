@@ -9,11 +9,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/tessera/common/v1/common.proto",
         "proto/tessera/ps/v1/ps.proto",
         "proto/tessera/coordinator/v1/coordinator.proto",
+        "proto/tessera/bench/v1/echo.proto",
     ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={proto}");
     }
     tonic_prost_build::configure()
+        // `bytes` fields decode as `bytes::Bytes`: slices of the receive
+        // buffer instead of copies, and cheap to clone for retries.
+        .bytes(".")
         .file_descriptor_set_path(out_dir.join("tessera_descriptor.bin"))
         .compile_protos(&protos, &["proto"])?;
     Ok(())

@@ -25,6 +25,14 @@ pub mod coordinator {
     }
 }
 
+/// The echo service that benchmarks use as a yardstick.
+pub mod bench {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("tessera.bench.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every Tessera proto, for
 /// `tonic_reflection` so that `grpcurl list` works against any server.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tessera_descriptor");

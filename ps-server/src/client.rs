@@ -15,7 +15,7 @@ use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::codec::{decode_values, encode_ids, encode_values};
+use crate::codec::{decode_values, encode_ids, encode_values, encode_values_owned, DecodedPayload};
 use crate::dense::NamedTensor;
 use crate::membership::ShardMember;
 use crate::routing::{mix64, shard_of, table_hash};
@@ -90,6 +90,9 @@ impl ShardedClient {
                     .tcp_keepalive(Some(Duration::from_secs(30)))
                     .http2_keep_alive_interval(Duration::from_secs(30))
                     .keep_alive_while_idle(true)
+                    .tcp_nodelay(true)
+                    .initial_stream_window_size(crate::server::H2_STREAM_WINDOW)
+                    .initial_connection_window_size(crate::server::H2_CONNECTION_WINDOW)
                     .connect_lazy();
                 Ok(ParameterServerClient::new(channel)
                     .max_decoding_message_size(crate::server::MAX_MESSAGE_BYTES)
@@ -190,22 +193,22 @@ impl ShardedClient {
     /// Unique sorted ids per shard, and for each request position its
     /// (shard, index within that shard's list).
     fn split(&self, table: &str, ids: &[u64]) -> (Vec<Vec<u64>>, Vec<(u32, usize)>) {
-        let mut per_shard: Vec<Vec<u64>> = vec![Vec::new(); self.shards.len()];
-        for &id in ids {
-            per_shard[shard_of(table, id, self.num_shards()) as usize].push(id);
-        }
-        for list in &mut per_shard {
-            list.sort_unstable();
-            list.dedup();
-        }
-        let places = ids
+        // One hash per id; sorting (shard, id, position) groups and dedups.
+        let mut tagged: Vec<(u32, u64, u32)> = ids
             .iter()
-            .map(|&id| {
-                let s = shard_of(table, id, self.num_shards());
-                let at = per_shard[s as usize].binary_search(&id).unwrap_or_default();
-                (s, at)
-            })
+            .enumerate()
+            .map(|(k, &id)| (shard_of(table, id, self.num_shards()), id, k as u32))
             .collect();
+        tagged.sort_unstable();
+        let mut per_shard: Vec<Vec<u64>> = vec![Vec::new(); self.shards.len()];
+        let mut places = vec![(0u32, 0usize); ids.len()];
+        for &(s, id, k) in &tagged {
+            let list = &mut per_shard[s as usize];
+            if list.last() != Some(&id) {
+                list.push(id);
+            }
+            places[k as usize] = (s, list.len() - 1);
+        }
         (per_shard, places)
     }
 
@@ -233,22 +236,23 @@ impl ShardedClient {
                     })
                     .await?;
                 let dim = response.dim as usize;
-                let rows = decode_values(&response.rows.unwrap_or_default(), list.len() * dim)
+                let rows = DecodedPayload::new(&response.rows.unwrap_or_default(), list.len() * dim)
                     .with_context(|| format!("decode rows from ps shard {s}"))?;
                 anyhow::Ok((s, dim, rows))
             },
         ))
         .await?;
         let dim = results.first().map_or(0, |r| r.1);
-        let mut by_shard: Vec<Option<Vec<f32>>> = vec![None; self.shards.len()];
+        let mut by_shard: Vec<Option<DecodedPayload>> = vec![None; self.shards.len()];
         for (s, d, rows) in results {
             anyhow::ensure!(d == dim, "ps shards disagree on the dim of {table}: {d} vs {dim}");
             by_shard[s] = Some(rows);
         }
-        let mut out = Vec::with_capacity(ids.len() * dim);
-        for (s, at) in places {
+        // Copy each row from its shard's payload straight to its place.
+        let mut out = vec![0f32; ids.len() * dim];
+        for (row, (s, at)) in out.chunks_exact_mut(dim.max(1)).zip(places) {
             let rows = by_shard[s as usize].as_ref().context("missing shard rows")?;
-            out.extend_from_slice(&rows[at * dim..(at + 1) * dim]);
+            rows.copy_into(at * dim, row);
         }
         Ok((out, dim))
     }
@@ -281,10 +285,10 @@ impl ShardedClient {
                 *d += g;
             }
         }
-        try_join_all(per_shard.iter().zip(&sums).enumerate().filter(|(_, (l, _))| !l.is_empty()).map(
+        try_join_all(per_shard.iter().zip(sums).enumerate().filter(|(_, (l, _))| !l.is_empty()).map(
             |(s, (list, sum))| async move {
                 let ids = encode_ids(list, IdEncoding::DeltaVarint)?;
-                let grads = encode_values(sum, self.options.encoding, self.options.compression)?;
+                let grads = encode_values_owned(sum, self.options.encoding, self.options.compression)?;
                 self.call(s as u32, "push", |mut c| {
                     let request = pb::PushRequest {
                         table: table.to_owned(),

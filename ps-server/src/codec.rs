@@ -2,7 +2,13 @@
 //! values (f32 or f16, optionally zstd on top), with size checks done before
 //! anything is inflated.
 
+use bytes::Bytes;
 use half::f16;
+use half::slice::HalfFloatSliceExt as _;
+
+// Payloads are little-endian on the wire and cast directly from memory.
+#[cfg(not(target_endian = "little"))]
+compile_error!("the wire codec assumes a little-endian target");
 use tessera_proto::common::v1::{Compression, IdEncoding, IdList, Payload, ValueEncoding};
 
 use crate::error::{PsError, Result};
@@ -36,7 +42,7 @@ pub fn encode_ids(ids: &[u64], encoding: IdEncoding) -> Result<IdList> {
         }
         IdEncoding::Unspecified => return Err(invalid("ids: encoding is unspecified")),
     }
-    Ok(IdList { encoding: encoding as i32, count: ids.len() as u32, data })
+    Ok(IdList { encoding: encoding as i32, count: ids.len() as u32, data: data.into() })
 }
 
 fn write_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -108,64 +114,143 @@ fn width(encoding: ValueEncoding) -> Result<usize> {
     }
 }
 
-/// Encodes values; returns the payload and its raw (pre-compression) size.
+/// f32 values viewed as their little-endian bytes, so a `Vec<f32>` can back
+/// a `Bytes` payload without a copy.
+struct LeF32(Vec<f32>);
+
+impl AsRef<[u8]> for LeF32 {
+    fn as_ref(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.0)
+    }
+}
+
+fn compress(raw: Bytes, compression: Compression) -> Result<Bytes> {
+    match compression {
+        Compression::None => Ok(raw),
+        Compression::Zstd => {
+            Ok(zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| invalid(format!("zstd: {e}")))?.into())
+        }
+    }
+}
+
+fn payload(encoding: ValueEncoding, compression: Compression, raw: Bytes) -> Result<Payload> {
+    let raw_len = raw.len() as u64;
+    let data = compress(raw, compression)?;
+    Ok(Payload { encoding: encoding as i32, compression: compression as i32, raw_len, data })
+}
+
+fn halves(values: &[f32]) -> Bytes {
+    let mut halves = vec![f16::ZERO; values.len()];
+    halves.convert_from_f32_slice(values);
+    Bytes::copy_from_slice(bytemuck::cast_slice(&halves))
+}
+
+/// Encodes values into a payload.
 ///
 /// # Errors
 /// Fails on an unspecified encoding or a zstd error.
 pub fn encode_values(values: &[f32], encoding: ValueEncoding, compression: Compression) -> Result<Payload> {
-    let mut raw = Vec::with_capacity(values.len() * width(encoding)?);
-    match encoding {
-        ValueEncoding::F32 => values.iter().for_each(|v| raw.extend_from_slice(&v.to_le_bytes())),
-        ValueEncoding::F16 => {
-            values.iter().for_each(|v| raw.extend_from_slice(&f16::from_f32(*v).to_le_bytes()))
-        }
-        ValueEncoding::Unspecified => unreachable!("checked by width"),
-    }
-    let raw_len = raw.len() as u64;
-    let data = match compression {
-        Compression::None => raw,
-        Compression::Zstd => {
-            zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| invalid(format!("zstd: {e}")))?
-        }
+    width(encoding)?;
+    let raw = match encoding {
+        ValueEncoding::F32 => Bytes::copy_from_slice(bytemuck::cast_slice(values)),
+        _ => halves(values),
     };
-    Ok(Payload { encoding: encoding as i32, compression: compression as i32, raw_len, data })
+    payload(encoding, compression, raw)
 }
 
-/// Decodes exactly `expected` values. The declared raw size is checked
-/// against `expected` before a zstd frame is inflated.
+/// Encodes values it owns; uncompressed f32 then travels without a copy.
+///
+/// # Errors
+/// As [`encode_values`].
+pub fn encode_values_owned(
+    values: Vec<f32>,
+    encoding: ValueEncoding,
+    compression: Compression,
+) -> Result<Payload> {
+    width(encoding)?;
+    let raw = match encoding {
+        ValueEncoding::F32 => Bytes::from_owner(LeF32(values)),
+        _ => halves(&values),
+    };
+    payload(encoding, compression, raw)
+}
+
+/// A checked, decompressed payload of a known number of values, from which
+/// values can be copied out in any order.
+#[derive(Debug, Clone)]
+pub struct DecodedPayload {
+    encoding: ValueEncoding,
+    raw: Bytes,
+}
+
+impl DecodedPayload {
+    /// Checks `payload` against `expected` values (the declared raw size is
+    /// checked before a zstd frame is inflated) and decompresses it.
+    ///
+    /// # Errors
+    /// Fails on a size mismatch, a corrupt frame or an unknown encoding.
+    pub fn new(payload: &Payload, expected: usize) -> Result<Self> {
+        let encoding = ValueEncoding::try_from(payload.encoding)
+            .map_err(|_| invalid(format!("payload: unknown encoding {}", payload.encoding)))?;
+        let want = expected * width(encoding)?;
+        if payload.raw_len as usize != want {
+            return Err(invalid(format!(
+                "payload: {} raw bytes declared, {expected} values need {want}",
+                payload.raw_len
+            )));
+        }
+        let raw = match Compression::try_from(payload.compression) {
+            Ok(Compression::None) => payload.data.clone(),
+            Ok(Compression::Zstd) => zstd::bulk::decompress(&payload.data, want)
+                .map_err(|e| invalid(format!("payload: corrupt zstd frame: {e}")))?
+                .into(),
+            Err(_) => return Err(invalid(format!("payload: unknown compression {}", payload.compression))),
+        };
+        if raw.len() != want {
+            return Err(invalid(format!("payload: {} bytes, {expected} values need {want}", raw.len())));
+        }
+        Ok(Self { encoding, raw })
+    }
+
+    /// Copies values `start..start + out.len()` into `out`.
+    ///
+    /// # Panics
+    /// When the range exceeds the payload (a caller bug, not bad input).
+    pub fn copy_into(&self, start: usize, out: &mut [f32]) {
+        let end = start + out.len();
+        match self.encoding {
+            ValueEncoding::F32 => {
+                bytemuck::cast_slice_mut::<f32, u8>(out).copy_from_slice(&self.raw[start * 4..end * 4])
+            }
+            _ => {
+                let mut halves = vec![f16::ZERO; out.len()];
+                bytemuck::cast_slice_mut::<f16, u8>(&mut halves)
+                    .copy_from_slice(&self.raw[start * 2..end * 2]);
+                halves.convert_to_f32_slice(out);
+            }
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.raw.len() / if self.encoding == ValueEncoding::F32 { 4 } else { 2 }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+}
+
+/// Decodes exactly `expected` values; see [`DecodedPayload::new`].
 ///
 /// # Errors
 /// Fails on a size mismatch, a corrupt frame or an unknown encoding.
 pub fn decode_values(payload: &Payload, expected: usize) -> Result<Vec<f32>> {
-    let encoding = ValueEncoding::try_from(payload.encoding)
-        .map_err(|_| invalid(format!("payload: unknown encoding {}", payload.encoding)))?;
-    let w = width(encoding)?;
-    let want = expected * w;
-    if payload.raw_len as usize != want {
-        return Err(invalid(format!(
-            "payload: {} raw bytes declared, {expected} values need {want}",
-            payload.raw_len
-        )));
-    }
-    let inflated;
-    let raw: &[u8] = match Compression::try_from(payload.compression) {
-        Ok(Compression::None) => &payload.data,
-        Ok(Compression::Zstd) => {
-            inflated = zstd::bulk::decompress(&payload.data, want)
-                .map_err(|e| invalid(format!("payload: corrupt zstd frame: {e}")))?;
-            &inflated
-        }
-        Err(_) => return Err(invalid(format!("payload: unknown compression {}", payload.compression))),
-    };
-    if raw.len() != want {
-        return Err(invalid(format!("payload: {} bytes, {expected} values need {want}", raw.len())));
-    }
-    Ok(match encoding {
-        ValueEncoding::F32 => {
-            raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-        }
-        _ => raw.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-    })
+    let decoded = DecodedPayload::new(payload, expected)?;
+    let mut out = vec![0f32; expected];
+    decoded.copy_into(0, &mut out);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -186,7 +271,7 @@ mod tests {
 
         #[test]
         fn garbage_ids_never_panic(data in proptest::collection::vec(any::<u8>(), 0..64), count in 0u32..40, enc in 0i32..4) {
-            let _ = decode_ids(&IdList { encoding: enc, count, data }, 1 << 20);
+            let _ = decode_ids(&IdList { encoding: enc, count, data: data.into() }, 1 << 20);
         }
 
         #[test]
@@ -206,7 +291,9 @@ mod tests {
     #[test]
     fn corrupt_zstd_and_wrong_sizes_are_refused() {
         let mut p = encode_values(&[1.0; 64], ValueEncoding::F32, Compression::Zstd).unwrap();
-        p.data[2] ^= 0x55;
+        let mut data = p.data.to_vec();
+        data[2] ^= 0x55;
+        p.data = data.into();
         assert!(decode_values(&p, 64).unwrap_err().to_string().contains("corrupt zstd frame"));
         let p = encode_values(&[1.0; 64], ValueEncoding::F32, Compression::None).unwrap();
         assert!(decode_values(&p, 63).unwrap_err().to_string().contains("raw bytes declared"));

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
@@ -27,6 +28,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
 /// Largest gRPC message accepted or sent.
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
+/// HTTP/2 stream window: a whole 4,096 × 64 f32 batch fits in one window.
+pub const H2_STREAM_WINDOW: u32 = 4 << 20;
+/// HTTP/2 connection window.
+pub const H2_CONNECTION_WINDOW: u32 = 16 << 20;
 
 /// What a shard needs to start.
 #[derive(Debug, Clone)]
@@ -181,14 +187,25 @@ pub async fn run(
         .build_v1()
         .context("build reflection service")?;
     let service = PsService::new(shard.clone(), latencies, staleness);
+    // Accepted sockets get TCP_NODELAY: a small reply written in pieces must
+    // not wait for the peer's delayed ACK.
+    let incoming = TcpListenerStream::new(listener).map(|stream| {
+        stream.inspect(|s| {
+            if let Err(e) = s.set_nodelay(true) {
+                tracing::warn!("failed to set TCP_NODELAY: {e}");
+            }
+        })
+    });
     let served = Server::builder()
+        .initial_stream_window_size(Some(H2_STREAM_WINDOW))
+        .initial_connection_window_size(Some(H2_CONNECTION_WINDOW))
         .add_service(reflection)
         .add_service(
             ParameterServerServer::new(service)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled())
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled())
         .await
         .context("serve parameter-server gRPC");
     // In-flight requests are done; flush, then leave the cluster.

@@ -106,11 +106,19 @@ impl Table {
         self.rows_pulled.fetch_add(ids.len() as u64, Ordering::Relaxed);
         out.clear();
         out.resize(ids.len() * dim, 0.0);
-        for (id, slot) in ids.iter().zip(out.chunks_exact_mut(dim)) {
-            let stripe = self.stripes[stripe_of(*id)].read().unwrap_or_else(|p| p.into_inner());
-            match stripe.get(id) {
-                Some(row) => slot.copy_from_slice(&row.values),
-                None => self.config.init.0.fill(self.config.init.1, &self.config.name, *id, slot),
+        // Visit ids stripe by stripe so each stripe is locked once.
+        let mut by_stripe: Vec<Vec<usize>> = vec![Vec::new(); NUM_STRIPES];
+        for (k, id) in ids.iter().enumerate() {
+            by_stripe[stripe_of(*id)].push(k);
+        }
+        for (s, ks) in by_stripe.iter().enumerate().filter(|(_, ks)| !ks.is_empty()) {
+            let stripe = self.stripes[s].read().unwrap_or_else(|p| p.into_inner());
+            for &k in ks {
+                let slot = &mut out[k * dim..(k + 1) * dim];
+                match stripe.get(&ids[k]) {
+                    Some(row) => slot.copy_from_slice(&row.values),
+                    None => self.config.init.0.fill(self.config.init.1, &self.config.name, ids[k], slot),
+                }
             }
         }
     }

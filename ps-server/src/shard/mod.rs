@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use tessera_proto::common::v1::{Compression, TransferStats, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 
-use crate::codec::{decode_ids, decode_values, encode_values};
+use crate::codec::{decode_ids, decode_values, encode_values_owned};
 use crate::dense::DenseStore;
 use crate::error::{PsError, Result};
 use crate::init::Init;
@@ -187,7 +187,7 @@ impl Shard {
         })?;
         let mut values = Vec::new();
         table.pull(&ids, &mut values);
-        let rows = encode_values(&values, encoding, compression)?;
+        let rows = encode_values_owned(values, encoding, compression)?;
         let stats = TransferStats { raw_bytes: rows.raw_len, wire_bytes: rows.data.len() as u64 };
         self.counters.bytes_out_raw.fetch_add(stats.raw_bytes, Ordering::Relaxed);
         self.counters.bytes_out_wire.fetch_add(stats.wire_bytes, Ordering::Relaxed);
@@ -206,13 +206,17 @@ impl Shard {
             request.ids.as_ref().ok_or_else(|| PsError::InvalidArgument("push: ids missing".into()))?,
             self.max_ids,
         )?;
-        let mut sorted = ids.clone();
-        sorted.sort_unstable();
-        if sorted.windows(2).any(|w| w[0] == w[1]) {
-            return Err(PsError::InvalidArgument(format!(
-                "push to {}: duplicate ids; sum their gradients first",
-                config.name
-            )));
+        // Delta-varint lists are strictly increasing by construction.
+        let id_list = request.ids.as_ref().map_or(0, |l| l.encoding);
+        if id_list != tessera_proto::common::v1::IdEncoding::DeltaVarint as i32 {
+            let mut sorted = ids.clone();
+            sorted.sort_unstable();
+            if sorted.windows(2).any(|w| w[0] == w[1]) {
+                return Err(PsError::InvalidArgument(format!(
+                    "push to {}: duplicate ids; sum their gradients first",
+                    config.name
+                )));
+            }
         }
         self.check_ids(config, &ids)?;
         let payload =

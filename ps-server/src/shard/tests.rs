@@ -149,7 +149,9 @@ fn bad_pushes_are_refused_and_change_nothing() {
 
     let mut corrupt = push("item", &mine, &[0.5; 12], Compression::Zstd);
     if let Some(g) = corrupt.grads.as_mut() {
-        g.data[3] ^= 0x5a;
+        let mut data = g.data.to_vec();
+        data[3] ^= 0x5a;
+        g.data = data.into();
     }
     let mut oversized = push("item", &mine, &[0.5; 12], Compression::None);
     if let Some(ids) = oversized.ids.as_mut() {

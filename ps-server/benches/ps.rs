@@ -1,0 +1,279 @@
+//! Parameter-server benchmark, all in one run on loopback: two shards, dim
+//! 64, Adagrad, batches of 4,096 ids. It measures pull and push rows/s with
+//! f32, f16 and f16+zstd through the sharded client, next to a plain tonic
+//! echo service (two servers, the same two parallel requests per batch)
+//! moving the f32 payload of the same rows, and reports the ratios. It also
+//! measures the bytes f16 and f16+zstd send for gradients with a realistic
+//! distribution, against f32.
+//!
+//! Run with `cargo bench -p ps-server --bench ps` (or `make bench`).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ps_server::client::{ClientOptions, ShardedClient};
+use ps_server::codec::encode_values;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tessera_proto::bench::v1::echo_client::EchoClient;
+use tessera_proto::bench::v1::echo_server::{Echo, EchoServer};
+use tessera_proto::bench::v1::{EchoRequest, EchoResponse};
+use tessera_proto::common::v1::{Compression, ValueEncoding};
+use tessera_proto::ps::v1 as pb;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+
+const DIM: usize = 64;
+const BATCH: usize = 4096;
+const NUM_IDS: u64 = 1_000_000;
+const CONCURRENCY: usize = 2;
+const MEASURE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Default)]
+struct EchoService;
+
+#[tonic::async_trait]
+impl Echo for EchoService {
+    async fn echo(
+        &self,
+        request: tonic::Request<EchoRequest>,
+    ) -> Result<tonic::Response<EchoResponse>, tonic::Status> {
+        let n = request.into_inner().reply_bytes as usize;
+        Ok(tonic::Response::new(EchoResponse { payload: vec![7u8; n].into() }))
+    }
+}
+
+async fn start_echo(shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    // The same transport settings as the shards: TCP_NODELAY and large HTTP/2 windows.
+    let incoming = TcpListenerStream::new(listener).map(|s| s.inspect(|s| drop(s.set_nodelay(true))));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .initial_stream_window_size(Some(ps_server::server::H2_STREAM_WINDOW))
+            .initial_connection_window_size(Some(ps_server::server::H2_CONNECTION_WINDOW))
+            .add_service(
+                EchoServer::new(EchoService)
+                    .max_decoding_message_size(64 << 20)
+                    .max_encoding_message_size(64 << 20),
+            )
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned()),
+    );
+    Ok(addr)
+}
+
+async fn start_shard(shard: u32, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let config = ps_server::ServerConfig::new("127.0.0.1:0".parse()?, shard, 2);
+    tokio::spawn(async move {
+        if let Err(e) = ps_server::run(config, shutdown, |b| {
+            let _ = tx.send(b.grpc);
+        })
+        .await
+        {
+            eprintln!("shard {shard} failed: {e:#}");
+        }
+    });
+    Ok(rx.await?)
+}
+
+fn batch(rng: &mut ChaCha8Rng) -> Vec<u64> {
+    (0..BATCH).map(|_| rng.random_range(0..NUM_IDS)).collect()
+}
+
+/// Gradients shaped like BPR embedding gradients: per-row scale log-normal
+/// (most rows get tiny updates), values normal within a row.
+fn realistic_grads(rng: &mut ChaCha8Rng, rows: usize) -> Vec<f32> {
+    let mut normal = || {
+        let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+    };
+    let mut out = Vec::with_capacity(rows * DIM);
+    for _ in 0..rows {
+        let scale = (-6.0 + 1.5 * normal()).exp();
+        for _ in 0..DIM {
+            out.push(scale * 0.01 * normal());
+        }
+    }
+    out
+}
+
+/// Runs `step` from CONCURRENCY tasks for MEASURE; returns batches per second.
+async fn rate<F, Fut>(step: F) -> anyhow::Result<f64>
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    for i in 0..4 {
+        step(i).await?; // warm up connections
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENCY as u64)
+        .map(|t| {
+            let step = step.clone();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while start.elapsed() < MEASURE {
+                    step(t * 1_000_000 + n).await?;
+                    n += 1;
+                }
+                anyhow::Ok(n)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let shards = [start_shard(0, shutdown.clone()).await?, start_shard(1, shutdown.clone()).await?];
+    let endpoints: Vec<String> = shards.iter().map(|a| format!("http://{a}")).collect();
+    let echo_addrs = [start_echo(shutdown.clone()).await?, start_echo(shutdown.clone()).await?];
+    let mut echoes = Vec::new();
+    for a in echo_addrs {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{a}"))?
+            .tcp_nodelay(true)
+            .initial_stream_window_size(ps_server::server::H2_STREAM_WINDOW)
+            .initial_connection_window_size(ps_server::server::H2_CONNECTION_WINDOW)
+            .connect()
+            .await?;
+        echoes.push(
+            EchoClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20),
+        );
+    }
+    let spec = pb::TableSpec {
+        name: "item".into(),
+        dim: DIM as u32,
+        optimizer: Some(pb::OptimizerSpec {
+            kind: Some(pb::optimizer_spec::Kind::Adagrad(pb::Adagrad {
+                lr: 0.05,
+                initial_accumulator: 0.1,
+                eps: 1e-8,
+            })),
+            weight_decay: 0.0,
+        }),
+        init: Some(pb::InitSpec { kind: Some(pb::init_spec::Kind::UniformBound(0.01)), seed: 1 }),
+        num_ids: NUM_IDS,
+        non_finite: 0,
+        clip_value: 0.0,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let batches: std::sync::Arc<Vec<Vec<u64>>> =
+        std::sync::Arc::new((0..64).map(|_| batch(&mut rng)).collect());
+    let grads = std::sync::Arc::new(realistic_grads(&mut rng, BATCH));
+    // Pre-touch the rows so pulls read materialised rows.
+    let warm = ShardedClient::new(&endpoints, ClientOptions::default())?;
+    warm.create_table(&spec).await?;
+    for ids in batches.iter() {
+        warm.push("item", ids, &grads, DIM, 0, 0).await?;
+    }
+
+    // Echo: the f32 payload of a batch, split over the two servers like the shards.
+    let half = (BATCH * DIM * 4 / 2) as u64;
+    let echo_pull = {
+        let echoes = echoes.clone();
+        rate(move |_| {
+            let echoes = echoes.clone();
+            async move {
+                futures::future::try_join_all(echoes.into_iter().map(|mut e| async move {
+                    e.echo(EchoRequest { payload: Default::default(), reply_bytes: half }).await
+                }))
+                .await?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    let echo_push = {
+        let echoes = echoes.clone();
+        rate(move |_| {
+            let echoes = echoes.clone();
+            async move {
+                futures::future::try_join_all(echoes.into_iter().map(|mut e| async move {
+                    e.echo(EchoRequest { payload: vec![1u8; half as usize].into(), reply_bytes: 0 }).await
+                }))
+                .await?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    let rows = |batches_per_sec: f64| batches_per_sec * BATCH as f64;
+    println!("ps-server benchmark: 2 shards, dim {DIM}, batches of {BATCH} ids, Adagrad, {CONCURRENCY} concurrent clients, loopback");
+    println!("{:<26} {:>14} {:>14} {:>12}", "", "rows/s", "MB/s (f32 eq)", "vs echo");
+    let mb = |r: f64| r * (DIM * 4) as f64 / 1e6;
+    println!(
+        "{:<26} {:>14.0} {:>14.0} {:>12}",
+        "echo, server→client",
+        rows(echo_pull),
+        mb(rows(echo_pull)),
+        "1.00"
+    );
+    println!(
+        "{:<26} {:>14.0} {:>14.0} {:>12}",
+        "echo, client→server",
+        rows(echo_push),
+        mb(rows(echo_push)),
+        "1.00"
+    );
+    for (label, encoding, compression) in [
+        ("f32", ValueEncoding::F32, Compression::None),
+        ("f16", ValueEncoding::F16, Compression::None),
+        ("f16+zstd", ValueEncoding::F16, Compression::Zstd),
+    ] {
+        let client = ShardedClient::new(
+            &endpoints,
+            ClientOptions { encoding, compression, ..ClientOptions::default() },
+        )?;
+        let pull = {
+            let (client, batches) = (client.clone(), batches.clone());
+            rate(move |i| {
+                let (client, batches) = (client.clone(), batches.clone());
+                async move {
+                    client.pull("item", &batches[i as usize % batches.len()], 0).await?;
+                    Ok(())
+                }
+            })
+            .await?
+        };
+        let push = {
+            let (client, batches, grads) = (client.clone(), batches.clone(), grads.clone());
+            rate(move |i| {
+                let (client, batches, grads) = (client.clone(), batches.clone(), grads.clone());
+                async move { client.push("item", &batches[i as usize % batches.len()], &grads, DIM, 0, 0).await }
+            })
+            .await?
+        };
+        println!(
+            "{:<26} {:>14.0} {:>14.0} {:>12.2}",
+            format!("pull {label}"),
+            rows(pull),
+            mb(rows(pull)),
+            pull / echo_pull
+        );
+        println!(
+            "{:<26} {:>14.0} {:>14.0} {:>12.2}",
+            format!("push {label} (Adagrad)"),
+            rows(push),
+            mb(rows(push)),
+            push / echo_push
+        );
+    }
+    let f32_bytes = encode_values(&grads, ValueEncoding::F32, Compression::None)?.data.len() as f64;
+    let f16_bytes = encode_values(&grads, ValueEncoding::F16, Compression::None)?.data.len() as f64;
+    let zstd_bytes = encode_values(&grads, ValueEncoding::F16, Compression::Zstd)?.data.len() as f64;
+    println!(
+        "gradient bytes per batch (log-normal row scales): f32 {f32_bytes:.0}, f16 {f16_bytes:.0} ({:.3}×), f16+zstd {zstd_bytes:.0} ({:.3}×)",
+        f16_bytes / f32_bytes,
+        zstd_bytes / f32_bytes
+    );
+    shutdown.cancel();
+    Ok(())
+}
