@@ -85,8 +85,8 @@ fn encode(image: &ShardImage, out: &mut CrcWriter<impl Write>) -> std::io::Resul
         for (id, row) in rows {
             out.u64(*id)?;
             out.u64(row.step)?;
-            out.floats(&row.values)?;
-            out.floats(&row.state)?;
+            out.floats(row.values())?;
+            out.floats(row.state())?;
         }
     }
     out.u64(image.dense.version)?;
@@ -233,7 +233,7 @@ pub fn read(path: &Path) -> Result<ShardImage> {
                     spec.dim
                 )));
             }
-            rows.push((id, Row { values: values.into(), state: state.into(), step }));
+            rows.push((id, Row::new(&values, &state, step)));
         }
         tables.push((spec, rows));
     }

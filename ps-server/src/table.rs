@@ -42,15 +42,37 @@ pub struct TableConfig {
     pub non_finite: NonFinite,
 }
 
-/// One materialised row.
+/// One materialised row: its values followed by its optimizer state, in
+/// one allocation so an update touches one place in memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    /// Parameter values.
-    pub values: Box<[f32]>,
-    /// Optimizer state.
-    pub state: Box<[f32]>,
+    data: Box<[f32]>,
+    dim: usize,
     /// Updates applied to this row.
     pub step: u64,
+}
+
+impl Row {
+    /// A row from its values and optimizer state.
+    pub fn new(values: &[f32], state: &[f32], step: u64) -> Self {
+        Self { data: [values, state].concat().into(), dim: values.len(), step }
+    }
+
+    /// Parameter values.
+    pub fn values(&self) -> &[f32] {
+        &self.data[..self.dim]
+    }
+
+    /// Optimizer state.
+    pub fn state(&self) -> &[f32] {
+        &self.data[self.dim..]
+    }
+
+    /// Values and state, mutable.
+    pub fn split_mut(&mut self) -> (&mut [f32], &mut [f32], &mut u64) {
+        let (values, state) = self.data.split_at_mut(self.dim);
+        (values, state, &mut self.step)
+    }
 }
 
 /// An embedding table.
@@ -116,7 +138,7 @@ impl Table {
             for &k in ks {
                 let slot = &mut out[k * dim..(k + 1) * dim];
                 match stripe.get(&ids[k]) {
-                    Some(row) => slot.copy_from_slice(&row.values),
+                    Some(row) => slot.copy_from_slice(row.values()),
                     None => self.config.init.0.fill(self.config.init.1, &self.config.name, ids[k], slot),
                 }
             }
@@ -143,18 +165,10 @@ impl Table {
                 let row = stripe.entry(id).or_insert_with(|| {
                     let mut values = vec![0.0; dim];
                     self.config.init.0.fill(self.config.init.1, &self.config.name, id, &mut values);
-                    Row {
-                        values: values.into(),
-                        state: self.config.optimizer.init_state(dim).into(),
-                        step: 0,
-                    }
+                    Row::new(&values, &self.config.optimizer.init_state(dim), 0)
                 });
-                self.config.optimizer.apply(
-                    &mut row.values,
-                    &mut row.state,
-                    &mut row.step,
-                    &grads[k * dim..(k + 1) * dim],
-                );
+                let (values, state, step) = row.split_mut();
+                self.config.optimizer.apply(values, state, step, &grads[k * dim..(k + 1) * dim]);
             }
         }
         self.rows_pushed.fetch_add(ids.len() as u64, Ordering::Relaxed);

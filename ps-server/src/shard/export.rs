@@ -40,7 +40,7 @@ impl Shard {
         let paths = match pb::ExportFormat::try_from(request.format) {
             Ok(pb::ExportFormat::Npy) => {
                 let values: Vec<u8> =
-                    rows.iter().flat_map(|r| r.1.values.iter().flat_map(|v| v.to_le_bytes())).collect();
+                    rows.iter().flat_map(|r| r.1.values().iter().flat_map(|v| v.to_le_bytes())).collect();
                 let ids_path = PathBuf::from(format!("{}.ids.npy", request.path));
                 write_npy(&path, "<f4", &[ids.len(), dim], &values)?;
                 let id_bytes: Vec<u8> = ids.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -50,7 +50,7 @@ impl Shard {
             Ok(pb::ExportFormat::Parquet) => {
                 let mut lists = ListBuilder::new(Float32Builder::with_capacity(ids.len() * dim));
                 for (_, row) in &rows {
-                    lists.values().append_slice(&row.values);
+                    lists.values().append_slice(row.values());
                     lists.append(true);
                 }
                 let batch = RecordBatch::try_from_iter([
