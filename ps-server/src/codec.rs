@@ -124,18 +124,43 @@ impl AsRef<[u8]> for LeF32 {
     }
 }
 
-fn compress(raw: Bytes, compression: Compression) -> Result<Bytes> {
+/// Splits values of `width` bytes into byte planes (plane k holds byte k of
+/// every value), so sign/exponent bytes sit together and compress well.
+fn shuffle(raw: &[u8], width: usize) -> Vec<u8> {
+    let n = raw.len() / width;
+    let mut out = vec![0u8; raw.len()];
+    for (i, value) in raw.chunks_exact(width).enumerate() {
+        for (k, &byte) in value.iter().enumerate() {
+            out[k * n + i] = byte;
+        }
+    }
+    out
+}
+
+/// Inverse of [`shuffle`].
+fn unshuffle(planes: &[u8], width: usize) -> Vec<u8> {
+    let n = planes.len() / width;
+    let mut out = vec![0u8; planes.len()];
+    for (k, plane) in planes.chunks_exact(n.max(1)).enumerate().take(width) {
+        for (i, &byte) in plane.iter().enumerate() {
+            out[i * width + k] = byte;
+        }
+    }
+    out
+}
+
+fn compress(raw: Bytes, width: usize, compression: Compression) -> Result<Bytes> {
     match compression {
         Compression::None => Ok(raw),
-        Compression::Zstd => {
-            Ok(zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| invalid(format!("zstd: {e}")))?.into())
-        }
+        Compression::Zstd => Ok(zstd::bulk::compress(&shuffle(&raw, width), ZSTD_LEVEL)
+            .map_err(|e| invalid(format!("zstd: {e}")))?
+            .into()),
     }
 }
 
 fn payload(encoding: ValueEncoding, compression: Compression, raw: Bytes) -> Result<Payload> {
     let raw_len = raw.len() as u64;
-    let data = compress(raw, compression)?;
+    let data = compress(raw, width(encoding)?, compression)?;
     Ok(Payload { encoding: encoding as i32, compression: compression as i32, raw_len, data })
 }
 
@@ -201,9 +226,17 @@ impl DecodedPayload {
         }
         let raw = match Compression::try_from(payload.compression) {
             Ok(Compression::None) => payload.data.clone(),
-            Ok(Compression::Zstd) => zstd::bulk::decompress(&payload.data, want)
-                .map_err(|e| invalid(format!("payload: corrupt zstd frame: {e}")))?
-                .into(),
+            Ok(Compression::Zstd) => {
+                let planes = zstd::bulk::decompress(&payload.data, want)
+                    .map_err(|e| invalid(format!("payload: corrupt zstd frame: {e}")))?;
+                if planes.len() != want {
+                    return Err(invalid(format!(
+                        "payload: {} bytes, {expected} values need {want}",
+                        planes.len()
+                    )));
+                }
+                unshuffle(&planes, width(encoding)?).into()
+            }
             Err(_) => return Err(invalid(format!("payload: unknown compression {}", payload.compression))),
         };
         if raw.len() != want {
