@@ -128,3 +128,63 @@ async fn concurrent_sgd_over_grpc_equals_the_sum_of_pushes() -> anyhow::Result<(
     assert!(stats.bytes_in_wire < stats.bytes_in_raw, "zstd+f16 did not shrink the pushes: {stats:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adam_over_grpc_matches_a_reference() -> anyhow::Result<()> {
+    use ps_server::client::{ClientOptions, ShardedClient};
+
+    let shards: Vec<_> =
+        (0..NUM_SHARDS).map(|s| start_ps_server(s, NUM_SHARDS)).collect::<anyhow::Result<_>>()?;
+    let endpoints: Vec<String> = shards.iter().map(|(_, a)| format!("http://{a}")).collect();
+    let options = ClientOptions {
+        encoding: ValueEncoding::F32,
+        compression: Compression::None,
+        ..ClientOptions::default()
+    };
+    let client = ShardedClient::new(&endpoints, options)?;
+    let (lr, b1, b2, eps, wd) = (0.01f64, 0.9f64, 0.99f64, 1e-6f64, 0.01f64);
+    let mut spec = table_spec();
+    spec.name = "adam".into();
+    spec.init = Some(pb::InitSpec { kind: Some(pb::init_spec::Kind::UniformBound(0.1)), seed: 9 });
+    spec.optimizer = Some(pb::OptimizerSpec {
+        kind: Some(pb::optimizer_spec::Kind::Adam(pb::Adam {
+            lr: lr as f32,
+            beta1: b1 as f32,
+            beta2: b2 as f32,
+            eps: eps as f32,
+        })),
+        weight_decay: wd as f32,
+    });
+    client.create_table(&spec).await?;
+    let ids: Vec<u64> = (0..40).collect();
+    let (initial, _) = client.pull("adam", &ids, 0).await?;
+    let mut w: Vec<f64> = initial.iter().map(|&x| f64::from(x)).collect();
+    let (mut m, mut v) = (vec![0f64; w.len()], vec![0f64; w.len()]);
+    let mut steps = vec![0i32; ids.len()];
+    for t in 0..12u64 {
+        // Each step touches a different subset, so lazy per-row steps differ.
+        let touched: Vec<u64> = ids.iter().copied().filter(|id| (id + t) % 3 != 0).collect();
+        let grads: Vec<f32> = touched
+            .iter()
+            .flat_map(|&id| (0..DIM).map(move |d| ((id * 7 + d as u64 + t) % 11) as f32 / 10.0 - 0.5))
+            .collect();
+        client.push("adam", &touched, &grads, DIM, 0, t).await?;
+        for (k, &id) in touched.iter().enumerate() {
+            let r = id as usize;
+            steps[r] += 1;
+            let (c1, c2) = (1.0 - b1.powi(steps[r]), 1.0 - b2.powi(steps[r]));
+            for d in 0..DIM {
+                let i = r * DIM + d;
+                let g = f64::from(grads[k * DIM + d]) + wd * w[i];
+                m[i] = b1 * m[i] + (1.0 - b1) * g;
+                v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+                w[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
+            }
+        }
+    }
+    let (rows, _) = client.pull("adam", &ids, 0).await?;
+    for (i, (&got, &want)) in rows.iter().zip(&w).enumerate() {
+        assert!((f64::from(got) - want).abs() < 1e-4, "value {i}: {got} vs {want}");
+    }
+    Ok(())
+}

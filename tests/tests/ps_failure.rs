@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ps_server::client::{ClientOptions, ShardedClient};
 use ps_server::routing::shard_of;
+use tessera_proto::common::v1::{Compression, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;
 use tessera_tests::ps::start_ps_server_with;
@@ -64,7 +65,13 @@ async fn killed_shard_restores_its_checkpoint_and_sigterm_deregisters() -> anyho
     };
     let mut shard0 = start_ps_server_with(0, 2, &flags(0))?;
     let mut shard1 = start_ps_server_with(1, 2, &flags(1))?;
-    let options = ClientOptions { worker_id: "w0".into(), ..ClientOptions::default() };
+    // f32 without compression, so restored rows can be compared exactly.
+    let options = ClientOptions {
+        worker_id: "w0".into(),
+        encoding: ValueEncoding::F32,
+        compression: Compression::None,
+        ..ClientOptions::default()
+    };
     let client = ShardedClient::from_etcd(
         &[etcd.endpoint()],
         "/tessera/",
@@ -117,10 +124,7 @@ async fn killed_shard_restores_its_checkpoint_and_sigterm_deregisters() -> anyho
     for &id in &all {
         let row = |v: &[f32]| v[id as usize * DIM..(id as usize + 1) * DIM].to_vec();
         let expected = if shard_of("user", id, 2) == 0 { row(&at_checkpoint) } else { row(&after) };
-        // Pulls travel as f16, so compare at f16 precision.
-        for (a, b) in row(&restored).iter().zip(&expected) {
-            assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "id {id}: {a} vs {b}");
-        }
+        assert_eq!(row(&restored), expected, "id {id}");
     }
 
     // Metrics of the surviving shard report its traffic.
