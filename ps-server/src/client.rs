@@ -307,6 +307,24 @@ impl ShardedClient {
         Ok(())
     }
 
+    /// Encodes tensors and groups them by the shard that holds each name.
+    fn dense_by_shard(
+        &self,
+        tensors: &[NamedTensor],
+        encoding: ValueEncoding,
+        compression: Compression,
+    ) -> anyhow::Result<Vec<Vec<pb::DenseTensor>>> {
+        let mut per_shard: Vec<Vec<pb::DenseTensor>> = vec![Vec::new(); self.shards.len()];
+        for (name, shape, values) in tensors {
+            per_shard[dense_shard_of(name, self.num_shards()) as usize].push(pb::DenseTensor {
+                name: name.clone(),
+                shape: shape.clone(),
+                values: Some(encode_values(values, encoding, compression)?),
+            });
+        }
+        Ok(per_shard)
+    }
+
     /// Registers dense parameters on their shards (existing ones are kept).
     ///
     /// # Errors
@@ -316,15 +334,7 @@ impl ShardedClient {
         tensors: &[NamedTensor],
         optimizer: &pb::OptimizerSpec,
     ) -> anyhow::Result<()> {
-        let mut per_shard: Vec<Vec<pb::DenseTensor>> = vec![Vec::new(); self.shards.len()];
-        for (name, shape, values) in tensors {
-            let values = encode_values(values, ValueEncoding::F32, Compression::None)?;
-            per_shard[dense_shard_of(name, self.num_shards()) as usize].push(pb::DenseTensor {
-                name: name.clone(),
-                shape: shape.clone(),
-                values: Some(values),
-            });
-        }
+        let per_shard = self.dense_by_shard(tensors, ValueEncoding::F32, Compression::None)?;
         try_join_all(per_shard.into_iter().enumerate().filter(|(_, t)| !t.is_empty()).map(|(s, tensors)| {
             self.call(s as u32, "init_dense", move |mut c| {
                 let request = pb::InitDenseRequest { tensors: tensors.clone(), optimizer: Some(*optimizer) };
@@ -379,15 +389,7 @@ impl ShardedClient {
     /// # Errors
     /// Fails on a refusal or an unreachable shard.
     pub async fn push_dense(&self, grads: &[NamedTensor], fencing_token: u64) -> anyhow::Result<()> {
-        let mut per_shard: Vec<Vec<pb::DenseTensor>> = vec![Vec::new(); self.shards.len()];
-        for (name, shape, values) in grads {
-            let values = encode_values(values, self.options.encoding, self.options.compression)?;
-            per_shard[dense_shard_of(name, self.num_shards()) as usize].push(pb::DenseTensor {
-                name: name.clone(),
-                shape: shape.clone(),
-                values: Some(values),
-            });
-        }
+        let per_shard = self.dense_by_shard(grads, self.options.encoding, self.options.compression)?;
         try_join_all(per_shard.into_iter().enumerate().filter(|(_, t)| !t.is_empty()).map(|(s, tensors)| {
             self.call(s as u32, "push_dense", move |mut c| {
                 let request = pb::PushDenseRequest {

@@ -188,3 +188,43 @@ async fn adam_over_grpc_matches_a_reference() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dense_parameters_round_trip_through_the_sharded_client() -> anyhow::Result<()> {
+    use ps_server::client::{dense_shard_of, ClientOptions, ShardedClient};
+
+    let shards: Vec<_> =
+        (0..NUM_SHARDS).map(|s| start_ps_server(s, NUM_SHARDS)).collect::<anyhow::Result<_>>()?;
+    let endpoints: Vec<String> = shards.iter().map(|(_, a)| format!("http://{a}")).collect();
+    let options = ClientOptions {
+        encoding: ValueEncoding::F32,
+        compression: Compression::None,
+        ..ClientOptions::default()
+    };
+    let client = ShardedClient::new(&endpoints, options)?;
+    // Names that land on different shards.
+    let names: Vec<String> =
+        ["hgt/0/k_lin/user/weight", "hgt/0/q_lin/item/weight", "hgt/1/a_lin/user/bias", "mlp/out"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    assert!(names.iter().any(|n| dense_shard_of(n, NUM_SHARDS) == 0));
+    assert!(names.iter().any(|n| dense_shard_of(n, NUM_SHARDS) == 1));
+    let tensors: Vec<_> = names.iter().map(|n| (n.clone(), vec![2, 3], vec![1.0f32; 6])).collect();
+    let sgd = pb::OptimizerSpec {
+        kind: Some(pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 0.5 })),
+        weight_decay: 0.0,
+    };
+    client.init_dense(&tensors, &sgd).await?;
+    let grads: Vec<_> = names.iter().map(|n| (n.clone(), vec![2, 3], vec![2.0f32; 6])).collect();
+    client.push_dense(&grads, 0).await?;
+    let pulled = client.pull_dense(&names).await?;
+    for ((name, shape, values), expected) in pulled.iter().zip(&names) {
+        assert_eq!(name, expected);
+        assert_eq!(shape, &vec![2, 3]);
+        assert_eq!(values, &vec![0.0f32; 6], "{name}");
+    }
+    let err = client.push_dense(&[(names[0].clone(), vec![3, 2], vec![1.0; 6])], 0).await.unwrap_err();
+    assert!(format!("{err:#}").contains("differs"), "{err:#}");
+    Ok(())
+}
