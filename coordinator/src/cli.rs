@@ -2,6 +2,7 @@
 //! own module under `cli/`.
 
 pub mod graph;
+pub mod partition;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,9 @@ pub enum Command {
     /// Build, inspect or synthesise interaction graphs.
     #[command(subcommand)]
     Graph(graph::GraphCommand),
+    /// Partition a graph directory with METIS (or randomly) into a plan
+    /// directory with one part per worker.
+    Partition(partition::PartitionArgs),
 }
 
 /// Runs the parsed command.
@@ -29,5 +33,6 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Graph(command) => graph::run(command),
+        Command::Partition(args) => partition::run(args),
     }
 }

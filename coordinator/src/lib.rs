@@ -2,3 +2,4 @@
 //! in etcd, assigns partitions to workers and serves the CLI.
 
 pub mod cli;
+pub mod partition;

@@ -4,6 +4,7 @@
 //! directory, and generate realistic synthetic logs. No networking and no
 //! libtorch.
 
+pub mod atomic;
 pub mod builder;
 pub mod cooc;
 pub mod csr;
@@ -12,6 +13,7 @@ pub mod features;
 pub mod idmap;
 pub mod ids;
 pub mod ingest;
+pub mod partition;
 pub mod schema;
 pub mod spec;
 pub mod split;

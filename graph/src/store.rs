@@ -109,29 +109,7 @@ fn pairs_flat(pairs: &[(u32, u32)]) -> Vec<u32> {
 /// # Errors
 /// Fails on I/O errors or when `out` exists and is not a graph directory.
 pub fn write(graph: &BuiltGraph, out: &Path) -> Result<Manifest> {
-    if out.exists() && !out.join(MANIFEST).is_file() {
-        return Err(GraphError::Config(format!(
-            "{} exists and is not a graph directory; refusing to replace it",
-            out.display()
-        )));
-    }
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "graph".into());
-    let tmp = out.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(GraphError::io("remove", &tmp))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(GraphError::io("create", &tmp))?;
-    let result = write_into(graph, &tmp).and_then(|manifest| {
-        if out.exists() {
-            std::fs::remove_dir_all(out).map_err(GraphError::io("remove old graph", out))?;
-        }
-        std::fs::rename(&tmp, out).map_err(GraphError::io("rename into", out))?;
-        Ok(manifest)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
+    crate::atomic::write_dir(out, MANIFEST, |tmp| write_into(graph, tmp))
 }
 
 fn write_into(graph: &BuiltGraph, dir: &Path) -> Result<Manifest> {
@@ -166,12 +144,9 @@ fn write_into(graph: &BuiltGraph, dir: &Path) -> Result<Manifest> {
         report: graph.report.clone(),
         files: w.files,
     };
-    let path = dir.join(MANIFEST);
     let text = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| GraphError::Config(format!("encode manifest: {e}")))?;
-    let mut file = File::create(&path).map_err(GraphError::io("create", &path))?;
-    file.write_all(&text).map_err(GraphError::io("write", &path))?;
-    file.sync_all().map_err(GraphError::io("fsync", &path))?;
+    crate::atomic::write_file(&dir.join(MANIFEST), &text)?;
     Ok(manifest)
 }
 

@@ -130,7 +130,7 @@ pub fn generate(
     // New items appear at 70% of the time range.
     let day_secs = 86_400i64;
     let late = config.start_ts + (f64::from(config.days) * 0.7) as i64 * day_secs;
-    let first_new_item = ((1.0 - config.new_fraction) * num_items as f64) as u32;
+    let first_new_item = (((1.0 - config.new_fraction) * num_items as f64) as u32).max(1);
     let first_new_user = ((1.0 - config.new_fraction) * config.users as f64) as usize;
 
     // Item table.
@@ -200,6 +200,7 @@ pub fn generate(
             }
             let explore = rng.random::<f64>() < 0.1;
             let mut in_session = 0;
+            let mut misses = 0u32;
             while in_session < session_len && written < budget {
                 let item = if !history.is_empty() && rng.random::<f64>() < 0.15 {
                     Some(history[rng.random_range(0..history.len())])
@@ -211,7 +212,17 @@ pub fn generate(
                     cat_samplers[focus.0 as usize].sample(&mut rng)
                 };
                 ts += rng.random_range(5..180);
-                let Some(item) = item.filter(|&i| i < first_new_item || ts >= late) else { continue };
+                // Tiny catalogues leave some brands or categories empty, and
+                // new items wait for their launch: fall back to an old item.
+                let item = match item.filter(|&i| i < first_new_item || ts >= late) {
+                    Some(item) => item,
+                    None if misses < 100 => {
+                        misses += 1;
+                        continue;
+                    }
+                    None => rng.random_range(0..first_new_item),
+                };
+                misses = 0;
                 history.push(item);
                 let mut emit = |behavior: usize, ts: i64| -> std::io::Result<()> {
                     line.clear();
@@ -249,6 +260,43 @@ pub fn generate(
         }
     }
     Ok(summary)
+}
+
+/// Generates a synthetic log and item table under `dir` and builds the graph
+/// at `dir/graph`, holding out the last `test_fraction` of the time range
+/// (none when 0). Tests, benchmarks and the demo start from this.
+///
+/// # Errors
+/// Fails on I/O errors or an invalid configuration.
+pub fn build_graph(
+    config: &SynthConfig,
+    dir: &std::path::Path,
+    test_fraction: f64,
+) -> crate::Result<crate::Graph> {
+    use crate::error::GraphError;
+    let log_path = dir.join("synth.csv");
+    let items_path = dir.join("synth.items.csv");
+    let create = |path: &std::path::Path| {
+        std::fs::File::create(path)
+            .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
+            .map_err(GraphError::io("create", path))
+    };
+    let (mut log, mut items) = (create(&log_path)?, create(&items_path)?);
+    generate(config, &mut log, &mut items).map_err(|e| GraphError::Config(format!("synthetic log: {e}")))?;
+    log.flush().map_err(GraphError::io("write", &log_path))?;
+    items.flush().map_err(GraphError::io("write", &items_path))?;
+    let mut spec = crate::BuildSpec::for_preset(log_path, crate::ingest::Preset::Taobao);
+    spec.items = Some(crate::ingest::ItemTableSpec::synth_layout(items_path));
+    if test_fraction > 0.0 {
+        spec.split = crate::spec::SplitSpec::TimeCut {
+            at: None,
+            fraction: Some(1.0 - test_fraction),
+            test_behaviors: Vec::new(),
+        };
+    }
+    let out = dir.join("graph");
+    crate::store::write(&crate::build(&spec, true)?, &out)?;
+    crate::Graph::open(&out)
 }
 
 #[cfg(test)]

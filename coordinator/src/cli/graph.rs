@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use tessera_graph::ingest::{Column, ItemTableSpec, Preset};
+use tessera_graph::ingest::{ItemTableSpec, Preset};
 use tessera_graph::spec::SplitSpec;
 use tessera_graph::synth::{generate, SynthConfig};
 use tessera_graph::{Behavior, BuildSpec, Graph, GraphStats};
@@ -137,15 +137,7 @@ pub fn build_spec(args: &BuildArgs) -> anyhow::Result<BuildSpec> {
                 "--preset generic needs a --spec with the column mapping"
             );
             let mut spec = BuildSpec::for_preset(input, args.preset);
-            spec.items = args.items.clone().map(|path| ItemTableSpec {
-                path,
-                item: Column::Name("item_id".into()),
-                category: Some(Column::Name("category_id".into())),
-                shop: Some(Column::Name("shop_id".into())),
-                brand: Some(Column::Name("brand_id".into())),
-                price: Some(Column::Name("price".into())),
-                null_values: tessera_graph::ingest::format::default_null_values(),
-            });
+            spec.items = args.items.clone().map(ItemTableSpec::synth_layout);
             spec.split = match (args.split_time_fraction, args.split_leave_last) {
                 (Some(_), Some(_)) => {
                     anyhow::bail!("give one of --split-time-fraction and --split-leave-last")

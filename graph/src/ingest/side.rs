@@ -37,6 +37,22 @@ pub struct ItemTableSpec {
     pub null_values: Vec<String>,
 }
 
+impl ItemTableSpec {
+    /// The layout `graph synth` writes: `item_id,category_id,shop_id,brand_id,price`
+    /// with a header.
+    pub fn synth_layout(path: PathBuf) -> Self {
+        Self {
+            path,
+            item: Column::Name("item_id".into()),
+            category: Some(Column::Name("category_id".into())),
+            shop: Some(Column::Name("shop_id".into())),
+            brand: Some(Column::Name("brand_id".into())),
+            price: Some(Column::Name("price".into())),
+            null_values: default_null_values(),
+        }
+    }
+}
+
 /// One item's attributes, with raw ids.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ItemAttrs {
