@@ -47,12 +47,13 @@ fmt: ## format the code
 demo: ## not built yet: the end-to-end demo (issue #7)
 	@echo "make demo: not built yet (issue #7: coordinator local + synthetic data)" >&2; exit 1
 
-bench: release ## benchmarks: graph build, parameter server (partitioning comes with #5)
+bench: release deps ## benchmarks: graph build, parameter server, partitioning against gpmetis
 	@echo "== graph build (synthetic logs, release) =="
 	scripts/bench-graph.sh
 	@echo "== parameter server vs a tonic echo service (loopback, release) =="
 	$(LIBTORCH_ENV) $(CARGO) bench -p ps-server --bench ps
-	@echo "make bench: the partition benchmark is not built yet (issue #5)" >&2; exit 1
+	@echo "== partitioning: METIS through the metis crate vs gpmetis (about 10M edges) =="
+	scripts/bench-partition.sh
 
 images: ## not built yet: container images (needs a Docker engine)
 	@echo "make images: not built yet (deployment issue; needs a Docker engine)" >&2; exit 1
