@@ -2,4 +2,5 @@
 //! in etcd, assigns partitions to workers and serves the CLI.
 
 pub mod cli;
+pub mod job;
 pub mod partition;

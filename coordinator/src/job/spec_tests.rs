@@ -1,0 +1,61 @@
+//! Job spec parsing: defaults, unknown fields and out-of-range values.
+
+use super::*;
+
+const MINIMAL: &str = r#"
+name = "demo"
+[dataset]
+graph = "g"
+[model]
+kind = "hgt"
+"#;
+
+#[test]
+fn minimal_spec_gets_defaults_and_resolves_paths() {
+    let spec = JobSpec::parse(MINIMAL, Some(Path::new("/base"))).unwrap();
+    assert_eq!(spec.dataset.graph, Path::new("/base/g"));
+    assert_eq!(spec.model.dim, 64);
+    assert_eq!(spec.sampler.fanouts, vec![10, 5]);
+    assert_eq!(spec.cluster.workers, 2);
+    assert_eq!(spec.cluster.checkpoint_interval, Duration::from_secs(60));
+    assert_eq!(spec.partitions_dir(), Path::new("/base/g.parts2"));
+    assert_eq!(spec.halo_hops(), 2);
+}
+
+#[test]
+fn unknown_field_is_named() {
+    let text = MINIMAL.replace("kind = \"hgt\"", "kind = \"hgt\"\nlayerz = 3");
+    let err = JobSpec::parse(&text, None).unwrap_err().to_string();
+    assert!(err.contains("layerz"), "{err}");
+}
+
+#[test]
+fn unknown_model_is_named() {
+    let err = JobSpec::parse(&MINIMAL.replace("hgt", "gat"), None).unwrap_err().to_string();
+    assert!(err.contains("gat") && err.contains("kind"), "{err}");
+}
+
+#[test]
+fn out_of_range_values_name_their_field() {
+    for (patch, field) in [
+        ("[model]\nkind = \"hgt\"\nheads = 5", "model.heads"),
+        ("[model]\nkind = \"hgt\"\n[sampler]\nfanouts = [10]", "sampler.fanouts"),
+        ("[model]\nkind = \"hgt\"\n[train]\nepochs = 0", "train.epochs"),
+        ("[model]\nkind = \"hgt\"\n[cluster]\nstaleness = \"sometimes\"", "cluster.staleness"),
+        ("[model]\nkind = \"hgt\"\n[tasks]\nbeta = -1.0", "tasks.beta"),
+        ("[model]\nkind = \"hgt\"\n[train.embeddings]\nkind = \"lion\"\nlr = 0.1", "train.embeddings"),
+    ] {
+        let text = MINIMAL.replace("[model]\nkind = \"hgt\"", patch);
+        let err = JobSpec::parse(&text, None).unwrap_err().to_string();
+        assert!(err.contains(field), "{patch}: {err}");
+    }
+}
+
+#[test]
+fn bad_duration_and_oversized_spec_are_refused() {
+    let text = format!("{MINIMAL}\n[cluster]\ncheckpoint_interval = \"soon\"\n");
+    let err = JobSpec::parse(&text, None).unwrap_err().to_string();
+    assert!(err.contains("checkpoint_interval") || err.contains("soon"), "{err}");
+    let huge = format!("{MINIMAL}#{}", "x".repeat(MAX_SPEC_BYTES));
+    assert!(JobSpec::parse(&huge, None).unwrap_err().to_string().contains("bytes"));
+}
