@@ -2,14 +2,24 @@
 //! own module under `cli/`.
 
 pub mod graph;
+pub mod jobs;
 pub mod partition;
+pub mod serve;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 
 /// Tessera coordinator: graph build, partitioning, job control.
+///
+/// Exit codes: 0 success (for `--wait` and `watch`: the job succeeded);
+/// 1 error; 2 bad flags; 3 the job failed; 4 the job was cancelled;
+/// 5 the coordinator or etcd could not be reached.
 #[derive(Debug, Parser)]
 #[command(name = "coordinator", version)]
 pub struct Cli {
+    /// Coordinator endpoint for the job verbs.
+    #[arg(long, global = true, env = "TESSERA_COORDINATOR", default_value = crate::client::DEFAULT_ENDPOINT)]
+    pub coordinator: String,
     /// The verb to run.
     #[command(subcommand)]
     pub command: Command,
@@ -24,15 +34,69 @@ pub enum Command {
     /// Partition a graph directory with METIS (or randomly) into a plan
     /// directory with one part per worker.
     Partition(partition::PartitionArgs),
+    /// Run the coordinator service (job state in etcd, scheduling).
+    Serve(serve::ServeArgs),
+    /// Submit a TOML job spec; prints the job id.
+    Submit(jobs::SubmitArgs),
+    /// List jobs, newest first.
+    List,
+    /// Show one job.
+    Status(jobs::StatusArgs),
+    /// Cancel a job; its workers stop cleanly.
+    Cancel(jobs::JobArg),
+    /// Follow a job live until it ends, then print its metrics.
+    Watch(jobs::JobArg),
+}
+
+/// Process exit codes (documented on `Cli`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// An error.
+    Error = 1,
+    /// The job failed.
+    JobFailed = 3,
+    /// The job was cancelled.
+    JobCancelled = 4,
+    /// The coordinator or etcd could not be reached.
+    Unreachable = 5,
+}
+
+impl Exit {
+    /// The exit code for an error: `Unreachable` when the cause is one.
+    pub fn for_error(e: &anyhow::Error) -> Self {
+        if e.chain().any(|c| c.downcast_ref::<crate::client::Unreachable>().is_some()) {
+            Exit::Unreachable
+        } else {
+            Exit::Error
+        }
+    }
+}
+
+fn block_on(future: impl std::future::Future<Output = anyhow::Result<Exit>>) -> anyhow::Result<Exit> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("start the tokio runtime: {e}"))?
+        .block_on(future)
 }
 
 /// Runs the parsed command.
 ///
 /// # Errors
 /// Whatever the verb fails with, with context.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let endpoint = cli.coordinator;
     match cli.command {
-        Command::Graph(command) => graph::run(command),
-        Command::Partition(args) => partition::run(args),
+        Command::Graph(command) => graph::run(command).map(|()| Exit::Ok),
+        Command::Partition(args) => partition::run(args).map(|()| Exit::Ok),
+        Command::Serve(args) => serve::run_serve(args).map(|()| Exit::Ok),
+        Command::Submit(args) => block_on(jobs::submit(&endpoint, args)),
+        Command::List => block_on(jobs::list(&endpoint)),
+        Command::Status(args) => block_on(jobs::status(&endpoint, args)),
+        Command::Cancel(args) => block_on(jobs::cancel(&endpoint, args)),
+        Command::Watch(args) => block_on(watch::watch(&endpoint, &args.job)),
     }
 }

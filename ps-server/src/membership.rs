@@ -53,17 +53,33 @@ pub async fn register(
     ttl: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Registration> {
+    let value = serde_json::to_string(member).context("encode member")?;
+    let registration =
+        register_key(endpoints, &member_key(prefix, member.shard), value, ttl, shutdown).await?;
+    tracing::info!(shard = member.shard, endpoint = %member.endpoint, lease_id = registration.lease_id, "registered in etcd");
+    Ok(registration)
+}
+
+/// Puts `key = value` under a new lease of `ttl` and keeps the lease alive
+/// until `shutdown` is cancelled or the registration is revoked. Workers
+/// register the same way as shards.
+///
+/// # Errors
+/// Fails when etcd cannot be reached or refuses the lease.
+pub async fn register_key(
+    endpoints: &[String],
+    key: &str,
+    value: String,
+    ttl: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Registration> {
     let options = etcd_client::ConnectOptions::new().with_connect_timeout(Duration::from_secs(3));
     let mut client = Client::connect(endpoints, Some(options))
         .await
         .with_context(|| format!("connect to etcd at {}", endpoints.join(",")))?;
     let lease = client.lease_grant(ttl.as_secs().max(1) as i64, None).await.context("grant etcd lease")?;
     let lease_id = lease.id();
-    let value = serde_json::to_string(member).context("encode member")?;
-    client
-        .put(member_key(prefix, member.shard), value, Some(PutOptions::new().with_lease(lease_id)))
-        .await
-        .context("put member key")?;
+    client.put(key, value, Some(PutOptions::new().with_lease(lease_id))).await.context("put member key")?;
     let (mut keeper, mut responses) =
         client.lease_keep_alive(lease_id).await.context("start lease keep-alive")?;
     let period = ttl / 3;
@@ -79,16 +95,21 @@ pub async fn register(
             }
             match responses.message().await {
                 Ok(Some(r)) if r.ttl() > 0 => {}
-                Ok(_) => tracing::error!(lease_id, "etcd lease expired; the shard is no longer registered"),
+                Ok(_) => tracing::error!(lease_id, "etcd lease expired; the member is no longer registered"),
                 Err(e) => tracing::error!(lease_id, "failed to read the lease renewal: {e}"),
             }
         }
     });
-    tracing::info!(shard = member.shard, endpoint = %member.endpoint, lease_id, "registered in etcd");
     Ok(Registration { client, lease_id, keepalive })
 }
 
 impl Registration {
+    /// Stops renewing the lease without revoking it, so the key expires
+    /// after its TTL, as if the process had died.
+    pub fn abandon(self) {
+        self.keepalive.abort();
+    }
+
     /// Stops the keep-alive and revokes the lease, removing the key.
     ///
     /// # Errors

@@ -2,5 +2,6 @@
 //! assigns partitions to workers.
 
 pub mod spec;
+pub mod view;
 
 pub use spec::{JobSpec, SpecError};

@@ -1,0 +1,47 @@
+//! `coordinator serve`: the long-running coordinator process.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::server::{cancel_on_signal, run, ServeConfig, DEFAULT_LISTEN};
+
+/// Flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// gRPC listen address; port 0 picks a free port (printed on stdout as
+    /// `LISTENING <addr>`).
+    #[arg(long, env = "TESSERA_COORDINATOR_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// etcd endpoints, comma-separated.
+    #[arg(long, env = "TESSERA_ETCD", value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub etcd: Vec<String>,
+    /// etcd key prefix.
+    #[arg(long, env = "TESSERA_ETCD_PREFIX", default_value = "/tessera/")]
+    pub etcd_prefix: String,
+    /// Period of the scheduling loop.
+    #[arg(long, env = "TESSERA_COORDINATOR_TICK", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub tick: Duration,
+}
+
+/// Runs `serve` until SIGINT or SIGTERM.
+///
+/// # Errors
+/// Fails when etcd is unreachable or the server fails.
+pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("start the tokio runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        let config = ServeConfig {
+            listen: args.listen,
+            etcd_endpoints: args.etcd,
+            etcd_prefix: args.etcd_prefix,
+            tick: args.tick,
+        };
+        run(config, shutdown, |addr| println!("LISTENING {addr}")).await
+    })
+}

@@ -1,0 +1,245 @@
+//! `coordinator watch JOB`: a live view of a job with indicatif — one bar for
+//! the whole job (epoch, step, loss, edges/s, ETA) and a line per partition
+//! and worker — ending with the final metrics. Without a terminal it prints a
+//! plain line every few seconds instead. It reconnects when the coordinator
+//! restarts.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tessera_proto::coordinator::v1::{Job, JobState, WatchJobRequest};
+
+use crate::cli::Exit;
+use crate::client::connect;
+
+/// How a watched job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchOutcome {
+    /// Succeeded.
+    Succeeded,
+    /// Failed.
+    Failed,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// How long `watch` keeps trying to reconnect to a restarting coordinator.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
+
+const SCALE: u64 = 10_000;
+
+/// Runs `watch` and maps the outcome to an exit code.
+///
+/// # Errors
+/// Fails when the job does not exist or the coordinator stays unreachable.
+pub async fn watch(endpoint: &str, job_id: &str) -> anyhow::Result<Exit> {
+    Ok(match watch_job(endpoint, job_id).await? {
+        WatchOutcome::Succeeded => Exit::Ok,
+        WatchOutcome::Failed => Exit::JobFailed,
+        WatchOutcome::Cancelled => Exit::JobCancelled,
+    })
+}
+
+struct View {
+    multi: MultiProgress,
+    main: ProgressBar,
+    parts: BTreeMap<u32, ProgressBar>,
+    plain: bool,
+    last_plain: Option<Instant>,
+}
+
+impl View {
+    fn new() -> Self {
+        let plain = !std::io::stderr().is_terminal();
+        let multi = MultiProgress::with_draw_target(if plain {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        });
+        let main = multi.add(ProgressBar::new(SCALE));
+        main.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        main.enable_steady_tick(Duration::from_millis(200));
+        Self { multi, main, parts: BTreeMap::new(), plain, last_plain: None }
+    }
+
+    fn update(&mut self, job: &Job) {
+        let epochs = epochs_of(job);
+        let parts = job.num_partitions.max(1);
+        let mut fraction = 0.0;
+        let mut edges_per_sec = 0.0;
+        let mut losses = Vec::new();
+        let (mut epoch, mut step, mut steps) = (0, 0, 0);
+        for p in &job.progress {
+            fraction += partition_fraction(p, epochs);
+            edges_per_sec += if p.finished { 0.0 } else { p.edges_per_sec };
+            if let Some(l) = p.losses.get("total") {
+                losses.push(*l);
+            }
+            epoch = epoch.max(p.epoch);
+            step = step.max(p.step);
+            steps = steps.max(p.steps_per_epoch);
+        }
+        fraction /= f64::from(parts);
+        let loss =
+            if losses.is_empty() { f64::NAN } else { losses.iter().sum::<f64>() / losses.len() as f64 };
+        let state = crate::cli::jobs::render_state(job);
+        let message = format!(
+            "{state} | epoch {}/{epochs} step {step}/{steps} | loss {loss:.4} | {edges_per_sec:.0} edges/s",
+            (epoch + 1).min(epochs)
+        );
+        self.main.set_position((fraction * SCALE as f64) as u64);
+        self.main.set_message(message.clone());
+        for a in &job.assignments {
+            let bar = self.parts.entry(a.partition).or_insert_with(|| {
+                let bar = self.multi.add(ProgressBar::new(SCALE));
+                bar.set_style(
+                    ProgressStyle::with_template("  {prefix} {bar:20} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_prefix(format!("part {:<3}", a.partition));
+                bar
+            });
+            let p = job.progress.iter().find(|p| p.partition == a.partition);
+            bar.set_position(p.map_or(0, |p| (partition_fraction(p, epochs) * SCALE as f64) as u64));
+            let worker = if a.worker_id.is_empty() { "(waiting for a worker)" } else { a.worker_id.as_str() };
+            bar.set_message(match p {
+                Some(p) => format!(
+                    "{worker} epoch {} step {}/{} loss {:.4} {:.0} edges/s{}",
+                    p.epoch,
+                    p.step,
+                    p.steps_per_epoch,
+                    p.losses.get("total").copied().unwrap_or(f64::NAN),
+                    p.edges_per_sec,
+                    if p.finished { " done" } else { "" }
+                ),
+                None => worker.to_owned(),
+            });
+        }
+        if self.plain && self.last_plain.is_none_or(|t| t.elapsed() >= Duration::from_secs(2)) {
+            eprintln!("[{:>5.1}%] {message}", 100.0 * fraction);
+            self.last_plain = Some(Instant::now());
+        }
+    }
+
+    fn finish(&self) {
+        for bar in self.parts.values() {
+            bar.finish();
+        }
+        self.main.finish();
+    }
+}
+
+fn epochs_of(job: &Job) -> u32 {
+    crate::job::JobSpec::parse(&job.spec_toml, None).map_or(1, |s| s.train.epochs)
+}
+
+fn partition_fraction(p: &tessera_proto::coordinator::v1::ProgressReport, epochs: u32) -> f64 {
+    if p.finished {
+        return 1.0;
+    }
+    if p.steps_per_epoch == 0 {
+        return 0.0;
+    }
+    let total = f64::from(epochs.max(1)) * p.steps_per_epoch as f64;
+    ((f64::from(p.epoch) * p.steps_per_epoch as f64 + p.step as f64) / total).min(1.0)
+}
+
+enum Attempt {
+    Fatal(anyhow::Error),
+    Retry(anyhow::Error),
+}
+
+/// One watch stream; `Ok(true)` when the job ended.
+async fn watch_once(
+    endpoint: &str,
+    job_id: &str,
+    view: &mut View,
+    last: &mut Option<Job>,
+) -> Result<bool, Attempt> {
+    let mut client = connect(endpoint).await.map_err(|e| Attempt::Retry(e.into()))?;
+    let mut stream = match client.watch_job(WatchJobRequest { job_id: job_id.to_owned() }).await {
+        Ok(response) => response.into_inner(),
+        Err(s) if s.code() == tonic::Code::NotFound => {
+            return Err(Attempt::Fatal(anyhow::anyhow!("watch {job_id}: {}", s.message())))
+        }
+        Err(s) => return Err(Attempt::Retry(anyhow::anyhow!("watch {job_id}: {}", s.message()))),
+    };
+    loop {
+        match stream.message().await {
+            Ok(Some(event)) => {
+                if let Some(job) = event.job {
+                    view.update(&job);
+                    let terminal = crate::service::is_terminal(&job);
+                    *last = Some(job);
+                    if terminal {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(None) => return Ok(false),
+            Err(s) => return Err(Attempt::Retry(anyhow::anyhow!("watch stream: {}", s.message()))),
+        }
+    }
+}
+
+/// Watches a job until it ends, reconnecting for up to [`RECONNECT_FOR`]
+/// when the coordinator goes away, and prints the final metrics.
+///
+/// # Errors
+/// Fails when the job does not exist or the coordinator stays unreachable.
+pub async fn watch_job(endpoint: &str, job_id: &str) -> anyhow::Result<WatchOutcome> {
+    let mut view = View::new();
+    let mut down_since: Option<Instant> = None;
+    let mut last: Option<Job> = None;
+    loop {
+        match watch_once(endpoint, job_id, &mut view, &mut last).await {
+            Ok(true) => break,
+            Ok(false) => down_since = None,
+            Err(Attempt::Fatal(e)) => {
+                view.finish();
+                return Err(e);
+            }
+            Err(Attempt::Retry(e)) => {
+                let since = *down_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > RECONNECT_FOR {
+                    view.finish();
+                    return Err(
+                        e.context(format!("coordinator unreachable for {}s", RECONNECT_FOR.as_secs()))
+                    );
+                }
+                view.main.set_message(format!("coordinator unreachable, retrying: {e:#}"));
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    view.finish();
+    let job = last.expect("a terminal job was seen");
+    println!("{}", crate::cli::jobs::render_state(&job));
+    print!("{}", render_metrics(&job));
+    Ok(match JobState::try_from(job.state).unwrap_or(JobState::Unspecified) {
+        JobState::Succeeded => WatchOutcome::Succeeded,
+        JobState::Cancelled => WatchOutcome::Cancelled,
+        _ => WatchOutcome::Failed,
+    })
+}
+
+/// The job's latest metrics as a two-column table (empty when none).
+pub fn render_metrics(job: &Job) -> String {
+    if job.metrics.is_empty() {
+        return String::new();
+    }
+    let mut names: Vec<&String> = job.metrics.keys().collect();
+    names.sort();
+    let mut out = String::from("metrics:\n");
+    for name in names {
+        out.push_str(&format!("  {name:<28} {:>10.4}\n", job.metrics[name]));
+    }
+    out
+}

@@ -1,0 +1,91 @@
+//! `coordinator serve`: connects to etcd, runs the scheduler and serves the
+//! coordinator gRPC service (with reflection) until shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tessera_proto::coordinator::v1::coordinator_server::CoordinatorServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+
+use crate::scheduler::Scheduler;
+use crate::service::{CoordinatorCore, CoordinatorService};
+use crate::store::Store;
+
+/// Default gRPC listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7000";
+
+/// What the coordinator needs to start.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// etcd endpoints.
+    pub etcd_endpoints: Vec<String>,
+    /// etcd key prefix, ending in `/`.
+    pub etcd_prefix: String,
+    /// Period of the scheduling loop.
+    pub tick: Duration,
+}
+
+/// Serves until `shutdown` is cancelled; `on_bound` receives the bound address.
+///
+/// # Errors
+/// Fails when etcd cannot be reached, the listener cannot be bound, or the
+/// server stops on an error.
+pub async fn run(
+    config: ServeConfig,
+    shutdown: CancellationToken,
+    on_bound: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let unreachable = |e: crate::error::CoordinatorError| crate::client::Unreachable {
+        what: "etcd",
+        endpoint: config.etcd_endpoints.join(","),
+        reason: e.to_string(),
+    };
+    let store = Store::connect(&config.etcd_endpoints, &config.etcd_prefix).await.map_err(unreachable)?;
+    // Fail fast with a clear message when etcd is down.
+    store.job_ids().await.map_err(unreachable)?;
+    let listener =
+        TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+    let addr = listener.local_addr().context("read bound address")?;
+    let background = shutdown.child_token();
+    let scheduler = tokio::spawn(Scheduler::new(store.clone()).run(config.tick, background.clone()));
+    on_bound(addr);
+    tracing::info!(%addr, etcd = %config.etcd_endpoints.join(","), prefix = %config.etcd_prefix, "coordinator listening");
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tessera_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("build reflection service")?;
+    let service = CoordinatorService::new(CoordinatorCore::new(store, background.clone()));
+    let served = Server::builder()
+        .add_service(reflection)
+        .add_service(CoordinatorServer::new(service))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled())
+        .await
+        .context("serve coordinator gRPC");
+    background.cancel();
+    if let Err(e) = scheduler.await {
+        tracing::error!("scheduler task failed: {e}");
+    }
+    tracing::info!("coordinator stopped");
+    served
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        tracing::error!("failed to install the SIGTERM handler");
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown signal received");
+    token.cancel();
+}

@@ -1,0 +1,387 @@
+//! Job and membership state in etcd. Everything the coordinator knows lives
+//! here, so a restarted coordinator carries on where the last one stopped.
+//!
+//! Layout under the prefix (such as `/tessera/`):
+//! - `members/ps/<shard>`, `members/workers/<id>`: JSON, each under a lease;
+//! - `jobs/<job>/spec`: the TOML as submitted;
+//! - `jobs/<job>/meta`: JSON id, model, creation time;
+//! - `jobs/<job>/state`: JSON state, message, error, update time;
+//! - `jobs/<job>/fencing`: the fencing token, a decimal integer;
+//! - `jobs/<job>/plan`: JSON partition directory and count;
+//! - `jobs/<job>/assignment/<partition>`: JSON worker and fencing token;
+//! - `jobs/<job>/progress/<partition>`: the latest `ProgressReport` (protobuf);
+//! - `jobs/<job>/metrics/<time>-<worker>`: one `MetricsReport` each (protobuf).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use prost::Message as _;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use tessera_proto::coordinator::v1::{JobState, MetricsReport, ProgressReport};
+
+use crate::error::{CoordinatorError, Result};
+
+/// Job identity, written once at submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMeta {
+    /// Job id.
+    pub job_id: String,
+    /// Model kind.
+    pub model: String,
+    /// Submission time, Unix milliseconds.
+    pub created_ms: i64,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// `JobState` name, such as `JOB_STATE_RUNNING`.
+    pub state: String,
+    /// What the job waits for or does now.
+    #[serde(default)]
+    pub message: String,
+    /// The error, when failed.
+    #[serde(default)]
+    pub error: String,
+    /// Last change, Unix milliseconds.
+    pub updated_ms: i64,
+}
+
+impl JobStatus {
+    /// A status in `state` now.
+    pub fn new(state: JobState, message: impl Into<String>) -> Self {
+        Self {
+            state: state.as_str_name().into(),
+            message: message.into(),
+            error: String::new(),
+            updated_ms: now_ms(),
+        }
+    }
+
+    /// The state as the protocol enum (unspecified when unknown).
+    pub fn job_state(&self) -> JobState {
+        JobState::from_str_name(&self.state).unwrap_or(JobState::Unspecified)
+    }
+
+    /// Whether the job has ended.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.job_state(), JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+    }
+}
+
+/// The partition plan of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRecord {
+    /// Plan directory.
+    pub dir: PathBuf,
+    /// Number of partitions.
+    pub parts: u32,
+}
+
+/// Who trains a partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignmentRecord {
+    /// Worker id; empty while unassigned.
+    pub worker: String,
+    /// Fencing token at which it was made.
+    pub fencing: u64,
+}
+
+/// What a worker publishes about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerMember {
+    /// Worker id.
+    pub worker_id: String,
+    /// Host name.
+    #[serde(default)]
+    pub host: String,
+    /// Process id.
+    #[serde(default)]
+    pub pid: u32,
+    /// Device the worker trains on.
+    #[serde(default)]
+    pub device: String,
+}
+
+/// Everything stored about one job.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    /// Identity.
+    pub meta: JobMeta,
+    /// Spec TOML.
+    pub spec_toml: String,
+    /// State.
+    pub status: JobStatus,
+    /// Fencing token.
+    pub fencing: u64,
+    /// Plan, once made.
+    pub plan: Option<PlanRecord>,
+    /// Assignments by partition.
+    pub assignments: BTreeMap<u32, AssignmentRecord>,
+    /// Latest progress by partition.
+    pub progress: BTreeMap<u32, ProgressReport>,
+    /// Metrics reports, oldest first.
+    pub metrics: Vec<MetricsReport>,
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A handle on the etcd state. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    prefix: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+fn decode_json<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| CoordinatorError::Corrupt { key: key.into(), reason: e.to_string() })
+}
+
+fn encode_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data encodes as JSON")
+}
+
+/// Checks a job id: 1–64 characters of `[a-z0-9-]`.
+///
+/// # Errors
+/// Fails with a message naming the id.
+pub fn check_job_id(job_id: &str) -> Result<()> {
+    let ok = !job_id.is_empty()
+        && job_id.len() <= 64
+        && job_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(CoordinatorError::InvalidArgument(format!(
+            "job id {job_id:?} must be 1-64 characters of [a-z0-9-]"
+        )))
+    }
+}
+
+impl Store {
+    /// Connects to etcd.
+    ///
+    /// # Errors
+    /// Fails when etcd cannot be reached.
+    pub async fn connect(endpoints: &[String], prefix: &str) -> Result<Self> {
+        let options = etcd_client::ConnectOptions::new()
+            .with_connect_timeout(std::time::Duration::from_secs(3))
+            .with_timeout(std::time::Duration::from_secs(5));
+        let client = Client::connect(endpoints, Some(options)).await?;
+        Ok(Self { client, prefix: prefix.to_owned() })
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn job_key(&self, job_id: &str, leaf: &str) -> String {
+        format!("{}jobs/{job_id}/{leaf}", self.prefix)
+    }
+
+    /// The key a worker registers under.
+    pub fn worker_key(&self, worker_id: &str) -> String {
+        format!("{}members/workers/{worker_id}", self.prefix)
+    }
+
+    /// Creates a job; refuses an existing id.
+    ///
+    /// # Errors
+    /// Fails when the id exists or etcd fails.
+    pub async fn create_job(&self, meta: &JobMeta, spec_toml: &str) -> Result<()> {
+        let meta_key = self.job_key(&meta.job_id, "meta");
+        let status = JobStatus::new(JobState::Pending, "waiting for a partition plan");
+        let txn = Txn::new().when([Compare::version(meta_key.clone(), CompareOp::Equal, 0)]).and_then([
+            TxnOp::put(self.job_key(&meta.job_id, "spec"), spec_toml, None),
+            TxnOp::put(self.job_key(&meta.job_id, "state"), encode_json(&status), None),
+            TxnOp::put(self.job_key(&meta.job_id, "fencing"), "0", None),
+            TxnOp::put(meta_key, encode_json(meta), None),
+        ]);
+        let response = self.client.clone().txn(txn).await?;
+        if !response.succeeded() {
+            return Err(CoordinatorError::JobExists(meta.job_id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Ids of all jobs.
+    ///
+    /// # Errors
+    /// Fails when etcd fails.
+    pub async fn job_ids(&self) -> Result<Vec<String>> {
+        let prefix = format!("{}jobs/", self.prefix);
+        let response = self
+            .client
+            .clone()
+            .get(prefix.clone(), Some(GetOptions::new().with_prefix().with_keys_only()))
+            .await?;
+        let mut ids: Vec<String> = response
+            .kvs()
+            .iter()
+            .filter_map(|kv| {
+                kv.key_str().ok()?.strip_prefix(&prefix)?.strip_suffix("/meta").map(str::to_owned)
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Reads a whole job with one range read.
+    ///
+    /// # Errors
+    /// Fails when the job does not exist, a value is corrupt, or etcd fails.
+    pub async fn load_job(&self, job_id: &str) -> Result<JobRecord> {
+        check_job_id(job_id)?;
+        let prefix = self.job_key(job_id, "");
+        let response = self.client.clone().get(prefix.clone(), Some(GetOptions::new().with_prefix())).await?;
+        let mut meta = None;
+        let mut spec_toml = String::new();
+        let mut status = None;
+        let mut fencing = 0;
+        let mut plan = None;
+        let mut assignments = BTreeMap::new();
+        let mut progress = BTreeMap::new();
+        let mut metrics = Vec::new();
+        for kv in response.kvs() {
+            let key = kv.key_str().unwrap_or_default().to_owned();
+            let Some(leaf) = key.strip_prefix(&prefix) else { continue };
+            let corrupt = |reason: String| CoordinatorError::Corrupt { key: key.clone(), reason };
+            let partition = |rest: &str| rest.parse::<u32>().map_err(|e| corrupt(format!("partition: {e}")));
+            match leaf.split_once('/') {
+                None => match leaf {
+                    "meta" => meta = Some(decode_json::<JobMeta>(&key, kv.value())?),
+                    "spec" => spec_toml = String::from_utf8_lossy(kv.value()).into_owned(),
+                    "state" => status = Some(decode_json::<JobStatus>(&key, kv.value())?),
+                    "fencing" => {
+                        fencing = kv
+                            .value_str()
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                            .ok_or_else(|| corrupt("not an integer".into()))?;
+                    }
+                    "plan" => plan = Some(decode_json::<PlanRecord>(&key, kv.value())?),
+                    _ => {}
+                },
+                Some(("assignment", rest)) => {
+                    assignments.insert(partition(rest)?, decode_json::<AssignmentRecord>(&key, kv.value())?);
+                }
+                Some(("progress", rest)) => {
+                    let report = ProgressReport::decode(kv.value()).map_err(|e| corrupt(e.to_string()))?;
+                    progress.insert(partition(rest)?, report);
+                }
+                Some(("metrics", _)) => {
+                    metrics.push(MetricsReport::decode(kv.value()).map_err(|e| corrupt(e.to_string()))?);
+                }
+                Some(_) => {}
+            }
+        }
+        let meta = meta.ok_or_else(|| CoordinatorError::JobNotFound(job_id.into()))?;
+        let status = status.ok_or_else(|| CoordinatorError::Corrupt {
+            key: self.job_key(job_id, "state"),
+            reason: "missing".into(),
+        })?;
+        metrics.sort_by_key(|m| m.unix_ms);
+        Ok(JobRecord { meta, spec_toml, status, fencing, plan, assignments, progress, metrics })
+    }
+
+    /// Replaces a job's status.
+    ///
+    /// # Errors
+    /// Fails when etcd fails.
+    pub async fn set_status(&self, job_id: &str, status: &JobStatus) -> Result<()> {
+        self.client.clone().put(self.job_key(job_id, "state"), encode_json(status), None).await?;
+        Ok(())
+    }
+
+    /// Records the partition plan.
+    ///
+    /// # Errors
+    /// Fails when etcd fails.
+    pub async fn set_plan(&self, job_id: &str, plan: &PlanRecord) -> Result<()> {
+        self.client.clone().put(self.job_key(job_id, "plan"), encode_json(plan), None).await?;
+        Ok(())
+    }
+
+    /// Assigns `partition` to `worker` (empty for nobody), bumping the
+    /// fencing token from `expected_fencing`, atomically. Returns the new
+    /// token, or `None` when the token moved meanwhile (someone else
+    /// reassigned first).
+    ///
+    /// # Errors
+    /// Fails when etcd fails.
+    pub async fn assign(
+        &self,
+        job_id: &str,
+        partition: u32,
+        worker: &str,
+        expected_fencing: u64,
+    ) -> Result<Option<u64>> {
+        let fencing_key = self.job_key(job_id, "fencing");
+        let next = expected_fencing + 1;
+        let record = AssignmentRecord { worker: worker.into(), fencing: next };
+        let txn = Txn::new()
+            .when([Compare::value(fencing_key.clone(), CompareOp::Equal, expected_fencing.to_string())])
+            .and_then([
+                TxnOp::put(fencing_key, next.to_string(), None),
+                TxnOp::put(
+                    self.job_key(job_id, &format!("assignment/{partition}")),
+                    encode_json(&record),
+                    None,
+                ),
+            ]);
+        let response = self.client.clone().txn(txn).await?;
+        Ok(response.succeeded().then_some(next))
+    }
+
+    /// Stores a partition's latest progress.
+    ///
+    /// # Errors
+    /// Fails when etcd fails.
+    pub async fn put_progress(&self, job_id: &str, report: &ProgressReport) -> Result<()> {
+        let key = self.job_key(job_id, &format!("progress/{}", report.partition));
+        self.client.clone().put(key, report.encode_to_vec(), None).await?;
+        Ok(())
+    }
+
+    /// Appends a metrics report.
+    ///
+    /// # Errors
+    /// Fails when etcd fails.
+    pub async fn add_metrics(&self, job_id: &str, report: &MetricsReport) -> Result<()> {
+        let key = self.job_key(job_id, &format!("metrics/{:016}-{}", report.unix_ms, report.worker_id));
+        self.client.clone().put(key, report.encode_to_vec(), None).await?;
+        Ok(())
+    }
+
+    /// Registered workers.
+    ///
+    /// # Errors
+    /// Fails when etcd fails or a value is corrupt.
+    pub async fn live_workers(&self) -> Result<Vec<WorkerMember>> {
+        let prefix = format!("{}members/workers/", self.prefix);
+        let response = self.client.clone().get(prefix, Some(GetOptions::new().with_prefix())).await?;
+        response.kvs().iter().map(|kv| decode_json(kv.key_str().unwrap_or_default(), kv.value())).collect()
+    }
+
+    /// Registered PS shards.
+    ///
+    /// # Errors
+    /// Fails when etcd fails or a value is corrupt.
+    pub async fn live_ps_shards(&self) -> Result<Vec<ps_server::membership::ShardMember>> {
+        let prefix = format!("{}members/ps/", self.prefix);
+        let response = self.client.clone().get(prefix, Some(GetOptions::new().with_prefix())).await?;
+        response.kvs().iter().map(|kv| decode_json(kv.key_str().unwrap_or_default(), kv.value())).collect()
+    }
+}
