@@ -2,7 +2,9 @@
 //! loopback ports, with temporary data directories, and stops them afterwards.
 
 pub mod binaries;
+pub mod coordinator;
 pub mod etcd;
+pub mod fake_worker;
 pub mod ports;
 pub mod process;
 pub mod ps;

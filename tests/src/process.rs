@@ -23,6 +23,36 @@ impl ChildProcess {
         Ok(Self { name: name.to_owned(), child: Some(child) })
     }
 
+    /// Spawns `command` with stdout piped and reads one line per prefix,
+    /// in order, returning what follows each prefix: how servers that bind
+    /// port 0 tell the test their addresses (`LISTENING 127.0.0.1:PORT`).
+    ///
+    /// # Errors
+    /// Fails when the program cannot start, exits early, or prints another line.
+    pub fn spawn_reporting(
+        name: &str,
+        command: &mut Command,
+        prefixes: &[&str],
+    ) -> anyhow::Result<(Self, Vec<String>)> {
+        use std::io::{BufRead as _, BufReader};
+        let mut process = Self::spawn(name, command.stdout(Stdio::piped()))?;
+        let stdout =
+            process.child_mut().and_then(|c| c.stdout.take()).ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut values = Vec::new();
+        for prefix in prefixes {
+            let line =
+                lines.next().ok_or_else(|| anyhow::anyhow!("{name} exited before printing {prefix}"))??;
+            let value = line
+                .strip_prefix(prefix)
+                .ok_or_else(|| anyhow::anyhow!("{name}: unexpected line {line:?}"))?;
+            values.push(value.to_owned());
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok((process, values))
+    }
+
     /// Process id, while running.
     pub fn id(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

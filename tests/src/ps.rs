@@ -1,7 +1,6 @@
 //! Starts a real `ps-server` binary on a free loopback port.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::binaries::binary;
 use crate::process::ChildProcess;
@@ -34,21 +33,12 @@ pub fn start_ps_server_with(shard: u32, num_shards: u32, extra: &[String]) -> an
             "--num-shards",
             &num_shards.to_string(),
         ])
-        .args(extra)
-        .stdout(Stdio::piped());
-    let mut process = ChildProcess::spawn("ps-server", &mut command)?;
-    let stdout =
-        process.child_mut().and_then(|c| c.stdout.take()).ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut next = |prefix: &str| -> anyhow::Result<String> {
-        let line =
-            lines.next().ok_or_else(|| anyhow::anyhow!("ps-server exited before printing {prefix}"))??;
-        line.strip_prefix(prefix)
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow::anyhow!("unexpected line {line:?}"))
-    };
-    let addr = next("LISTENING ")?;
-    let metrics = if extra.iter().any(|a| a == "--metrics-listen") { Some(next("METRICS ")?) } else { None };
+        .args(extra);
+    let with_metrics = extra.iter().any(|a| a == "--metrics-listen");
+    let prefixes: &[&str] = if with_metrics { &["LISTENING ", "METRICS "] } else { &["LISTENING "] };
+    let (process, mut values) = ChildProcess::spawn_reporting("ps-server", &mut command, prefixes)?;
+    let metrics = if with_metrics { values.pop() } else { None };
+    let addr = values.pop().ok_or_else(|| anyhow::anyhow!("no address"))?;
     Ok(PsServer { process, addr, metrics })
 }
 

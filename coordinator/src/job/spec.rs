@@ -623,7 +623,7 @@ impl JobSpec {
         if m.kind != ModelKind::Mf && !(1..=4).contains(&m.layers) {
             return Err(invalid("model.layers", format!("{} is outside 1..=4", m.layers)));
         }
-        if m.heads == 0 || m.dim % m.heads != 0 {
+        if m.heads == 0 || !m.dim.is_multiple_of(m.heads) {
             return Err(invalid("model.heads", format!("{} heads do not divide dim {}", m.heads, m.dim)));
         }
         if !(0.0..1.0).contains(&m.dropout) {
@@ -691,7 +691,7 @@ impl JobSpec {
             if !["sgd", "adagrad", "adam"].contains(&o.kind.as_str()) {
                 return Err(invalid(field, format!("optimizer {:?} is not sgd, adagrad or adam", o.kind)));
             }
-            if !(o.lr > 0.0 && o.lr.is_finite()) || !(o.weight_decay >= 0.0 && o.weight_decay.is_finite()) {
+            if !(o.lr > 0.0 && o.lr.is_finite() && o.weight_decay >= 0.0 && o.weight_decay.is_finite()) {
                 return Err(invalid(field, "lr must be positive and weight_decay >= 0"));
             }
         }
@@ -712,7 +712,7 @@ impl JobSpec {
             return Err(invalid("cluster.report_interval", "must be positive"));
         }
         if c.staleness != "async"
-            && !c.staleness.strip_prefix("ssp:").is_some_and(|s| s.parse::<u32>().is_ok())
+            && c.staleness.strip_prefix("ssp:").is_none_or(|s| s.parse::<u32>().is_err())
         {
             return Err(invalid("cluster.staleness", format!("{:?} is not async or ssp:S", c.staleness)));
         }
