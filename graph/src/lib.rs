@@ -14,6 +14,7 @@ pub mod idmap;
 pub mod ids;
 pub mod ingest;
 pub mod partition;
+pub mod sample;
 pub mod schema;
 pub mod spec;
 pub mod split;

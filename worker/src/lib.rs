@@ -3,3 +3,7 @@
 //! only crate that links libtorch.
 
 pub mod build_info;
+pub mod model;
+pub mod params;
+pub mod train;
+pub mod view;

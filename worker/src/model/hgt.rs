@@ -1,0 +1,193 @@
+//! HGT (Hu et al., 2020): per node type K, Q, V and A linears; per edge type
+//! the attention and message matrices W_ATT and W_MSG (per head) and a prior
+//! μ per head; a softmax over all of a target's incoming edges, of every
+//! type; target-specific aggregation with a gated residual. Optional relative
+//! temporal encoding adds a learned vector per age bucket to the source.
+
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+use tessera_graph::schema::NodeType;
+
+use crate::model::input::head;
+use crate::model::{glorot, Config, Layer, LayerInput, Schema, TypedTensors};
+
+/// Age buckets of the temporal encoding: 0, then powers of two in days.
+pub const AGE_BUCKETS: i64 = 16;
+
+/// One HGT layer.
+#[derive(Debug)]
+pub struct HgtLayer {
+    heads: i64,
+    head_dim: i64,
+    dropout: f64,
+    k_lin: Vec<Option<nn::Linear>>,
+    q_lin: Vec<Option<nn::Linear>>,
+    v_lin: Vec<Option<nn::Linear>>,
+    a_lin: Vec<Option<nn::Linear>>,
+    skip: Vec<Option<Tensor>>,
+    w_att: Vec<Tensor>,
+    w_msg: Vec<Tensor>,
+    mu: Vec<Tensor>,
+    edge_ends: Vec<(usize, usize)>,
+    rte: Option<Tensor>,
+}
+
+/// Softmax of `scores` (E × H) over the edges sharing a destination in
+/// `dst` (E), for `n` destinations.
+pub fn segment_softmax(scores: &Tensor, dst: &Tensor, n: i64) -> Tensor {
+    let heads = scores.size()[1];
+    let max = Tensor::zeros([n, heads], (Kind::Float, scores.device())).index_reduce(
+        0,
+        dst,
+        &scores.detach(),
+        "amax",
+        false,
+    );
+    let ex = (scores - max.index_select(0, dst)).exp();
+    let denom = Tensor::zeros([n, heads], (Kind::Float, scores.device())).index_add(0, dst, &ex);
+    ex / (denom.index_select(0, dst) + 1e-16)
+}
+
+/// Bucket of an edge age in days: 0 for under a day, else 1 + log2(days).
+pub fn age_bucket(age_days: &Tensor) -> Tensor {
+    (age_days.clamp_min(1.0).log2().floor() + 1.0)
+        .clamp(0.0, (AGE_BUCKETS - 1) as f64)
+        .where_self(&age_days.ge(1.0), &age_days.zeros_like())
+        .to_kind(Kind::Int64)
+}
+
+impl HgtLayer {
+    /// Weights under `vs`.
+    pub fn new(vs: &nn::Path<'_>, config: &Config, schema: &Schema) -> Self {
+        let d = config.dim;
+        let heads = config.heads;
+        let head_dim = d / heads;
+        let per_type = |name: &str| -> Vec<Option<nn::Linear>> {
+            NodeType::ALL
+                .iter()
+                .map(|&t| schema.node_types.contains(&t).then(|| nn::linear(vs / name / t.as_str(), d, d, Default::default())))
+                .collect()
+        };
+        let skip = NodeType::ALL
+            .iter()
+            .map(|&t| schema.node_types.contains(&t).then(|| (vs / "skip").var(t.as_str(), &[1], nn::Init::Const(1.0))))
+            .collect();
+        let mut w_att = Vec::new();
+        let mut w_msg = Vec::new();
+        let mut mu = Vec::new();
+        let mut edge_ends = Vec::new();
+        for (name, src, dst, _) in &schema.edge_types {
+            w_att.push(glorot(&(vs / "w_att"), name, &[heads, head_dim, head_dim]));
+            w_msg.push(glorot(&(vs / "w_msg"), name, &[heads, head_dim, head_dim]));
+            mu.push((vs / "mu").var(name, &[heads], nn::Init::Const(1.0)));
+            edge_ends.push((src.index(), dst.index()));
+        }
+        let rte = config.temporal.then(|| (vs / "rte").var("table", &[AGE_BUCKETS, d], nn::Init::Randn { mean: 0.0, stdev: 0.02 }));
+        Self {
+            heads,
+            head_dim,
+            dropout: config.dropout,
+            k_lin: per_type("k_lin"),
+            q_lin: per_type("q_lin"),
+            v_lin: per_type("v_lin"),
+            a_lin: per_type("a_lin"),
+            skip,
+            w_att,
+            w_msg,
+            mu,
+            edge_ends,
+            rte,
+        }
+    }
+
+    /// The forward pass that also returns, per edge type, each edge's
+    /// attention weights (E × H).
+    pub fn forward_with_attention(
+        &self,
+        h: &TypedTensors,
+        input: &LayerInput,
+        train: bool,
+    ) -> (TypedTensors, Vec<Option<Tensor>>) {
+        let (heads, hd) = (self.heads, self.head_dim);
+        let split = |x: Tensor| x.view([-1, heads, hd]);
+        let q: Vec<Option<Tensor>> = (0..h.len())
+            .map(|t| {
+                let (x, lin) = (h[t].as_ref()?, self.q_lin[t].as_ref()?);
+                Some(split(lin.forward(&head(x, input.n_dst[t]))))
+            })
+            .collect();
+        let (k, v): (Vec<Option<Tensor>>, Vec<Option<Tensor>>) = if self.rte.is_some() {
+            ((0..h.len()).map(|_| None).collect(), (0..h.len()).map(|_| None).collect())
+        } else {
+            (0..h.len())
+                .map(|t| match (h[t].as_ref(), self.k_lin[t].as_ref(), self.v_lin[t].as_ref()) {
+                    (Some(x), Some(kl), Some(vl)) => (Some(split(kl.forward(x))), Some(split(vl.forward(x)))),
+                    _ => (None, None),
+                })
+                .unzip()
+        };
+        // Per destination type: scores, messages and destinations of all its edges.
+        let mut scores: Vec<Vec<Tensor>> = (0..h.len()).map(|_| Vec::new()).collect();
+        let mut messages: Vec<Vec<Tensor>> = (0..h.len()).map(|_| Vec::new()).collect();
+        let mut dsts: Vec<Vec<Tensor>> = (0..h.len()).map(|_| Vec::new()).collect();
+        let mut order: Vec<Vec<(usize, i64)>> = (0..h.len()).map(|_| Vec::new()).collect();
+        for (e, edges) in input.edges.iter().enumerate() {
+            let Some(edges) = edges else { continue };
+            let (s, t) = self.edge_ends[e];
+            let (Some(qt), Some(xs)) = (q[t].as_ref(), h[s].as_ref()) else { continue };
+            let (ke, ve) = match &self.rte {
+                Some(rte) => {
+                    let x = xs.index_select(0, &edges.src) + rte.index_select(0, &age_bucket(&edges.age_days));
+                    let (Some(kl), Some(vl)) = (self.k_lin[s].as_ref(), self.v_lin[s].as_ref()) else { continue };
+                    (split(kl.forward(&x)), split(vl.forward(&x)))
+                }
+                None => {
+                    let (Some(ks), Some(vs)) = (k[s].as_ref(), v[s].as_ref()) else { continue };
+                    (ks.index_select(0, &edges.src), vs.index_select(0, &edges.src))
+                }
+            };
+            let ke = Tensor::einsum("ehd,hdf->ehf", &[&ke, &self.w_att[e]], None::<&[i64]>);
+            let me = Tensor::einsum("ehd,hdf->ehf", &[&ve, &self.w_msg[e]], None::<&[i64]>);
+            let qe = qt.index_select(0, &edges.dst);
+            let score = (ke * qe).sum_dim_intlist(-1, false, Kind::Float) * &self.mu[e] / (hd as f64).sqrt();
+            order[t].push((e, score.size()[0]));
+            scores[t].push(score);
+            messages[t].push(me);
+            dsts[t].push(edges.dst.shallow_clone());
+        }
+        let mut attention: Vec<Option<Tensor>> = (0..input.edges.len()).map(|_| None).collect();
+        let out = (0..h.len())
+            .map(|t| {
+                let x = h[t].as_ref()?;
+                let n = input.n_dst[t];
+                let x_dst = head(x, n);
+                if scores[t].is_empty() {
+                    return Some(x_dst);
+                }
+                let score = Tensor::cat(&scores[t], 0);
+                let message = Tensor::cat(&messages[t], 0);
+                let dst = Tensor::cat(&dsts[t], 0);
+                let alpha = segment_softmax(&score, &dst, n);
+                let mut at = 0;
+                for &(e, len) in &order[t] {
+                    attention[e] = Some(alpha.narrow(0, at, len));
+                    at += len;
+                }
+                let alpha = alpha.dropout(self.dropout, train);
+                let agg = Tensor::zeros([n, self.heads, self.head_dim], (Kind::Float, x.device()))
+                    .index_add(0, &dst, &(message * alpha.unsqueeze(-1)))
+                    .view([n, self.heads * self.head_dim]);
+                let out = self.a_lin[t].as_ref()?.forward(&agg.gelu("none")).dropout(self.dropout, train);
+                let gate = self.skip[t].as_ref()?.sigmoid();
+                Some(&gate * out + (1.0 - &gate) * x_dst)
+            })
+            .collect();
+        (out, attention)
+    }
+}
+
+impl Layer for HgtLayer {
+    fn forward_t(&self, h: &TypedTensors, input: &LayerInput, train: bool) -> TypedTensors {
+        self.forward_with_attention(h, input, train).0
+    }
+}

@@ -1,0 +1,157 @@
+//! The models, in the style of tch's own `nn` modules: a `Config`, one struct
+//! per layer built from an `nn::Path`, weights named by node type and edge
+//! type, and a `forward_t(.., train)`. Model code takes tensors and returns
+//! tensors; it never talks to the parameter server.
+//!
+//! All message-passing models share one interface: per node type an input
+//! tensor (rows ordered as in the block, the nodes a layer outputs first),
+//! and per layer a `LayerInput` with the edges that layer aggregates.
+
+pub mod hgt;
+pub mod input;
+pub mod layer_input;
+pub mod lightgcn;
+pub mod rgcn;
+pub mod sage;
+
+use tch::{nn, Tensor};
+use tessera_graph::schema::NodeType;
+
+pub use layer_input::{LayerEdges, LayerInput, Schema};
+
+/// Model families (same names as the job spec).
+pub use coordinator::job::spec::ModelKind;
+
+/// Per node type (indexed by `NodeType::index`), an optional tensor.
+pub type TypedTensors = Vec<Option<Tensor>>;
+
+/// An empty `TypedTensors`.
+pub fn no_tensors() -> TypedTensors {
+    (0..NodeType::ALL.len()).map(|_| None).collect()
+}
+
+/// Model shape.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Family.
+    pub kind: ModelKind,
+    /// Embedding and hidden size.
+    pub dim: i64,
+    /// Message-passing layers.
+    pub layers: usize,
+    /// Attention heads (HGT).
+    pub heads: i64,
+    /// Dropout in training.
+    pub dropout: f64,
+    /// Add a projection of node features to the id embedding.
+    pub features: bool,
+    /// RGCN bases (0 = one full matrix per edge type).
+    pub num_bases: usize,
+    /// HGT relative temporal encoding.
+    pub temporal: bool,
+}
+
+impl Config {
+    /// Whether node features are used (the homogeneous baselines and MF use
+    /// id embeddings only).
+    pub fn uses_features(&self) -> bool {
+        self.features && matches!(self.kind, ModelKind::Hgt | ModelKind::Rgcn)
+    }
+
+    /// Number of message-passing layers (0 for MF).
+    pub fn num_layers(&self) -> usize {
+        if self.kind == ModelKind::Mf {
+            0
+        } else {
+            self.layers
+        }
+    }
+}
+
+/// One message-passing layer.
+pub trait Layer: Send {
+    /// Computes the outputs of the `input.n_dst` first nodes of each type
+    /// from `h` (rows of every node the layer reads).
+    fn forward_t(&self, h: &TypedTensors, input: &LayerInput, train: bool) -> TypedTensors;
+}
+
+/// A whole model: the input encoder and the layers.
+pub struct Model {
+    /// Shape.
+    pub config: Config,
+    /// Feature projections.
+    pub input: input::InputEncoder,
+    layers: Vec<Box<dyn Layer>>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Model {
+    /// Builds the model's weights under `vs`.
+    pub fn new(vs: &nn::Path<'_>, config: &Config, schema: &Schema) -> Self {
+        let input = input::InputEncoder::new(&(vs / "input"), config, schema);
+        let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+        for l in 0..config.num_layers() {
+            let last = l + 1 == config.num_layers();
+            let path = vs / config.kind.as_str() / l;
+            layers.push(match config.kind {
+                ModelKind::Hgt => Box::new(hgt::HgtLayer::new(&path, config, schema)),
+                ModelKind::Rgcn => Box::new(rgcn::RgcnLayer::new(&path, config, schema, !last)),
+                ModelKind::Sage => Box::new(sage::SageLayer::new(&path, config, schema, !last)),
+                ModelKind::Lightgcn => Box::new(lightgcn::LightGcnLayer::new(schema)),
+                ModelKind::Mf => unreachable!("MF has no layers"),
+            });
+        }
+        Self { config: config.clone(), input, layers }
+    }
+
+    /// Runs the layers over `x` (encoded inputs) with one `LayerInput` per
+    /// layer; returns, per type, the outputs of the last layer's
+    /// destination nodes. LightGCN returns the mean of every layer's output.
+    pub fn forward_t(&self, x: TypedTensors, inputs: &[LayerInput], train: bool) -> TypedTensors {
+        assert_eq!(inputs.len(), self.layers.len(), "one LayerInput per layer");
+        let mut h = x;
+        let mut history: Vec<TypedTensors> = Vec::new();
+        let lightgcn = self.config.kind == ModelKind::Lightgcn;
+        for (layer, input) in self.layers.iter().zip(inputs) {
+            let next = layer.forward_t(&h, input, train);
+            if lightgcn {
+                history.push(std::mem::replace(&mut h, next));
+            } else {
+                h = next;
+            }
+        }
+        if lightgcn && !history.is_empty() {
+            let n = history.len() as f64 + 1.0;
+            return h
+                .iter()
+                .enumerate()
+                .map(|(t, last)| {
+                    let last = last.as_ref()?;
+                    let rows = last.size()[0];
+                    let mut sum = last.shallow_clone();
+                    for earlier in &history {
+                        if let Some(e) = &earlier[t] {
+                            sum = sum + e.narrow(0, 0, rows);
+                        }
+                    }
+                    Some(sum / n)
+                })
+                .collect();
+        }
+        h
+    }
+}
+
+/// Glorot-uniform init for a tensor of `shape` whose last two dims are
+/// (fan_in, fan_out).
+pub fn glorot(path: &nn::Path<'_>, name: &str, shape: &[i64]) -> Tensor {
+    let n = shape.len();
+    let (fan_in, fan_out) = (shape[n - 2], shape[n - 1]);
+    let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    path.var(name, shape, nn::Init::Uniform { lo: -bound, up: bound })
+}
