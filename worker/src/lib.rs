@@ -3,7 +3,11 @@
 //! only crate that links libtorch.
 
 pub mod build_info;
+pub mod device;
+pub mod eval;
 pub mod model;
 pub mod params;
+pub mod session;
+pub mod standalone;
 pub mod train;
 pub mod view;

@@ -25,7 +25,9 @@ pub fn optimizer(spec: &OptimizerSpec) -> anyhow::Result<pb::OptimizerSpec> {
     let lr = spec.lr as f32;
     let kind = match spec.kind.as_str() {
         "sgd" => pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr }),
-        "adagrad" => pb::optimizer_spec::Kind::Adagrad(pb::Adagrad { lr, initial_accumulator: 0.1, eps: 1e-10 }),
+        "adagrad" => {
+            pb::optimizer_spec::Kind::Adagrad(pb::Adagrad { lr, initial_accumulator: 0.1, eps: 1e-10 })
+        }
         "adam" => pb::optimizer_spec::Kind::Adam(pb::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
         other => anyhow::bail!("unknown optimizer {other:?}"),
     };
@@ -61,7 +63,12 @@ impl Params {
     ///
     /// # Errors
     /// Fails when a shard refuses or is unreachable.
-    pub async fn create_tables(&self, counts: &[(NodeType, u64)], spec: &OptimizerSpec, seed: u64) -> anyhow::Result<()> {
+    pub async fn create_tables(
+        &self,
+        counts: &[(NodeType, u64)],
+        spec: &OptimizerSpec,
+        seed: u64,
+    ) -> anyhow::Result<()> {
         let optimizer = optimizer(spec)?;
         for &(t, count) in counts {
             let table = pb::TableSpec {
@@ -87,7 +94,12 @@ impl Params {
             return Ok(Vec::new());
         }
         let (values, dim) = self.client.pull(&self.table(node_type), ids, clock).await?;
-        anyhow::ensure!(dim == self.dim, "table {} has dim {dim}, expected {}", self.table(node_type), self.dim);
+        anyhow::ensure!(
+            dim == self.dim,
+            "table {} has dim {dim}, expected {}",
+            self.table(node_type),
+            self.dim
+        );
         Ok(values)
     }
 
@@ -95,7 +107,13 @@ impl Params {
     ///
     /// # Errors
     /// Fails when a shard refuses (a stale fencing token, say) or stays unreachable.
-    pub async fn push(&self, node_type: NodeType, ids: &[u64], grads: &[f32], clock: u64) -> anyhow::Result<()> {
+    pub async fn push(
+        &self,
+        node_type: NodeType,
+        ids: &[u64],
+        grads: &[f32],
+        clock: u64,
+    ) -> anyhow::Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -113,7 +131,8 @@ impl Params {
     /// # Errors
     /// Fails when a shard refuses or is unreachable.
     pub async fn init_dense(&self, vs: &nn::VarStore, spec: &OptimizerSpec) -> anyhow::Result<()> {
-        let tensors: Vec<_> = named(vs).into_iter().map(|(n, t)| (self.dense_name(&n), shape(&t), values(&t))).collect();
+        let tensors: Vec<_> =
+            named(vs).into_iter().map(|(n, t)| (self.dense_name(&n), shape(&t), values(&t))).collect();
         if tensors.is_empty() {
             return Ok(());
         }
@@ -135,7 +154,10 @@ impl Params {
         tch::no_grad(|| -> anyhow::Result<()> {
             for ((_, var), (name, shape_, vals)) in vars.iter().zip(pulled) {
                 let want = shape(var);
-                anyhow::ensure!(shape_ == want, "dense {name} has shape {shape_:?}, the model wants {want:?}");
+                anyhow::ensure!(
+                    shape_ == want,
+                    "dense {name} has shape {shape_:?}, the model wants {want:?}"
+                );
                 let dims: Vec<i64> = want.iter().map(|&d| d as i64).collect();
                 let mut var = var.shallow_clone();
                 var.copy_(&Tensor::from_slice(&vals).view(dims.as_slice()).to_device(var.device()));

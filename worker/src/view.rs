@@ -55,12 +55,18 @@ impl<'a> TrainView<'a> {
         }
         let mut item_category = vec![-1i64; num_items];
         let mut num_categories = graph.num_nodes(NodeType::Category) as i64;
-        if let Some(rel) = graph.manifest().relations.iter().find(|r| r.spec.kind == RelationKind::BelongsTo && r.spec.dst == NodeType::Category) {
+        if let Some(rel) = graph
+            .manifest()
+            .relations
+            .iter()
+            .find(|r| r.spec.kind == RelationKind::BelongsTo && r.spec.dst == NodeType::Category)
+        {
             if let Some((_, csr, _)) = graph.relation(&rel.spec.name) {
                 for i in 0..csr.num_rows().min(num_items) {
                     if let Some(&c) = csr.neighbors(i as u32).first() {
                         // Global category ids keep the classes the same in every part.
-                        let global = global[NodeType::Category.index()].map_or(u64::from(c), |g| g[c as usize]);
+                        let global =
+                            global[NodeType::Category.index()].map_or(u64::from(c), |g| g[c as usize]);
                         item_category[i] = global as i64;
                     }
                 }

@@ -134,10 +134,15 @@ impl<'a> NeighborSampler<'a> {
                     let range = et.adj.range(dst);
                     let n = range.len();
                     match &self.weighting {
-                        Weighting::Uniform => pick_uniform(n, fanout as usize, rng, &mut scratch, &mut picked),
-                        Weighting::Decay => {
-                            pick_weighted(et.adj.weight[range.clone()].iter().copied(), fanout as usize, rng, &mut picked)
+                        Weighting::Uniform => {
+                            pick_uniform(n, fanout as usize, rng, &mut scratch, &mut picked)
                         }
+                        Weighting::Decay => pick_weighted(
+                            et.adj.weight[range.clone()].iter().copied(),
+                            fanout as usize,
+                            rng,
+                            &mut picked,
+                        ),
                         Weighting::Importance(importance) => pick_weighted(
                             et.adj.indices[range.clone()]
                                 .iter()

@@ -65,12 +65,22 @@ impl HgtLayer {
         let per_type = |name: &str| -> Vec<Option<nn::Linear>> {
             NodeType::ALL
                 .iter()
-                .map(|&t| schema.node_types.contains(&t).then(|| nn::linear(vs / name / t.as_str(), d, d, Default::default())))
+                .map(|&t| {
+                    schema
+                        .node_types
+                        .contains(&t)
+                        .then(|| nn::linear(vs / name / t.as_str(), d, d, Default::default()))
+                })
                 .collect()
         };
         let skip = NodeType::ALL
             .iter()
-            .map(|&t| schema.node_types.contains(&t).then(|| (vs / "skip").var(t.as_str(), &[1], nn::Init::Const(1.0))))
+            .map(|&t| {
+                schema
+                    .node_types
+                    .contains(&t)
+                    .then(|| (vs / "skip").var(t.as_str(), &[1], nn::Init::Const(1.0)))
+            })
             .collect();
         let mut w_att = Vec::new();
         let mut w_msg = Vec::new();
@@ -82,7 +92,9 @@ impl HgtLayer {
             mu.push((vs / "mu").var(name, &[heads], nn::Init::Const(1.0)));
             edge_ends.push((src.index(), dst.index()));
         }
-        let rte = config.temporal.then(|| (vs / "rte").var("table", &[AGE_BUCKETS, d], nn::Init::Randn { mean: 0.0, stdev: 0.02 }));
+        let rte = config.temporal.then(|| {
+            (vs / "rte").var("table", &[AGE_BUCKETS, d], nn::Init::Randn { mean: 0.0, stdev: 0.02 })
+        });
         Self {
             heads,
             head_dim,
@@ -137,8 +149,11 @@ impl HgtLayer {
             let (Some(qt), Some(xs)) = (q[t].as_ref(), h[s].as_ref()) else { continue };
             let (ke, ve) = match &self.rte {
                 Some(rte) => {
-                    let x = xs.index_select(0, &edges.src) + rte.index_select(0, &age_bucket(&edges.age_days));
-                    let (Some(kl), Some(vl)) = (self.k_lin[s].as_ref(), self.v_lin[s].as_ref()) else { continue };
+                    let x =
+                        xs.index_select(0, &edges.src) + rte.index_select(0, &age_bucket(&edges.age_days));
+                    let (Some(kl), Some(vl)) = (self.k_lin[s].as_ref(), self.v_lin[s].as_ref()) else {
+                        continue;
+                    };
                     (split(kl.forward(&x)), split(vl.forward(&x)))
                 }
                 None => {

@@ -22,10 +22,13 @@ impl Schema {
     /// The schema of `graph` with the edge types of `messages`.
     pub fn of(graph: &Graph, messages: &MessageGraph<'_>) -> Self {
         let node_types = graph.node_types();
-        let feature_dims =
-            NodeType::ALL.iter().map(|&t| if node_types.contains(&t) { graph.features(t).1 as i64 } else { 0 }).collect();
+        let feature_dims = NodeType::ALL
+            .iter()
+            .map(|&t| if node_types.contains(&t) { graph.features(t).1 as i64 } else { 0 })
+            .collect();
         let names = messages.names();
-        let edge_types = messages.edge_types.iter().zip(names).map(|(e, n)| (n, e.src, e.dst, e.kind)).collect();
+        let edge_types =
+            messages.edge_types.iter().zip(names).map(|(e, n)| (n, e.src, e.dst, e.kind)).collect();
         Self { node_types, feature_dims, edge_types }
     }
 }

@@ -24,7 +24,8 @@ impl LightGcnLayer {
 
 impl Layer for LightGcnLayer {
     fn forward_t(&self, h: &TypedTensors, input: &LayerInput, _train: bool) -> TypedTensors {
-        let mut gathered: Vec<(Vec<Tensor>, Vec<Tensor>)> = (0..h.len()).map(|_| (Vec::new(), Vec::new())).collect();
+        let mut gathered: Vec<(Vec<Tensor>, Vec<Tensor>)> =
+            (0..h.len()).map(|_| (Vec::new(), Vec::new())).collect();
         for (e, edges) in input.edges.iter().enumerate() {
             let Some(edges) = edges else { continue };
             let (s, t) = self.edge_ends[e];

@@ -112,7 +112,7 @@ impl Model {
     /// Runs the layers over `x` (encoded inputs) with one `LayerInput` per
     /// layer; returns, per type, the outputs of the last layer's
     /// destination nodes. LightGCN returns the mean of every layer's output.
-    pub fn forward_t(&self, x: TypedTensors, inputs: &[LayerInput], train: bool) -> TypedTensors {
+    pub fn forward_t(&self, x: TypedTensors, inputs: &[&LayerInput], train: bool) -> TypedTensors {
         assert_eq!(inputs.len(), self.layers.len(), "one LayerInput per layer");
         let mut h = x;
         let mut history: Vec<TypedTensors> = Vec::new();

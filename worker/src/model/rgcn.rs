@@ -38,7 +38,12 @@ impl RgcnLayer {
         let d = config.dim;
         let self_lin = NodeType::ALL
             .iter()
-            .map(|&t| schema.node_types.contains(&t).then(|| nn::linear(vs / "self" / t.as_str(), d, d, Default::default())))
+            .map(|&t| {
+                schema
+                    .node_types
+                    .contains(&t)
+                    .then(|| nn::linear(vs / "self" / t.as_str(), d, d, Default::default()))
+            })
             .collect();
         let num_edge_types = schema.edge_types.len() as i64;
         let (weights, bases) = if config.num_bases > 0 {

@@ -37,7 +37,8 @@ impl SageLayer {
 impl Layer for SageLayer {
     fn forward_t(&self, h: &TypedTensors, input: &LayerInput, train: bool) -> TypedTensors {
         // Gather every incoming edge of each destination type, whatever its type.
-        let mut gathered: Vec<(Vec<Tensor>, Vec<Tensor>)> = (0..h.len()).map(|_| (Vec::new(), Vec::new())).collect();
+        let mut gathered: Vec<(Vec<Tensor>, Vec<Tensor>)> =
+            (0..h.len()).map(|_| (Vec::new(), Vec::new())).collect();
         for (e, edges) in input.edges.iter().enumerate() {
             let Some(edges) = edges else { continue };
             let (s, t) = self.edge_ends[e];

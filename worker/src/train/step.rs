@@ -42,7 +42,13 @@ pub struct StepOutput {
 }
 
 /// Features of `nodes` (local ids) of a type as a tensor, when wanted.
-pub fn feature_rows(view: &TrainView<'_>, model: &Model, node_type: NodeType, nodes: &[u32], device: Device) -> Option<Tensor> {
+pub fn feature_rows(
+    view: &TrainView<'_>,
+    model: &Model,
+    node_type: NodeType,
+    nodes: &[u32],
+    device: Device,
+) -> Option<Tensor> {
     if !model.input.wants_features(node_type) || nodes.is_empty() {
         return None;
     }
@@ -73,15 +79,22 @@ pub fn train_step(
         if nodes.is_empty() {
             continue;
         }
-        let x = Tensor::from_slice(values).view([nodes.len() as i64, dim]).to_device(device).set_requires_grad(true);
+        let x = Tensor::from_slice(values)
+            .view([nodes.len() as i64, dim])
+            .to_device(device)
+            .set_requires_grad(true);
         leaves[t.index()] = Some(x);
         features[t.index()] = feature_rows(view, model, t, nodes, device);
     }
     let x = model.input.encode(&leaves, &features);
     let inputs = block_inputs(&batch.block, model.config.num_layers(), now, device);
+    let inputs: Vec<&crate::model::LayerInput> = inputs.iter().collect();
     let out = model.forward_t(x, &inputs, true);
-    let to_index = |v: &[u32]| Tensor::from_slice(&v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).to_device(device);
-    let (Some(users_out), Some(items_out)) = (&out[NodeType::User.index()], &out[NodeType::Item.index()]) else {
+    let to_index = |v: &[u32]| {
+        Tensor::from_slice(&v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).to_device(device)
+    };
+    let (Some(users_out), Some(items_out)) = (&out[NodeType::User.index()], &out[NodeType::Item.index()])
+    else {
         return StepOutput { losses: BTreeMap::new(), row_grads: Vec::new() };
     };
     let b = batch.users.len() as i64;
@@ -103,7 +116,8 @@ pub fn train_step(
             Loss::Bce => bce(&p, &ng),
         })
     };
-    let behaviors = Tensor::from_slice(&batch.behaviors.iter().map(|&x| i64::from(x)).collect::<Vec<_>>()).to_device(device);
+    let behaviors = Tensor::from_slice(&batch.behaviors.iter().map(|&x| i64::from(x)).collect::<Vec<_>>())
+        .to_device(device);
     let main_mask = match tasks.main_behavior {
         Some(bh) => behaviors.eq(i64::from(bh)),
         None => behaviors.ones_like().to_kind(Kind::Bool),
@@ -134,7 +148,8 @@ pub fn train_step(
     }
     if let (Some(head), true) = (category_head, tasks.tasks.gamma > 0.0) {
         let labels: Vec<i64> = batch.items.iter().map(|&i| view.item_category[i as usize]).collect();
-        let known: Vec<i64> = labels.iter().enumerate().filter(|(_, &c)| c >= 0).map(|(i, _)| i as i64).collect();
+        let known: Vec<i64> =
+            labels.iter().enumerate().filter(|(_, &c)| c >= 0).map(|(i, _)| i as i64).collect();
         if !known.is_empty() {
             let idx = Tensor::from_slice(&known).to_device(device);
             let y = Tensor::from_slice(&labels).to_device(device).index_select(0, &idx);
@@ -155,11 +170,7 @@ pub fn train_step(
         .filter_map(|&t| {
             let leaf = leaves[t.index()].as_ref()?;
             let grad = leaf.grad();
-            let values = if grad.defined() {
-                crate::params::values(&grad)
-            } else {
-                vec![0.0; leaf.numel()]
-            };
+            let values = if grad.defined() { crate::params::values(&grad) } else { vec![0.0; leaf.numel()] };
             Some((t, batch.block.nodes[t.index()].clone(), values))
         })
         .collect();

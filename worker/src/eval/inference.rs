@@ -1,0 +1,81 @@
+//! Full-graph inference: every node's input (all rows pulled from the PS,
+//! plus features), then each layer over all nodes and all edges, under
+//! `no_grad`. Returns the user and item embeddings.
+
+use anyhow::Context as _;
+use tch::{Device, Tensor};
+use tessera_graph::sample::MessageGraph;
+use tessera_graph::schema::NodeType;
+use tessera_graph::store::Graph;
+use tokio::runtime::Handle;
+
+use crate::model::layer_input::full_graph_input;
+use crate::model::{no_tensors, Model};
+use crate::params::Params;
+
+/// Rows pulled per request during inference.
+pub const PULL_CHUNK: usize = 65_536;
+
+/// All rows of a type from the PS, as an (n × dim) tensor.
+///
+/// # Errors
+/// Fails when the PS refuses or is unreachable.
+pub fn all_rows(
+    rt: &Handle,
+    params: &Params,
+    node_type: NodeType,
+    n: usize,
+    device: Device,
+) -> anyhow::Result<Tensor> {
+    let mut values = Vec::with_capacity(n * params.dim());
+    for start in (0..n).step_by(PULL_CHUNK) {
+        let ids: Vec<u64> = (start as u64..(start + PULL_CHUNK).min(n) as u64).collect();
+        values.extend(
+            rt.block_on(params.pull(node_type, &ids, 0))
+                .with_context(|| format!("pull all {node_type} rows"))?,
+        );
+    }
+    Ok(Tensor::from_slice(&values).view([n as i64, params.dim() as i64]).to_device(device))
+}
+
+/// User and item embeddings of the whole graph.
+///
+/// # Errors
+/// Fails when the PS refuses or is unreachable.
+pub fn embeddings(
+    rt: &Handle,
+    graph: &Graph,
+    messages: &MessageGraph<'_>,
+    model: &Model,
+    params: &Params,
+    now: i64,
+    device: Device,
+) -> anyhow::Result<(Tensor, Tensor)> {
+    let mut rows = no_tensors();
+    let mut features = no_tensors();
+    for t in graph.node_types() {
+        let n = graph.num_nodes(t);
+        if n == 0 {
+            continue;
+        }
+        rows[t.index()] = Some(all_rows(rt, params, t, n, device)?);
+        if model.input.wants_features(t) {
+            let (values, dim) = graph.features(t);
+            features[t.index()] =
+                Some(Tensor::from_slice(values).view([n as i64, dim as i64]).to_device(device));
+        }
+    }
+    tch::no_grad(|| {
+        let x = model.input.encode(&rows, &features);
+        let input = full_graph_input(graph, messages, now, device);
+        let inputs: Vec<_> = (0..model.config.num_layers()).map(|_| &input).collect();
+        let out = model.forward_t(x, &inputs, false);
+        let take = |t: NodeType| {
+            out[t.index()]
+                .as_ref()
+                .map(Tensor::shallow_clone)
+                .with_context(|| format!("the graph has no {t} nodes"))
+        };
+        Ok((take(NodeType::User)?, take(NodeType::Item)?))
+    })
+}

@@ -1,0 +1,248 @@
+//! The evaluation protocol (see ARCHITECTURE.md): full ranking over all
+//! items with each user's training items excluded (Recall@K = hits / |test
+//! items|, binary NDCG@K against the ideal over min(K, |test items|), HR@K,
+//! MRR); sampled HR@10 and NDCG@10 against 99 fixed random negatives the
+//! user never touched; AUC on labelled pairs (or one sampled negative per
+//! positive); catalogue coverage and the long-tail share of the top 20.
+
+use std::collections::{BTreeMap, HashSet};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+use tessera_graph::schema::{Behavior, NodeType};
+use tessera_graph::store::Graph;
+
+/// Users scored per matrix product.
+const USER_CHUNK: i64 = 512;
+/// Cut-off of the coverage and long-tail figures.
+pub const TAIL_K: usize = 20;
+
+/// What the metrics need from the graph.
+#[derive(Debug, Clone)]
+pub struct EvalData {
+    /// Per user, training items (any behaviour), sorted.
+    pub train_items: Vec<Vec<u32>>,
+    /// Held-out (user, item) targets.
+    pub targets: Vec<(u32, u32)>,
+    /// Labelled pairs for AUC.
+    pub labeled: Vec<(u32, u32, u8)>,
+    /// Whether each item is in the long tail (bottom 80% by popularity).
+    pub tail: Vec<bool>,
+}
+
+impl EvalData {
+    /// From a graph: `valid` picks the validation targets instead of the test ones.
+    pub fn of(graph: &Graph, valid: bool) -> Self {
+        let users = graph.num_nodes(NodeType::User);
+        let items = graph.num_nodes(NodeType::Item);
+        let mut train_items = vec![Vec::new(); users];
+        let mut popularity = vec![0u64; items];
+        for b in Behavior::ALL {
+            let Some((_, csr, _)) = graph.relation(b.as_str()) else { continue };
+            for (u, list) in train_items.iter_mut().enumerate().take(csr.num_rows()) {
+                for &i in csr.neighbors(u as u32) {
+                    list.push(i);
+                    popularity[i as usize] += 1;
+                }
+            }
+        }
+        for list in &mut train_items {
+            list.sort_unstable();
+            list.dedup();
+        }
+        let mut order: Vec<usize> = (0..items).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(popularity[i]));
+        let head = (items as f64 * 0.2).ceil() as usize;
+        let mut tail = vec![true; items];
+        for &i in order.iter().take(head) {
+            tail[i] = false;
+        }
+        let targets = if valid { graph.valid_pairs() } else { graph.test_pairs() };
+        Self { train_items, targets, labeled: graph.labeled_pairs(), tail }
+    }
+}
+
+fn dcg_at(hits: &[bool]) -> f64 {
+    hits.iter().enumerate().filter(|(_, &h)| h).map(|(r, _)| 1.0 / ((r + 2) as f64).log2()).sum()
+}
+
+/// AUC of scores for positives and negatives (ties count half).
+pub fn auc(scored: &mut [(f32, bool)]) -> f64 {
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut rank_sum, mut positives, mut i) = (0.0, 0u64, 0usize);
+    while i < scored.len() {
+        let mut j = i;
+        while j < scored.len() && scored[j].0 == scored[i].0 {
+            j += 1;
+        }
+        let mid = (i + j + 1) as f64 / 2.0; // average 1-based rank of the tie group
+        for s in &scored[i..j] {
+            if s.1 {
+                rank_sum += mid;
+                positives += 1;
+            }
+        }
+        i = j;
+    }
+    let negatives = scored.len() as u64 - positives;
+    if positives == 0 || negatives == 0 {
+        return f64::NAN;
+    }
+    (rank_sum - (positives * (positives + 1)) as f64 / 2.0) / (positives * negatives) as f64
+}
+
+/// All metrics for embeddings `users` (U × d) and `items` (I × d).
+pub fn evaluate(
+    users: &Tensor,
+    items: &Tensor,
+    data: &EvalData,
+    ks: &[u32],
+    sampled: u32,
+    seed: u64,
+) -> BTreeMap<String, f64> {
+    let num_items = items.size()[0] as usize;
+    let max_k = ks.iter().copied().max().unwrap_or(20).max(TAIL_K as u32) as usize;
+    let mut by_user: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for &(u, i) in &data.targets {
+        by_user.entry(u).or_default().push(i);
+    }
+    let eval_users: Vec<u32> = by_user.keys().copied().collect();
+    let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+    let mut recommended = HashSet::new();
+    let (mut tail_hits, mut recs) = (0u64, 0u64);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut sampled_hr, mut sampled_ndcg, mut sampled_n) = (0.0, 0.0, 0u64);
+    let items_t = items.transpose(0, 1);
+    for chunk in eval_users.chunks(USER_CHUNK as usize) {
+        let idx = Tensor::from_slice(&chunk.iter().map(|&u| i64::from(u)).collect::<Vec<_>>())
+            .to_device(users.device());
+        let scores = users.index_select(0, &idx).matmul(&items_t).to_device(tch::Device::Cpu);
+        let scores: Vec<f32> = Vec::<f32>::try_from(scores.flatten(0, -1)).unwrap_or_default();
+        for (row, &u) in chunk.iter().enumerate() {
+            let mut s = scores[row * num_items..(row + 1) * num_items].to_vec();
+            let seen = data.train_items.get(u as usize).map(Vec::as_slice).unwrap_or(&[]);
+            for &i in seen {
+                s[i as usize] = f32::NEG_INFINITY;
+            }
+            let targets = &by_user[&u];
+            let target_set: HashSet<u32> = targets.iter().copied().collect();
+            // Sampled: each target against `sampled` untouched items.
+            for &t in targets {
+                let ts = s[t as usize];
+                let mut better = 0;
+                let mut drawn = 0;
+                while drawn < sampled && seen.len() + target_set.len() < num_items {
+                    let j = rng.random_range(0..num_items as u32);
+                    if seen.binary_search(&j).is_ok() || target_set.contains(&j) {
+                        continue;
+                    }
+                    drawn += 1;
+                    if s[j as usize] > ts {
+                        better += 1;
+                    }
+                }
+                sampled_n += 1;
+                if better < 10 {
+                    sampled_hr += 1.0;
+                    sampled_ndcg += 1.0 / ((better + 2) as f64).log2();
+                }
+            }
+            // Full ranking.
+            let mut order: Vec<u32> = (0..num_items as u32).collect();
+            let k = max_k.min(num_items);
+            order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
+                s[b as usize].total_cmp(&s[a as usize])
+            });
+            let mut top: Vec<u32> = order[..k].to_vec();
+            top.sort_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]));
+            for &i in top.iter().take(TAIL_K) {
+                recommended.insert(i);
+                recs += 1;
+                tail_hits += u64::from(data.tail[i as usize]);
+            }
+            let hits: Vec<bool> = top.iter().map(|i| target_set.contains(i)).collect();
+            for &kk in ks {
+                let kk = kk as usize;
+                let h = &hits[..kk.min(hits.len())];
+                let n_hit = h.iter().filter(|&&x| x).count() as f64;
+                *sums.entry(format!("recall@{kk}")).or_default() += n_hit / target_set.len() as f64;
+                *sums.entry(format!("hr@{kk}")).or_default() += f64::from(u8::from(n_hit > 0.0));
+                let ideal: Vec<bool> = (0..kk.min(target_set.len())).map(|_| true).collect();
+                *sums.entry(format!("ndcg@{kk}")).or_default() += dcg_at(h) / dcg_at(&ideal);
+            }
+            let best = targets.iter().map(|&t| s[t as usize]).fold(f32::NEG_INFINITY, f32::max);
+            let rank = 1 + s.iter().filter(|&&x| x > best).count();
+            *sums.entry("mrr".into()).or_default() += 1.0 / rank as f64;
+        }
+    }
+    let n = eval_users.len().max(1) as f64;
+    let mut metrics: BTreeMap<String, f64> = sums.into_iter().map(|(k, v)| (k, v / n)).collect();
+    metrics.insert("eval_users".into(), eval_users.len() as f64);
+    if sampled_n > 0 {
+        metrics.insert("sampled_hr@10".into(), sampled_hr / sampled_n as f64);
+        metrics.insert("sampled_ndcg@10".into(), sampled_ndcg / sampled_n as f64);
+    }
+    metrics.insert("coverage@20".into(), recommended.len() as f64 / num_items.max(1) as f64);
+    metrics.insert("long_tail@20".into(), tail_hits as f64 / recs.max(1) as f64);
+    // AUC: labelled pairs, else one sampled negative per target.
+    let pairs: Vec<(u32, u32, bool)> = if data.labeled.is_empty() {
+        let mut out = Vec::new();
+        for &(u, i) in &data.targets {
+            out.push((u, i, true));
+            out.push((u, rng.random_range(0..num_items as u32), false));
+        }
+        out
+    } else {
+        data.labeled.iter().map(|&(u, i, l)| (u, i, l > 0)).collect()
+    };
+    if !pairs.is_empty() {
+        let to_idx = |f: fn(&(u32, u32, bool)) -> u32| {
+            Tensor::from_slice(&pairs.iter().map(|p| i64::from(f(p))).collect::<Vec<_>>())
+                .to_device(users.device())
+        };
+        let s = (users.index_select(0, &to_idx(|p| p.0)) * items.index_select(0, &to_idx(|p| p.1)))
+            .sum_dim_intlist(-1, false, tch::Kind::Float)
+            .to_device(tch::Device::Cpu);
+        let s: Vec<f32> = Vec::<f32>::try_from(s).unwrap_or_default();
+        let mut scored: Vec<(f32, bool)> = s.into_iter().zip(pairs.iter().map(|p| p.2)).collect();
+        metrics.insert("auc".into(), auc(&mut scored));
+    }
+    metrics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_of_a_perfect_and_a_reversed_ranking() {
+        let mut perfect = vec![(0.1, false), (0.2, false), (0.8, true), (0.9, true)];
+        assert_eq!(auc(&mut perfect), 1.0);
+        let mut reversed = vec![(0.9, false), (0.8, false), (0.2, true), (0.1, true)];
+        assert_eq!(auc(&mut reversed), 0.0);
+        let mut ties = vec![(0.5, false), (0.5, true)];
+        assert_eq!(auc(&mut ties), 0.5);
+    }
+
+    #[test]
+    fn ranking_metrics_follow_the_definitions() {
+        // 1 user, 5 items; the user trained on item 0; targets 1 and 3.
+        let users = Tensor::from_slice(&[1.0f32]).view([1, 1]);
+        let items = Tensor::from_slice(&[10.0f32, 4.0, 3.0, 2.0, 1.0]).view([5, 1]);
+        let data = EvalData {
+            train_items: vec![vec![0]],
+            targets: vec![(0, 1), (0, 3)],
+            labeled: Vec::new(),
+            tail: vec![false, true, true, true, true],
+        };
+        let m = evaluate(&users, &items, &data, &[1, 2, 3], 3, 1);
+        // Ranking after excluding item 0: 1, 2, 3, 4 → hits at ranks 1 and 3.
+        assert!((m["recall@1"] - 0.5).abs() < 1e-9);
+        assert!((m["recall@3"] - 1.0).abs() < 1e-9);
+        assert!((m["hr@1"] - 1.0).abs() < 1e-9);
+        let ndcg3 = (1.0 + 1.0 / 4f64.log2()) / (1.0 + 1.0 / 3f64.log2());
+        assert!((m["ndcg@3"] - ndcg3).abs() < 1e-9);
+        assert!((m["mrr"] - 1.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,359 @@
+//! The training loop. A sampler thread builds batches ahead; each batch's
+//! rows are pulled on the async runtime while earlier steps compute; pushes
+//! of row gradients run in the background (at most two in flight); dense
+//! gradients are pushed and the dense weights refreshed every
+//! `dense_sync_every` steps. The caller sees progress through a callback that
+//! can pause or stop training. Time is split into sample, pull, compute,
+//! push and wait.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::{nn, Device};
+use tessera_graph::sample::NeighborSampler;
+use tessera_graph::schema::NodeType;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::model::Model;
+use crate::params::{named, shape, values, Params};
+use crate::train::batch::{make_batch, Batch};
+use crate::train::negatives::NegativeSampler;
+use crate::train::step::{train_step, Rows, StepTasks};
+use crate::view::TrainView;
+
+/// Where the step time went, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TimeSplit {
+    /// Sampling (on the sampler thread).
+    pub sample: f64,
+    /// Pulling rows and dense weights.
+    pub pull: f64,
+    /// Forward and backward.
+    pub compute: f64,
+    /// Pushing gradients.
+    pub push: f64,
+    /// Waiting for the next batch's rows.
+    pub wait: f64,
+}
+
+/// A progress snapshot.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Epoch, from 0.
+    pub epoch: u32,
+    /// Steps done in the epoch.
+    pub step: u64,
+    /// Steps per epoch.
+    pub steps_per_epoch: u64,
+    /// Mean losses since the last snapshot.
+    pub losses: BTreeMap<String, f64>,
+    /// Positive edges per second since the last snapshot.
+    pub edges_per_sec: f64,
+    /// Time split since training started.
+    pub time: TimeSplit,
+    /// Training is done.
+    pub finished: bool,
+}
+
+/// What the caller wants after a progress snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Keep going.
+    Continue,
+    /// Hold until told otherwise (a PS shard is away).
+    Pause,
+    /// Stop now.
+    Stop,
+}
+
+/// How to train.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Epochs.
+    pub epochs: u32,
+    /// Positive edges per step.
+    pub batch_size: usize,
+    /// Cap on steps per epoch (0 = none).
+    pub max_steps_per_epoch: u64,
+    /// Neighbour fan-outs per hop.
+    pub fanouts: Vec<u32>,
+    /// Sampling weighting.
+    pub weighting: tessera_graph::sample::Weighting,
+    /// Tasks.
+    pub tasks: StepTasks,
+    /// Popularity-smoothed (true) or uniform easy negatives.
+    pub popularity_negatives: bool,
+    /// Dense sync period in steps.
+    pub dense_sync_every: u32,
+    /// Seed; the order of edges and samples is a function of it.
+    pub seed: u64,
+    /// Progress callback period.
+    pub report_every: Duration,
+    /// Start here (resume).
+    pub start: (u32, u64),
+    /// Reference time for edge ages (the graph's latest training time).
+    pub now: i64,
+    /// Device.
+    pub device: Device,
+}
+
+/// What training returns.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Steps taken.
+    pub steps: u64,
+    /// Positive edges seen.
+    pub edges: u64,
+    /// Time split.
+    pub time: TimeSplit,
+    /// Wall seconds.
+    pub wall_secs: f64,
+    /// Whether training was stopped early.
+    pub stopped: bool,
+    /// Mean losses of the last epoch.
+    pub last_losses: BTreeMap<String, f64>,
+}
+
+/// Steps per epoch for `positives` edges.
+pub fn steps_per_epoch(positives: usize, options: &RunOptions) -> u64 {
+    let steps = positives.div_ceil(options.batch_size.max(1)) as u64;
+    if options.max_steps_per_epoch > 0 {
+        steps.min(options.max_steps_per_epoch)
+    } else {
+        steps
+    }
+}
+
+fn epoch_order(view: &TrainView<'_>, seed: u64, epoch: u32) -> Vec<(u32, u32, u8)> {
+    let mut edges = view.positives.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (u64::from(epoch) << 32) ^ 0x5eed);
+    edges.shuffle(&mut rng);
+    edges
+}
+
+struct Pulled {
+    batch: Batch,
+    rows: JoinHandle<anyhow::Result<(Rows, f64)>>,
+}
+
+fn spawn_pull(rt: &Handle, view: &TrainView<'_>, params: &Params, batch: Batch) -> Pulled {
+    let ids: Vec<(NodeType, Vec<u64>)> =
+        NodeType::ALL.iter().map(|&t| (t, view.to_global(t, &batch.block.nodes[t.index()]))).collect();
+    let params = params.clone();
+    let clock = batch.step;
+    let rows = rt.spawn(async move {
+        let started = Instant::now();
+        let mut rows: Rows = (0..NodeType::ALL.len()).map(|_| None).collect();
+        for (t, ids) in ids {
+            if !ids.is_empty() {
+                rows[t.index()] =
+                    Some(params.pull(t, &ids, clock).await.with_context(|| format!("pull {t} rows"))?);
+            }
+        }
+        Ok((rows, started.elapsed().as_secs_f64()))
+    });
+    Pulled { batch, rows }
+}
+
+/// Trains `model` on `view`; see the module docs.
+///
+/// # Errors
+/// Fails when the PS refuses a request or stays unreachable.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    rt: &Handle,
+    view: &TrainView<'_>,
+    sampler: &NeighborSampler<'_>,
+    model: &Model,
+    vs: &nn::VarStore,
+    category_head: Option<&nn::Linear>,
+    params: &Params,
+    options: &RunOptions,
+    on_progress: &mut dyn FnMut(&Progress) -> Control,
+) -> anyhow::Result<RunSummary> {
+    let steps = steps_per_epoch(view.positives.len(), options);
+    let num_negatives = options.tasks.negatives;
+    let negatives = if options.popularity_negatives {
+        NegativeSampler::popularity(&view.item_popularity)
+    } else {
+        NegativeSampler::uniform(view.item_popularity.len() as u32)
+    };
+    let started = Instant::now();
+    let mut time = TimeSplit::default();
+    let mut summary_losses: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+    let mut window_losses: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+    let mut window_edges = 0u64;
+    let mut window_start = Instant::now();
+    let mut total_steps = 0u64;
+    let mut total_edges = 0u64;
+    let mut stopped = false;
+    let mut dense_acc: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    let mut pushes: VecDeque<JoinHandle<anyhow::Result<f64>>> = VecDeque::new();
+    let (start_epoch, start_step) = options.start;
+    let stop_sampling = std::sync::atomic::AtomicBool::new(false);
+    let stop_ref = &stop_sampling;
+    let result = std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (batch_tx, batch_rx) = sync_channel::<(u32, Batch)>(3);
+        scope.spawn(move || {
+            for epoch in start_epoch..options.epochs {
+                let order = epoch_order(view, options.seed, epoch);
+                let first = if epoch == start_epoch { start_step } else { 0 };
+                for step in first..steps {
+                    if stop_ref.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    let lo = (step as usize * options.batch_size).min(order.len());
+                    let hi = (lo + options.batch_size).min(order.len());
+                    let global_step = u64::from(epoch) * steps + step;
+                    let mut rng = ChaCha8Rng::seed_from_u64(
+                        options.seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    );
+                    let batch =
+                        make_batch(global_step, &order[lo..hi], num_negatives, &negatives, sampler, &mut rng);
+                    if batch_tx.send((epoch, batch)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut pending: VecDeque<(u32, Pulled)> = VecDeque::new();
+        let mut exhausted = false;
+        loop {
+            while pending.len() < 2 && !exhausted {
+                match batch_rx.recv() {
+                    Ok((epoch, batch)) => {
+                        time.sample += batch.sample_secs;
+                        pending.push_back((epoch, spawn_pull(rt, view, params, batch)));
+                    }
+                    Err(_) => exhausted = true,
+                }
+            }
+            let Some((epoch, pulled)) = pending.pop_front() else { break };
+            let waited = Instant::now();
+            let (rows, pull_secs) = rt.block_on(pulled.rows).context("pull task")??;
+            time.wait += waited.elapsed().as_secs_f64();
+            time.pull += pull_secs;
+            let batch = pulled.batch;
+            let computed = Instant::now();
+            let output = train_step(
+                model,
+                category_head,
+                view,
+                &batch,
+                &rows,
+                &options.tasks,
+                options.now,
+                options.device,
+            );
+            // Dense gradients, accumulated until the next sync.
+            for (name, var) in named(vs) {
+                let grad = var.grad();
+                if grad.defined() {
+                    let g = values(&grad);
+                    let acc = dense_acc.entry(name).or_insert_with(|| vec![0.0; g.len()]);
+                    for (a, v) in acc.iter_mut().zip(g) {
+                        *a += v;
+                    }
+                }
+            }
+            vs.trainable_variables().iter().for_each(|v| {
+                let mut g = v.grad();
+                if g.defined() {
+                    let _ = g.zero_();
+                }
+            });
+            time.compute += computed.elapsed().as_secs_f64();
+            for (name, value) in &output.losses {
+                for map in [&mut window_losses, &mut summary_losses] {
+                    let e = map.entry(name.clone()).or_insert((0.0, 0));
+                    e.0 += value;
+                    e.1 += 1;
+                }
+            }
+            // Row gradients go out in the background.
+            let grads: Vec<(NodeType, Vec<u64>, Vec<f32>)> =
+                output.row_grads.into_iter().map(|(t, local, g)| (t, view.to_global(t, &local), g)).collect();
+            let p = params.clone();
+            let clock = batch.step;
+            pushes.push_back(rt.spawn(async move {
+                let started = Instant::now();
+                for (t, ids, g) in grads {
+                    p.push(t, &ids, &g, clock).await.with_context(|| format!("push {t} gradients"))?;
+                }
+                Ok(started.elapsed().as_secs_f64())
+            }));
+            while pushes.len() > 2 {
+                let oldest = pushes.pop_front().expect("non-empty");
+                time.push += rt.block_on(oldest).context("push task")??;
+            }
+            total_steps += 1;
+            let edges = batch.users.len() as u64;
+            total_edges += edges;
+            window_edges += edges;
+            if total_steps.is_multiple_of(u64::from(options.dense_sync_every.max(1))) && !dense_acc.is_empty()
+            {
+                let synced = Instant::now();
+                let grads = std::mem::take(&mut dense_acc)
+                    .into_iter()
+                    .map(|(name, g)| {
+                        let var = named(vs).remove(&name).expect("variable exists");
+                        (name, shape(&var), g)
+                    })
+                    .collect();
+                rt.block_on(params.push_dense(grads)).context("push dense gradients")?;
+                time.push += synced.elapsed().as_secs_f64();
+                let refreshed = Instant::now();
+                rt.block_on(params.pull_dense(vs)).context("refresh dense weights")?;
+                time.pull += refreshed.elapsed().as_secs_f64();
+            }
+            let step_in_epoch = batch.step - u64::from(epoch) * steps + 1;
+            let epoch_done = step_in_epoch == steps;
+            let last = epoch_done && epoch + 1 == options.epochs;
+            if window_start.elapsed() >= options.report_every || last {
+                let secs = window_start.elapsed().as_secs_f64().max(1e-9);
+                let progress = Progress {
+                    epoch: if epoch_done && !last { epoch + 1 } else { epoch },
+                    step: if epoch_done && !last { 0 } else { step_in_epoch },
+                    steps_per_epoch: steps,
+                    losses: window_losses.iter().map(|(k, (s, n))| (k.clone(), s / *n as f64)).collect(),
+                    edges_per_sec: window_edges as f64 / secs,
+                    time,
+                    finished: last,
+                };
+                window_losses.clear();
+                window_edges = 0;
+                window_start = Instant::now();
+                let mut control = on_progress(&progress);
+                while control == Control::Pause {
+                    std::thread::sleep(Duration::from_millis(500));
+                    control = on_progress(&progress);
+                }
+                if control == Control::Stop {
+                    stopped = true;
+                    break;
+                }
+            }
+        }
+        stop_ref.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(batch_rx);
+        Ok(())
+    });
+    for push in pushes {
+        time.push += rt.block_on(push).context("push task")??;
+    }
+    result?;
+    Ok(RunSummary {
+        steps: total_steps,
+        edges: total_edges,
+        time,
+        wall_secs: started.elapsed().as_secs_f64(),
+        stopped,
+        last_losses: summary_losses.into_iter().map(|(k, (s, n))| (k, s / n as f64)).collect(),
+    })
+}
