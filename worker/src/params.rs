@@ -26,7 +26,7 @@ pub fn optimizer(spec: &OptimizerSpec) -> anyhow::Result<pb::OptimizerSpec> {
     let kind = match spec.kind.as_str() {
         "sgd" => pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr }),
         "adagrad" => {
-            pb::optimizer_spec::Kind::Adagrad(pb::Adagrad { lr, initial_accumulator: 0.1, eps: 1e-10 })
+            pb::optimizer_spec::Kind::Adagrad(pb::Adagrad { lr, initial_accumulator: 0.0, eps: 1e-10 })
         }
         "adam" => pb::optimizer_spec::Kind::Adam(pb::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
         other => anyhow::bail!("unknown optimizer {other:?}"),

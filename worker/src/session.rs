@@ -129,6 +129,7 @@ impl ModelSession {
                 coordinator::job::spec::Weighting::Decay => Weighting::Decay,
                 _ => Weighting::Uniform,
             },
+            per_relation: spec.sampler.per_relation,
             tasks: StepTasks {
                 tasks: spec.tasks.clone(),
                 main_behavior,
@@ -162,7 +163,8 @@ impl ModelSession {
             Schema::of(view.graph, &messages) == self.schema,
             "the training graph's relations or features differ from the model's"
         );
-        let sampler = NeighborSampler::new(&messages, options.fanouts.clone(), options.weighting.clone());
+        let mut sampler = NeighborSampler::new(&messages, options.fanouts.clone(), options.weighting.clone());
+        sampler.per_relation = options.per_relation;
         run(rt, view, &sampler, &self.model, &self.vs, self.head.as_ref(), &self.params, options, on_progress)
     }
 

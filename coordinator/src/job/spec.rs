@@ -201,6 +201,10 @@ pub struct SamplerSpec {
     /// Edge weighting for neighbor sampling.
     #[serde(default)]
     pub weighting: Weighting,
+    /// Apply the fan-out per edge type instead of per node over all its
+    /// edge types together.
+    #[serde(default)]
+    pub per_relation: bool,
     /// METIS sub-parts of a partition (cluster).
     #[serde(default = "default_sub_parts")]
     pub sub_parts: u32,
@@ -227,6 +231,7 @@ impl Default for SamplerSpec {
             kind: SamplerKind::default(),
             fanouts: default_fanouts(),
             weighting: Weighting::default(),
+            per_relation: false,
             sub_parts: default_sub_parts(),
             parts_per_batch: default_parts_per_batch(),
             walks: default_walks(),

@@ -1,5 +1,6 @@
-//! The neighbour sampler: from the seeds outwards, for each hop and each edge
-//! type, up to a fan-out of a node's neighbours, drawn uniformly or weighted
+//! The neighbour sampler: from the seeds outwards, for each hop, up to a
+//! fan-out of a node's neighbours (over all its edge types together, or per
+//! edge type), drawn uniformly or weighted
 //! by the time-decayed edge weight or a per-node importance (such as
 //! PageRank), without replacement. Deterministic for an RNG seed.
 
@@ -30,6 +31,9 @@ pub struct NeighborSampler<'a> {
     pub fanouts: Vec<u32>,
     /// Neighbour weighting.
     pub weighting: Weighting,
+    /// Fan-out per edge type (true) or per node over all its edge types
+    /// together (false, the default).
+    pub per_relation: bool,
 }
 
 /// Picks up to `k` of `0..n` without replacement, uniformly (partial
@@ -84,7 +88,7 @@ fn pick_weighted(weights: impl Iterator<Item = f32>, k: usize, rng: &mut impl Rn
 impl<'a> NeighborSampler<'a> {
     /// A sampler with `fanouts` (one per hop).
     pub fn new(graph: &'a MessageGraph<'a>, fanouts: Vec<u32>, weighting: Weighting) -> Self {
-        Self { graph, fanouts, weighting }
+        Self { graph, fanouts, weighting, per_relation: false }
     }
 
     /// Samples a block for `seeds` (per node type index, possibly with
@@ -122,50 +126,94 @@ impl<'a> NeighborSampler<'a> {
         let mut frontier_start = vec![0usize; num_types];
         let mut picked = Vec::new();
         let mut scratch = Vec::new();
+        // Edge types grouped by destination type.
+        let mut into: Vec<Vec<usize>> = vec![Vec::new(); num_types];
+        for (e, et) in self.graph.edge_types.iter().enumerate() {
+            into[et.dst.index()].push(e);
+        }
+        let mut degrees: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        let mut weights: Vec<f32> = Vec::new();
         for &fanout in &self.fanouts {
             let frontier_end: Vec<usize> = block.nodes.iter().map(Vec::len).collect();
-            for (e, et) in self.graph.edge_types.iter().enumerate() {
-                let (d, s) = (et.dst.index(), et.src.index());
+            for d in 0..num_types {
                 for dst_pos in frontier_start[d]..frontier_end[d] {
                     let dst = block.nodes[d][dst_pos];
-                    if dst as usize >= et.adj.num_rows() {
-                        continue;
-                    }
-                    let range = et.adj.range(dst);
-                    let n = range.len();
-                    match &self.weighting {
-                        Weighting::Uniform => {
-                            pick_uniform(n, fanout as usize, rng, &mut scratch, &mut picked)
+                    // The node's incoming edges of every type, as one list.
+                    degrees.clear();
+                    let mut total = 0;
+                    for &e in &into[d] {
+                        let adj = &self.graph.edge_types[e].adj;
+                        if (dst as usize) < adj.num_rows() {
+                            let range = adj.range(dst);
+                            total += range.len();
+                            degrees.push((e, range));
                         }
-                        Weighting::Decay => pick_weighted(
-                            et.adj.weight[range.clone()].iter().copied(),
-                            fanout as usize,
-                            rng,
-                            &mut picked,
-                        ),
-                        Weighting::Importance(importance) => pick_weighted(
-                            et.adj.indices[range.clone()]
-                                .iter()
-                                .map(|&v| importance[s].get(v as usize).copied().unwrap_or(1.0)),
-                            fanout as usize,
-                            rng,
-                            &mut picked,
-                        ),
                     }
-                    for &offset in &picked {
-                        let at = range.start + offset;
-                        let src = et.adj.indices[at];
-                        let next = block.nodes[s].len() as u32;
-                        let src_pos = *position[s].entry(src).or_insert_with(|| {
-                            block.nodes[s].push(src);
-                            next
-                        });
-                        block.edge_src[e].push(src_pos);
-                        block.edge_dst[e].push(dst_pos as u32);
-                        block.edge_weight[e].push(et.adj.weight[at]);
-                        block.edge_ts[e].push(et.adj.ts[at]);
+                    let groups: Vec<(usize, std::ops::Range<usize>)> = if self.per_relation {
+                        degrees.iter().map(|(e, r)| (*e, r.clone())).collect()
+                    } else {
+                        vec![(usize::MAX, 0..total)]
+                    };
+                    for (group, span) in groups {
+                        let n = span.len();
+                        let members: &[(usize, std::ops::Range<usize>)] = if group == usize::MAX {
+                            &degrees
+                        } else {
+                            std::slice::from_ref(
+                                degrees.iter().find(|(e, _)| *e == group).expect("group exists"),
+                            )
+                        };
+                        let locate = |mut k: usize| -> (usize, usize) {
+                            for (e, r) in members {
+                                if k < r.len() {
+                                    return (*e, r.start + k);
+                                }
+                                k -= r.len();
+                            }
+                            unreachable!("index within the total degree")
+                        };
+                        match &self.weighting {
+                            Weighting::Uniform => {
+                                pick_uniform(n, fanout as usize, rng, &mut scratch, &mut picked)
+                            }
+                            Weighting::Decay | Weighting::Importance(_) => {
+                                weights.clear();
+                                for (e, r) in members {
+                                    let et = &self.graph.edge_types[*e];
+                                    match &self.weighting {
+                                        Weighting::Importance(importance) => {
+                                            weights.extend(et.adj.indices[r.clone()].iter().map(|&v| {
+                                                importance[et.src.index()]
+                                                    .get(v as usize)
+                                                    .copied()
+                                                    .unwrap_or(1.0)
+                                            }))
+                                        }
+                                        _ => weights.extend_from_slice(&et.adj.weight[r.clone()]),
+                                    }
+                                }
+                                pick_weighted(weights.iter().copied(), fanout as usize, rng, &mut picked);
+                            }
+                        }
+                        for &k in &picked {
+                            let (e, at) = locate(k);
+                            let et = &self.graph.edge_types[e];
+                            let s = et.src.index();
+                            let src = et.adj.indices[at];
+                            let next = block.nodes[s].len() as u32;
+                            let src_pos = *position[s].entry(src).or_insert_with(|| {
+                                block.nodes[s].push(src);
+                                next
+                            });
+                            block.edge_src[e].push(src_pos);
+                            block.edge_dst[e].push(dst_pos as u32);
+                            block.edge_weight[e].push(et.adj.weight[at]);
+                            block.edge_ts[e].push(et.adj.ts[at]);
+                        }
                     }
                 }
+            }
+            for e in 0..num_edge_types {
                 block.hop_end[e].push(block.edge_src[e].len());
             }
             frontier_start = frontier_end;

@@ -76,6 +76,6 @@ pub fn embeddings(
                 .map(Tensor::shallow_clone)
                 .with_context(|| format!("the graph has no {t} nodes"))
         };
-        Ok((take(NodeType::User)?, take(NodeType::Item)?))
+        Ok((model.scoring_vectors(&take(NodeType::User)?), model.scoring_vectors(&take(NodeType::Item)?)))
     })
 }

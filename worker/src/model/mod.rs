@@ -147,6 +147,22 @@ impl Model {
     }
 }
 
+/// Temperature of the cosine scorer of the message-passing models.
+pub const COSINE_TEMPERATURE: f64 = 0.2;
+
+impl Model {
+    /// The vectors whose dot product is the score: for the message-passing
+    /// models, the L2-normalised output divided by the square root of the
+    /// temperature (a cosine score over `COSINE_TEMPERATURE`); MF's raw rows.
+    pub fn scoring_vectors(&self, out: &Tensor) -> Tensor {
+        if self.config.kind == ModelKind::Mf {
+            out.shallow_clone()
+        } else {
+            out / out.norm_scalaropt_dim(2, [-1], true).clamp_min(1e-12) / COSINE_TEMPERATURE.sqrt()
+        }
+    }
+}
+
 /// Glorot-uniform init for a tensor of `shape` whose last two dims are
 /// (fan_in, fan_out).
 pub fn glorot(path: &nn::Path<'_>, name: &str, shape: &[i64]) -> Tensor {

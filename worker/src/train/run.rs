@@ -85,6 +85,8 @@ pub struct RunOptions {
     pub fanouts: Vec<u32>,
     /// Sampling weighting.
     pub weighting: tessera_graph::sample::Weighting,
+    /// Fan-out per edge type instead of per node.
+    pub per_relation: bool,
     /// Tasks.
     pub tasks: StepTasks,
     /// Popularity-smoothed (true) or uniform easy negatives.

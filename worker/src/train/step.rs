@@ -99,8 +99,8 @@ pub fn train_step(
     };
     let b = batch.users.len() as i64;
     let n = tasks.negatives as i64;
-    let u = users_out.index_select(0, &to_index(&batch.user_pos));
-    let items = items_out.index_select(0, &to_index(&batch.item_pos));
+    let u = model.scoring_vectors(&users_out.index_select(0, &to_index(&batch.user_pos)));
+    let items = model.scoring_vectors(&items_out.index_select(0, &to_index(&batch.item_pos)));
     let pos = items.narrow(0, 0, b);
     let neg = items.narrow(0, b, b * n).view([b, n, dim]);
     let s_pos = (&u * &pos).sum_dim_intlist(-1, false, Kind::Float);
