@@ -43,8 +43,11 @@ pub struct Work {
     pub job_id: String,
     /// Partition index.
     pub partition: u32,
-    /// Fencing token of the assignment; sent with every push and report.
+    /// Fencing token of the assignment; sent with every report.
     pub fencing: u64,
+    /// The job's fencing token when the work was picked up (sent with PS
+    /// pushes; later tokens arrive with progress acks).
+    pub job_fencing: u64,
     /// The job spec.
     pub spec: JobSpec,
     /// The partition plan.
@@ -145,7 +148,16 @@ impl Agent {
             let spec = JobSpec::parse(&record.spec_toml, None)
                 .with_context(|| format!("parse the spec of {job_id}"))?;
             let resume = record.progress.get(&partition).cloned();
-            return Ok(Some(Work { job_id, partition, fencing, spec, plan, resume, evaluate }));
+            return Ok(Some(Work {
+                job_id,
+                partition,
+                fencing,
+                job_fencing: record.fencing,
+                spec,
+                plan,
+                resume,
+                evaluate,
+            }));
         }
         Ok(None)
     }
@@ -157,8 +169,9 @@ impl Agent {
         Ok(self.client.as_mut().expect("client just set"))
     }
 
-    /// Sends progress; returns the coordinator's directive. Connection
-    /// errors drop the channel so the next call reconnects.
+    /// Sends progress; returns the coordinator's directive and the job's
+    /// current fencing token (to send with PS pushes). Connection errors drop
+    /// the channel so the next call reconnects.
     ///
     /// # Errors
     /// Fails when the coordinator is unreachable or refuses the report.
@@ -166,7 +179,7 @@ impl Agent {
         &mut self,
         work: &Work,
         mut report: ProgressReport,
-    ) -> anyhow::Result<WorkerDirective> {
+    ) -> anyhow::Result<(WorkerDirective, u64)> {
         report.job_id = work.job_id.clone();
         report.worker_id = self.config.worker_id.clone();
         report.partition = work.partition;
@@ -174,7 +187,11 @@ impl Agent {
         let result = self.client().await?.report_progress(report).await;
         match result {
             Ok(ack) => {
-                Ok(WorkerDirective::try_from(ack.into_inner().directive).unwrap_or(WorkerDirective::Continue))
+                let ack = ack.into_inner();
+                Ok((
+                    WorkerDirective::try_from(ack.directive).unwrap_or(WorkerDirective::Continue),
+                    ack.fencing_token,
+                ))
             }
             Err(status) => {
                 self.client = None;

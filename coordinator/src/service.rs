@@ -74,7 +74,7 @@ impl CoordinatorCore {
         let mut jobs = Vec::new();
         for job_id in self.store.job_ids().await? {
             let record = self.store.load_job(&job_id).await?;
-            let epochs = JobSpec::parse(&record.spec_toml, None).map_or(1, |s| s.train.epochs);
+            let epochs = JobSpec::parse(&record.spec_toml, None).map_or(1, |s| s.total_epochs());
             jobs.push(to_summary(&record, epochs));
         }
         jobs.sort_by_key(|j| std::cmp::Reverse(j.created_unix_ms));

@@ -6,7 +6,8 @@
 //! - `jobs/<job>/spec`: the TOML as submitted;
 //! - `jobs/<job>/meta`: JSON id, model, creation time;
 //! - `jobs/<job>/state`: JSON state, message, error, update time;
-//! - `jobs/<job>/fencing`: the fencing token, a decimal integer;
+//! - `fencing`: the cluster's fencing counter; `jobs/<job>/fencing`: the
+//!   job's latest token (both decimal integers);
 //! - `jobs/<job>/plan`: JSON partition directory and count;
 //! - `jobs/<job>/assignment/<partition>`: JSON worker and fencing token;
 //! - `jobs/<job>/progress/<partition>`: the latest `ProgressReport` (protobuf);
@@ -315,9 +316,11 @@ impl Store {
     }
 
     /// Assigns `partition` to `worker` (empty for nobody), bumping the
-    /// fencing token from `expected_fencing`, atomically. Returns the new
-    /// token, or `None` when the token moved meanwhile (someone else
-    /// reassigned first).
+    /// fencing token atomically. Tokens come from one counter for the whole
+    /// cluster (`<prefix>fencing`), so they only grow, across jobs too, as the
+    /// PS shards expect. `expected_job_fencing` is the job's token the caller
+    /// saw; returns the new token, or `None` when the job's token moved
+    /// meanwhile (look again).
     ///
     /// # Errors
     /// Fails when etcd fails.
@@ -326,15 +329,30 @@ impl Store {
         job_id: &str,
         partition: u32,
         worker: &str,
-        expected_fencing: u64,
+        expected_job_fencing: u64,
     ) -> Result<Option<u64>> {
-        let fencing_key = self.job_key(job_id, "fencing");
-        let next = expected_fencing + 1;
+        let global_key = format!("{}fencing", self.prefix);
+        let response = self.client.clone().get(global_key.clone(), None).await?;
+        let (global, global_version) = match response.kvs().first() {
+            Some(kv) => (
+                kv.value_str().ok().and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| {
+                    CoordinatorError::Corrupt { key: global_key.clone(), reason: "not an integer".into() }
+                })?,
+                kv.version(),
+            ),
+            None => (0, 0),
+        };
+        let job_key = self.job_key(job_id, "fencing");
+        let next = global.max(expected_job_fencing) + 1;
         let record = AssignmentRecord { worker: worker.into(), fencing: next };
         let txn = Txn::new()
-            .when([Compare::value(fencing_key.clone(), CompareOp::Equal, expected_fencing.to_string())])
+            .when([
+                Compare::version(global_key.clone(), CompareOp::Equal, global_version),
+                Compare::value(job_key.clone(), CompareOp::Equal, expected_job_fencing.to_string()),
+            ])
             .and_then([
-                TxnOp::put(fencing_key, next.to_string(), None),
+                TxnOp::put(global_key, next.to_string(), None),
+                TxnOp::put(job_key, next.to_string(), None),
                 TxnOp::put(
                     self.job_key(job_id, &format!("assignment/{partition}")),
                     encode_json(&record),

@@ -190,7 +190,7 @@ async fn train(
             ..ProgressReport::default()
         };
         let directive = match agent.report(work, report).await {
-            Ok(directive) => directive,
+            Ok((directive, _)) => directive,
             Err(e) => {
                 tracing::debug!("fake worker: {e:#}");
                 continue;

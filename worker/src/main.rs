@@ -26,6 +26,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Join a cluster: register in etcd, train the partitions the
+    /// coordinator assigns, evaluate when told.
+    Serve(ServeArgs),
     /// Train a job spec.
     Train {
         /// Train everything in this process with in-process PS shards.
@@ -37,6 +40,49 @@ enum Command {
         #[arg(long, env = "TESSERA_WORKER_RESULTS")]
         results: Option<PathBuf>,
     },
+}
+
+/// Flags of `serve`.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// This worker's id, unique in the cluster (default: worker-<pid>).
+    #[arg(long, env = "TESSERA_WORKER_ID")]
+    worker_id: Option<String>,
+    /// etcd endpoints, comma-separated.
+    #[arg(long, env = "TESSERA_ETCD", value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    etcd: Vec<String>,
+    /// etcd key prefix.
+    #[arg(long, env = "TESSERA_ETCD_PREFIX", default_value = "/tessera/")]
+    etcd_prefix: String,
+    /// Coordinator endpoint.
+    #[arg(long, env = "TESSERA_COORDINATOR", default_value = coordinator::client::DEFAULT_ENDPOINT)]
+    coordinator: String,
+    /// Lease TTL of the registration.
+    #[arg(long, env = "TESSERA_WORKER_LEASE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    lease_ttl: std::time::Duration,
+    /// How long to wait for the PS shards to register.
+    #[arg(long, env = "TESSERA_WORKER_PS_WAIT", default_value = "60s", value_parser = humantime::parse_duration)]
+    ps_wait: std::time::Duration,
+}
+
+fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    rt.spawn(coordinator::server::cancel_on_signal(shutdown.clone()));
+    let worker_id = args.worker_id.unwrap_or_else(|| format!("worker-{}", std::process::id()));
+    let config = worker::cluster::ServeConfig {
+        agent: coordinator::agent::AgentConfig {
+            worker_id,
+            etcd_endpoints: args.etcd,
+            etcd_prefix: args.etcd_prefix,
+            coordinator: args.coordinator,
+            lease_ttl: args.lease_ttl,
+            device: format!("{device:?}"),
+        },
+        device,
+        ps_wait: args.ps_wait,
+    };
+    worker::cluster::serve(config, shutdown, &rt)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +114,7 @@ fn main() -> anyhow::Result<()> {
                 "cluster training is started by `worker serve` under a coordinator; use --standalone here"
             )
         }
-        None => anyhow::bail!("give a command (train) or --version"),
+        Some(Command::Serve(args)) => serve(args, device),
+        None => anyhow::bail!("give a command (serve, train) or --version"),
     }
 }

@@ -109,10 +109,8 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
     let view = TrainView::whole(&graph);
     let counts: Vec<(NodeType, u64)> =
         graph.node_types().into_iter().map(|t| (t, graph.num_nodes(t) as u64)).collect();
-    let mut models = vec![spec.model.kind];
-    models.extend(spec.baselines.iter().copied().filter(|k| *k != spec.model.kind));
     let mut results = Vec::new();
-    for kind in models {
+    for kind in spec.models() {
         let fencing = Arc::new(AtomicU64::new(0));
         let session = ModelSession::new(
             rt.handle(),

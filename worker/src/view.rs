@@ -62,12 +62,12 @@ impl<'a> TrainView<'a> {
             .find(|r| r.spec.kind == RelationKind::BelongsTo && r.spec.dst == NodeType::Category)
         {
             if let Some((_, csr, _)) = graph.relation(&rel.spec.name) {
-                for i in 0..csr.num_rows().min(num_items) {
+                for (i, slot) in item_category.iter_mut().enumerate().take(csr.num_rows()) {
                     if let Some(&c) = csr.neighbors(i as u32).first() {
                         // Global category ids keep the classes the same in every part.
                         let global =
                             global[NodeType::Category.index()].map_or(u64::from(c), |g| g[c as usize]);
-                        item_category[i] = global as i64;
+                        *slot = global as i64;
                     }
                 }
             }

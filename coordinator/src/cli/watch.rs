@@ -137,7 +137,7 @@ impl View {
 }
 
 fn epochs_of(job: &Job) -> u32 {
-    crate::job::JobSpec::parse(&job.spec_toml, None).map_or(1, |s| s.train.epochs)
+    crate::job::JobSpec::parse(&job.spec_toml, None).map_or(1, |s| s.total_epochs())
 }
 
 fn partition_fraction(p: &tessera_proto::coordinator::v1::ProgressReport, epochs: u32) -> f64 {

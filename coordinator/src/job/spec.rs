@@ -602,6 +602,22 @@ impl JobSpec {
         })
     }
 
+    /// The model and its baselines, in training order, without repeats.
+    pub fn models(&self) -> Vec<ModelKind> {
+        let mut models = vec![self.model.kind];
+        for &b in &self.baselines {
+            if !models.contains(&b) {
+                models.push(b);
+            }
+        }
+        models
+    }
+
+    /// Epochs over all models (each trains `train.epochs`).
+    pub fn total_epochs(&self) -> u32 {
+        self.train.epochs * self.models().len() as u32
+    }
+
     /// Halo depth of the partitions.
     pub fn halo_hops(&self) -> u32 {
         self.dataset.halo_hops.unwrap_or(self.model.layers)

@@ -136,7 +136,7 @@ impl Model {
                     let mut sum = last.shallow_clone();
                     for earlier in &history {
                         if let Some(e) = &earlier[t] {
-                            sum = sum + e.narrow(0, 0, rows);
+                            sum += e.narrow(0, 0, rows);
                         }
                     }
                     Some(sum / n)

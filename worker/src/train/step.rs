@@ -61,6 +61,7 @@ pub fn feature_rows(
 }
 
 /// Runs one step; gradients of the dense weights are left in their `.grad()`.
+#[allow(clippy::too_many_arguments)]
 pub fn train_step(
     model: &Model,
     category_head: Option<&nn::Linear>,

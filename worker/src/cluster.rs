@@ -1,0 +1,236 @@
+//! `worker serve`: the worker in a cluster. It registers in etcd, waits for
+//! a partition, trains the job's models on it against the PS shards found in
+//! etcd, reports progress (and obeys pause, stop and fencing), and when told
+//! to evaluate, runs full-graph inference and reports the test metrics.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use coordinator::agent::{Agent, AgentConfig, Work};
+use ps_server::client::{ClientOptions, ShardedClient};
+use tch::Device;
+use tessera_graph::partition::{Part, PartitionPlan};
+use tessera_graph::schema::NodeType;
+use tessera_graph::store::Graph;
+use tessera_proto::coordinator::v1::{MetricsReport, ProgressReport, TimeBreakdown, WorkerDirective};
+use tokio::runtime::Runtime;
+use tokio_util::sync::CancellationToken;
+
+use crate::session::ModelSession;
+use crate::train::run::{Control, Progress};
+use crate::view::TrainView;
+use coordinator::job::spec::EvalSplit;
+
+/// What `worker serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Control-plane settings.
+    pub agent: AgentConfig,
+    /// Device to train on.
+    pub device: Device,
+    /// How long to wait for the PS shards to register.
+    pub ps_wait: Duration,
+}
+
+/// Runs the worker until `shutdown`.
+///
+/// # Errors
+/// Fails when etcd is unreachable at start.
+pub fn serve(config: ServeConfig, shutdown: CancellationToken, rt: &Runtime) -> anyhow::Result<()> {
+    let mut agent = rt.block_on(Agent::start(config.agent.clone(), shutdown.child_token()))?;
+    while let Some(work) = rt.block_on(agent.next_assignment(&shutdown))? {
+        tracing::info!(job = %work.job_id, partition = work.partition, fencing = work.fencing, "took a partition");
+        if let Err(e) = handle(rt, &config, &mut agent, &work, &shutdown) {
+            tracing::error!(job = %work.job_id, partition = work.partition, "failed to train: {e:#}");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    rt.block_on(agent.leave())
+}
+
+fn progress_report(p: &Progress, epoch_offset: u32) -> ProgressReport {
+    ProgressReport {
+        epoch: epoch_offset + p.epoch,
+        step: p.step,
+        steps_per_epoch: p.steps_per_epoch,
+        losses: p.losses.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        edges_per_sec: p.edges_per_sec,
+        time: Some(TimeBreakdown {
+            sample_s: p.time.sample,
+            pull_s: p.time.pull,
+            compute_s: p.time.compute,
+            push_s: p.time.push,
+            wait_s: p.time.wait,
+        }),
+        finished: false,
+        ..ProgressReport::default()
+    }
+}
+
+fn handle(
+    rt: &Runtime,
+    config: &ServeConfig,
+    agent: &mut Agent,
+    work: &Work,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let spec = &work.spec;
+    let device = config.device;
+    let plan = PartitionPlan::load(&work.plan.dir).context("load the partition plan")?;
+    let info = plan.part_infos.get(work.partition as usize).context("partition missing from the plan")?;
+    let part = Part::open(&work.plan.dir.join(&info.dir))
+        .with_context(|| format!("load partition {}", work.partition))?;
+    let options = ClientOptions { worker_id: agent.worker_id().to_owned(), ..ClientOptions::default() };
+    let client = {
+        let _entered = rt.enter();
+        Arc::new(rt.block_on(ShardedClient::from_etcd(
+            &config.agent.etcd_endpoints,
+            &config.agent.etcd_prefix,
+            spec.cluster.ps_shards,
+            config.ps_wait,
+            options,
+        ))?)
+    };
+    let fencing = Arc::new(AtomicU64::new(work.job_fencing.max(work.fencing)));
+    let counts: Vec<(NodeType, u64)> = plan.space.types.iter().map(|&(t, _, n)| (t, n)).collect();
+    let view = TrainView::part(&part);
+    let models = spec.models();
+    let epochs = spec.train.epochs;
+    let (resume_epoch, resume_step, finished) =
+        work.resume.as_ref().map_or((0, 0, false), |r| (r.epoch, r.step, r.finished));
+    let mut steps_per_epoch = 0;
+    if !finished && !work.evaluate {
+        for (m, &kind) in models.iter().enumerate() {
+            let first_epoch = m as u32 * epochs;
+            if resume_epoch >= first_epoch + epochs {
+                continue;
+            }
+            let start =
+                if resume_epoch >= first_epoch { (resume_epoch - first_epoch, resume_step) } else { (0, 0) };
+            let session = ModelSession::new(
+                rt.handle(),
+                &part.graph,
+                spec,
+                kind,
+                client.clone(),
+                fencing.clone(),
+                &counts,
+                view.num_categories,
+                device,
+            )?;
+            let options = session.run_options(spec, &part.graph, start, device);
+            let mut outcome = Control::Continue;
+            let mut on_progress = |p: &Progress| -> Control {
+                if shutdown.is_cancelled() {
+                    outcome = Control::Stop;
+                    return Control::Stop;
+                }
+                let mut report = progress_report(p, first_epoch);
+                if p.finished {
+                    // Between models, the next model's epoch 0 follows.
+                    report.epoch = first_epoch + p.epoch;
+                }
+                let control = match rt.block_on(agent.report(work, report)) {
+                    Ok((WorkerDirective::Pause, _)) => Control::Pause,
+                    Ok((WorkerDirective::Stop | WorkerDirective::Fenced, _)) => Control::Stop,
+                    Ok((_, job_fencing)) => {
+                        fencing.fetch_max(job_fencing, Ordering::AcqRel);
+                        Control::Continue
+                    }
+                    Err(e) => {
+                        tracing::warn!("failed to report progress, training on: {e:#}");
+                        Control::Continue
+                    }
+                };
+                if control == Control::Stop {
+                    outcome = Control::Stop;
+                }
+                control
+            };
+            let summary = session.train(rt.handle(), &view, &options, &mut on_progress)?;
+            steps_per_epoch = summary.steps.max(steps_per_epoch);
+            tracing::info!(model = kind.as_str(), steps = summary.steps, time = ?summary.time, "trained");
+            if outcome == Control::Stop || summary.stopped {
+                tracing::info!(job = %work.job_id, "stopped by the coordinator");
+                return Ok(());
+            }
+        }
+    }
+    // Trained: report `finished` until told to evaluate or stop.
+    let last_epoch = models.len() as u32 * epochs - 1;
+    loop {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        let report = ProgressReport {
+            epoch: last_epoch,
+            step: steps_per_epoch,
+            steps_per_epoch,
+            finished: true,
+            ..ProgressReport::default()
+        };
+        match rt.block_on(agent.report(work, report)) {
+            Ok((WorkerDirective::Evaluate, _)) => {
+                let metrics =
+                    evaluate_all(rt, &plan, spec, client.clone(), fencing.clone(), &counts, device)?;
+                let report = MetricsReport {
+                    phase: "test".into(),
+                    epoch: last_epoch,
+                    metrics: metrics.into_iter().collect(),
+                    ..MetricsReport::default()
+                };
+                rt.block_on(agent.report_metrics(work, report))?;
+            }
+            Ok((WorkerDirective::Stop | WorkerDirective::Fenced, _)) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("failed to report progress: {e:#}"),
+        }
+        std::thread::sleep(spec.cluster.report_interval);
+    }
+}
+
+/// Full-graph evaluation of every model of the job; the main model's
+/// metrics are unprefixed, every model's also appear as `model/metric`.
+fn evaluate_all(
+    rt: &Runtime,
+    plan: &PartitionPlan,
+    spec: &coordinator::job::JobSpec,
+    client: Arc<ShardedClient>,
+    fencing: Arc<AtomicU64>,
+    counts: &[(NodeType, u64)],
+    device: Device,
+) -> anyhow::Result<BTreeMap<String, f64>> {
+    let graph = Graph::open(&plan.graph).with_context(|| format!("open graph {}", plan.graph.display()))?;
+    let view = TrainView::whole(&graph);
+    let mut all = BTreeMap::new();
+    for (m, kind) in spec.models().into_iter().enumerate() {
+        let session = ModelSession::new(
+            rt.handle(),
+            &graph,
+            spec,
+            kind,
+            client.clone(),
+            fencing.clone(),
+            counts,
+            view.num_categories,
+            device,
+        )?;
+        let metrics = session.evaluate(
+            rt.handle(),
+            &graph,
+            spec,
+            spec.dataset.eval_split == EvalSplit::Valid,
+            device,
+        )?;
+        for (k, v) in metrics {
+            if m == 0 {
+                all.insert(k.clone(), v);
+            }
+            all.insert(format!("{}/{k}", kind.as_str()), v);
+        }
+    }
+    Ok(all)
+}
