@@ -138,6 +138,7 @@ impl ModelSession {
             },
             popularity_negatives: spec.negatives.kind == NegativeKind::Popularity,
             dense_sync_every: spec.train.dense_sync_every,
+            deterministic: spec.train.deterministic,
             seed: spec.seed,
             report_every: spec.cluster.report_interval.min(Duration::from_secs(5)),
             start,

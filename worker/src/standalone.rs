@@ -34,8 +34,10 @@ pub struct ModelResult {
     pub train_secs: f64,
     /// Seconds per phase.
     pub time: BTreeMap<String, f64>,
-    /// Final losses.
+    /// Mean losses of the last epoch.
     pub losses: BTreeMap<String, f64>,
+    /// Total loss of the first progress report.
+    pub first_loss: Option<f64>,
     /// Test (or validation) metrics.
     pub metrics: BTreeMap<String, f64>,
 }
@@ -125,7 +127,11 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
         )?;
         let options = session.run_options(&spec, &graph, (0, 0), device);
         let started = Instant::now();
+        let mut first_loss = None;
         let mut report = |p: &Progress| {
+            if first_loss.is_none() {
+                first_loss = p.losses.get("total").copied();
+            }
             eprintln!(
                 "[{}] epoch {}/{} step {}/{} loss {:.4} {:.0} edges/s",
                 kind.as_str(),
@@ -155,6 +161,7 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
             train_secs,
             time: time_map(&summary),
             losses: summary.last_losses.clone(),
+            first_loss,
             metrics,
         });
     }

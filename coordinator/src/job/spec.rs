@@ -423,6 +423,10 @@ pub struct TrainSpec {
     /// Push dense gradients and refresh the dense weights every this many steps.
     #[serde(default = "default_dense_sync")]
     pub dense_sync_every: u32,
+    /// Wait for each step's pushes before pulling the next step's rows, so a
+    /// one-worker run is reproducible for a seed (slower: no overlap).
+    #[serde(default)]
+    pub deterministic: bool,
 }
 
 impl Default for TrainSpec {
@@ -434,6 +438,7 @@ impl Default for TrainSpec {
             embeddings: default_embedding_optimizer(),
             dense: default_dense_optimizer(),
             dense_sync_every: default_dense_sync(),
+            deterministic: false,
         }
     }
 }

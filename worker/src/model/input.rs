@@ -8,6 +8,19 @@ use tessera_graph::schema::NodeType;
 
 use crate::model::{Config, Schema, TypedTensors};
 
+/// Feature projections start small, so training starts from the id
+/// embeddings and brings the features in as far as they help.
+fn small_init() -> nn::LinearConfig {
+    nn::LinearConfig {
+        ws_init: nn::Init::Uniform { lo: -FEATURE_INIT, up: FEATURE_INIT },
+        bs_init: Some(nn::Init::Const(0.0)),
+        bias: true,
+    }
+}
+
+/// Bound of the initial feature-projection weights.
+pub const FEATURE_INIT: f64 = 0.01;
+
 /// Feature projections per node type.
 #[derive(Debug)]
 pub struct InputEncoder {
@@ -22,7 +35,7 @@ impl InputEncoder {
             .map(|&t| {
                 let dim = schema.feature_dims[t.index()];
                 (config.uses_features() && dim > 0 && schema.node_types.contains(&t))
-                    .then(|| nn::linear(vs / "features" / t.as_str(), dim, config.dim, Default::default()))
+                    .then(|| nn::linear(vs / "features" / t.as_str(), dim, config.dim, small_init()))
             })
             .collect();
         Self { projections }

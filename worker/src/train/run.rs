@@ -93,6 +93,8 @@ pub struct RunOptions {
     pub popularity_negatives: bool,
     /// Dense sync period in steps.
     pub dense_sync_every: u32,
+    /// No overlap of pulls with earlier pushes (reproducible runs).
+    pub deterministic: bool,
     /// Seed; the order of edges and samples is a function of it.
     pub seed: u64,
     /// Progress callback period.
@@ -227,7 +229,8 @@ pub fn run(
         let mut pending: VecDeque<(u32, Pulled)> = VecDeque::new();
         let mut exhausted = false;
         loop {
-            while pending.len() < 2 && !exhausted {
+            let depth = if options.deterministic { 1 } else { 2 };
+            while pending.len() < depth && !exhausted {
                 match batch_rx.recv() {
                     Ok((epoch, batch)) => {
                         time.sample += batch.sample_secs;
@@ -290,7 +293,8 @@ pub fn run(
                 }
                 Ok(started.elapsed().as_secs_f64())
             }));
-            while pushes.len() > 2 {
+            let in_flight = if options.deterministic { 0 } else { 2 };
+            while pushes.len() > in_flight {
                 let oldest = pushes.pop_front().expect("non-empty");
                 time.push += rt.block_on(oldest).context("push task")??;
             }
@@ -316,6 +320,9 @@ pub fn run(
             }
             let step_in_epoch = batch.step - u64::from(epoch) * steps + 1;
             let epoch_done = step_in_epoch == steps;
+            if epoch_done && epoch + 1 < options.epochs {
+                summary_losses.clear();
+            }
             let last = epoch_done && epoch + 1 == options.epochs;
             if window_start.elapsed() >= options.report_every || last {
                 let secs = window_start.elapsed().as_secs_f64().max(1e-9);
