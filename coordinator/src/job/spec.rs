@@ -469,14 +469,15 @@ pub struct EvalSpec {
     /// Sampled negatives per test item for sampled HR/NDCG.
     #[serde(default = "default_sampled")]
     pub sampled_negatives: u32,
-    /// Validate every this many epochs (0 = only at the end).
-    #[serde(default = "default_one_u32")]
+    /// Validate every this many epochs (0 = only at the end, the only
+    /// setting built so far).
+    #[serde(default)]
     pub every_epochs: u32,
 }
 
 impl Default for EvalSpec {
     fn default() -> Self {
-        Self { ks: default_ks(), sampled_negatives: default_sampled(), every_epochs: 1 }
+        Self { ks: default_ks(), sampled_negatives: default_sampled(), every_epochs: 0 }
     }
 }
 
@@ -485,9 +486,6 @@ fn default_ks() -> Vec<u32> {
 }
 fn default_sampled() -> u32 {
     99
-}
-fn default_one_u32() -> u32 {
-    1
 }
 
 /// Cluster shape and fault-tolerance knobs.
@@ -500,7 +498,8 @@ pub struct ClusterSpec {
     /// Parameter-server shards.
     #[serde(default = "default_two")]
     pub ps_shards: u32,
-    /// PS checkpoint interval, such as "60s".
+    /// PS checkpoint interval, such as "60s" (for the shards a local
+    /// cluster launcher starts; shards started by hand take their own flag).
     #[serde(default = "default_checkpoint_interval", with = "humantime_serde_compat")]
     pub checkpoint_interval: Duration,
     /// How often workers report progress, such as "1s".
@@ -656,6 +655,21 @@ impl JobSpec {
             return Err(invalid("model.dropout", format!("{} is outside [0, 1)", m.dropout)));
         }
         let s = &self.sampler;
+        // The worker builds only the neighbour sampler with uniform or decay
+        // weighting so far; refuse the rest here rather than train with
+        // something else.
+        if s.kind != SamplerKind::Neighbor {
+            return Err(invalid("sampler.kind", format!("{:?} is not built yet; use \"neighbor\"", s.kind)));
+        }
+        if self.model.scorer == Scorer::Mlp {
+            return Err(invalid("model.scorer", "mlp is not built yet; use \"dot\""));
+        }
+        if self.eval.every_epochs > 0 {
+            return Err(invalid("eval.every_epochs", "validation during training is not built yet; use 0"));
+        }
+        if s.weighting == Weighting::Pagerank {
+            return Err(invalid("sampler.weighting", "pagerank is not built yet; use \"uniform\" or \"decay\""));
+        }
         if s.kind == SamplerKind::Neighbor {
             if s.fanouts.len() != m.layers as usize && m.kind != ModelKind::Mf {
                 return Err(invalid(

@@ -43,6 +43,7 @@ fn out_of_range_values_name_their_field() {
         ("[model]\nkind = \"hgt\"\n[train]\nepochs = 0", "train.epochs"),
         ("[model]\nkind = \"hgt\"\n[cluster]\nstaleness = \"sometimes\"", "cluster.staleness"),
         ("[model]\nkind = \"hgt\"\n[tasks]\nbeta = -1.0", "tasks.beta"),
+        ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"cluster\"", "sampler.kind"),
         ("[model]\nkind = \"hgt\"\n[train.embeddings]\nkind = \"lion\"\nlr = 0.1", "train.embeddings"),
     ] {
         let text = MINIMAL.replace("[model]\nkind = \"hgt\"", patch);
