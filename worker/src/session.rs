@@ -36,6 +36,11 @@ pub fn model_config(spec: &JobSpec, kind: ModelKind) -> Config {
         features: m.features,
         num_bases: m.num_bases as usize,
         temporal: m.temporal && kind == ModelKind::Hgt,
+        id_dropout: if matches!(kind, ModelKind::Hgt | ModelKind::Rgcn) && m.features {
+            m.id_dropout
+        } else {
+            0.0
+        },
     }
 }
 

@@ -106,6 +106,7 @@ fn hgt_attention_over_each_target_sums_to_one() {
         features: false,
         num_bases: 0,
         temporal: true,
+        id_dropout: 0.0,
     };
     let vs = nn::VarStore::new(Device::Cpu);
     let layer = HgtLayer::new(&(vs.root() / "hgt"), &config, &schema);

@@ -156,6 +156,12 @@ pub struct ModelSpec {
     /// Use node features (a type-specific projection added to the id embedding).
     #[serde(default = "default_true")]
     pub features: bool,
+    /// Probability of zeroing an item's id embedding in training, so the
+    /// model learns to score items from features and neighbours; at
+    /// inference, items with no training interaction get a zero id embedding
+    /// (their row was never trained). Only for models that use features.
+    #[serde(default)]
+    pub id_dropout: f64,
     /// Bases for RGCN's basis decomposition (0 = a full weight per relation).
     #[serde(default)]
     pub num_bases: u32,
@@ -651,6 +657,9 @@ impl JobSpec {
         if m.heads == 0 || !m.dim.is_multiple_of(m.heads) {
             return Err(invalid("model.heads", format!("{} heads do not divide dim {}", m.heads, m.dim)));
         }
+        if !(0.0..1.0).contains(&m.id_dropout) {
+            return Err(invalid("model.id_dropout", format!("{} is outside [0, 1)", m.id_dropout)));
+        }
         if !(0.0..1.0).contains(&m.dropout) {
             return Err(invalid("model.dropout", format!("{} is outside [0, 1)", m.dropout)));
         }
@@ -668,7 +677,10 @@ impl JobSpec {
             return Err(invalid("eval.every_epochs", "validation during training is not built yet; use 0"));
         }
         if s.weighting == Weighting::Pagerank {
-            return Err(invalid("sampler.weighting", "pagerank is not built yet; use \"uniform\" or \"decay\""));
+            return Err(invalid(
+                "sampler.weighting",
+                "pagerank is not built yet; use \"uniform\" or \"decay\"",
+            ));
         }
         if s.kind == SamplerKind::Neighbor {
             if s.fanouts.len() != m.layers as usize && m.kind != ModelKind::Mf {

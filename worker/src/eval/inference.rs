@@ -38,6 +38,21 @@ pub fn all_rows(
     Ok(Tensor::from_slice(&values).view([n as i64, params.dim() as i64]).to_device(device))
 }
 
+/// 1 for items with a training interaction, 0 for the others.
+fn trained_items(graph: &Graph) -> Vec<f32> {
+    let mut trained = vec![0f32; graph.num_nodes(NodeType::Item)];
+    for b in tessera_graph::schema::Behavior::ALL {
+        if let Some((_, _, csc)) = graph.relation(b.as_str()) {
+            for (i, slot) in trained.iter_mut().enumerate().take(csc.num_rows()) {
+                if csc.degree(i as u32) > 0 {
+                    *slot = 1.0;
+                }
+            }
+        }
+    }
+    trained
+}
+
 /// User and item embeddings of the whole graph.
 ///
 /// # Errors
@@ -58,7 +73,13 @@ pub fn embeddings(
         if n == 0 {
             continue;
         }
-        rows[t.index()] = Some(all_rows(rt, params, t, n, device)?);
+        let mut x = all_rows(rt, params, t, n, device)?;
+        if t == NodeType::Item && model.config.id_dropout > 0.0 {
+            // Items with no training interaction have untrained rows.
+            let trained = trained_items(graph);
+            x *= Tensor::from_slice(&trained).view([n as i64, 1]).to_device(device);
+        }
+        rows[t.index()] = Some(x);
         if model.input.wants_features(t) {
             let (values, dim) = graph.features(t);
             features[t.index()] =

@@ -49,6 +49,8 @@ pub struct Config {
     pub num_bases: usize,
     /// HGT relative temporal encoding.
     pub temporal: bool,
+    /// Item id-embedding dropout in training (models with features only).
+    pub id_dropout: f64,
 }
 
 impl Config {

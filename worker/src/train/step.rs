@@ -87,7 +87,20 @@ pub fn train_step(
         leaves[t.index()] = Some(x);
         features[t.index()] = feature_rows(view, model, t, nodes, device);
     }
-    let x = model.input.encode(&leaves, &features);
+    // Item id dropout: the model learns to score an item from its features
+    // and neighbours, as it must for items never seen in training.
+    let mut ids = no_tensors();
+    for t in NodeType::ALL {
+        ids[t.index()] = leaves[t.index()].as_ref().map(|x| {
+            if t == NodeType::Item && model.config.id_dropout > 0.0 {
+                let keep = Tensor::rand([x.size()[0], 1], (Kind::Float, device)).ge(model.config.id_dropout);
+                x * keep.to_kind(Kind::Float)
+            } else {
+                x.shallow_clone()
+            }
+        });
+    }
+    let x = model.input.encode(&ids, &features);
     let inputs = block_inputs(&batch.block, model.config.num_layers(), now, device);
     let inputs: Vec<&crate::model::LayerInput> = inputs.iter().collect();
     let out = model.forward_t(x, &inputs, true);
