@@ -44,8 +44,11 @@ lint: deps torch ## rustfmt check and clippy with -D warnings
 fmt: ## format the code
 	$(CARGO) fmt --all
 
-demo: ## not built yet: the end-to-end demo (issue #7)
-	@echo "make demo: not built yet (issue #7: coordinator local + synthetic data)" >&2; exit 1
+demo: release ## the main job end to end on a local cluster: synthetic data, HGT against MF
+	@mkdir -p data/demo
+	@test -f data/demo/synth.csv || target/release/coordinator graph synth --users 20000 --items 10000 \
+	  --events 200000 --seed 42 --out data/demo/synth.csv
+	$(LIBTORCH_ENV) target/release/coordinator local examples/jobs/demo.toml
 
 bench: release deps ## benchmarks: graph build, parameter server, partitioning against gpmetis
 	@echo "== graph build (synthetic logs, release) =="

@@ -3,6 +3,7 @@
 
 pub mod graph;
 pub mod jobs;
+pub mod local;
 pub mod partition;
 pub mod serve;
 pub mod watch;
@@ -13,7 +14,7 @@ use clap::{Parser, Subcommand};
 ///
 /// Exit codes: 0 success (for `--wait` and `watch`: the job succeeded);
 /// 1 error; 2 bad flags; 3 the job failed; 4 the job was cancelled;
-/// 5 the coordinator or etcd could not be reached.
+/// 5 the coordinator or etcd could not be reached; 130 interrupted (`local`).
 #[derive(Debug, Parser)]
 #[command(name = "coordinator", version)]
 pub struct Cli {
@@ -46,6 +47,9 @@ pub enum Command {
     Cancel(jobs::JobArg),
     /// Follow a job live until it ends, then print its metrics.
     Watch(jobs::JobArg),
+    /// Run a job on a whole cluster on this machine (etcd, coordinator, PS
+    /// shards, workers as child processes), then stop it.
+    Local(local::LocalArgs),
 }
 
 /// Process exit codes (documented on `Cli`).
@@ -61,6 +65,8 @@ pub enum Exit {
     JobCancelled = 4,
     /// The coordinator or etcd could not be reached.
     Unreachable = 5,
+    /// Interrupted by SIGINT or SIGTERM (`local`).
+    Interrupted = 130,
 }
 
 impl Exit {
@@ -98,5 +104,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Status(args) => block_on(jobs::status(&endpoint, args)),
         Command::Cancel(args) => block_on(jobs::cancel(&endpoint, args)),
         Command::Watch(args) => block_on(watch::watch(&endpoint, &args.job)),
+        Command::Local(args) => block_on(local::local(args)),
     }
 }

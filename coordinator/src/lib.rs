@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod error;
 pub mod job;
+pub mod local;
 pub mod partition;
 pub mod scheduler;
 pub mod server;

@@ -1,0 +1,75 @@
+//! `coordinator local job.toml`: the whole cluster on loopback (see
+//! `crate::local`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::watch::WatchOutcome;
+use crate::cli::Exit;
+use crate::local::children::Children;
+use crate::local::{run_local, LocalOptions};
+
+/// Flags of `local`.
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// The TOML job spec.
+    pub spec: PathBuf,
+    /// Use this etcd instead of starting one.
+    #[arg(long, env = "TESSERA_ETCD")]
+    pub etcd: Option<String>,
+    /// Run directory for logs, checkpoints and results (default runs/<job name>).
+    #[arg(long, env = "TESSERA_RUN_DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Folder with the ps-server and worker binaries (default: next to this one).
+    #[arg(long, env = "TESSERA_BIN_DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// Device for the workers: auto, cpu or cuda:N.
+    #[arg(long, env = "TESSERA_WORKER_DEVICE", default_value = "auto")]
+    pub device: String,
+}
+
+/// Runs `local`. Ctrl-C, SIGTERM or a crashed child stops every child.
+///
+/// # Errors
+/// Fails when the cluster cannot start or the job cannot be followed.
+pub async fn local(args: LocalArgs) -> anyhow::Result<Exit> {
+    let children = Arc::new(Children::default());
+    let options = LocalOptions {
+        spec: args.spec,
+        etcd: args.etcd,
+        run_dir: args.run_dir,
+        bin_dir: args.bin_dir,
+        device: args.device,
+    };
+    let crashed = {
+        let children = children.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if let Some((name, status)) = children.exited() {
+                    return (name, status);
+                }
+            }
+        }
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(crate::server::cancel_on_signal(shutdown.clone()));
+    let result = tokio::select! {
+        r = run_local(options, &children) => r.map(|o| match o.outcome {
+            WatchOutcome::Succeeded => Exit::Ok,
+            WatchOutcome::Failed => Exit::JobFailed,
+            WatchOutcome::Cancelled => Exit::JobCancelled,
+        }),
+        (name, status) = crashed => Err(anyhow::anyhow!("{name} exited unexpectedly ({status}); see its log in the run directory")),
+        _ = shutdown.cancelled() => {
+            eprintln!("interrupted: stopping the local cluster");
+            Ok(Exit::Interrupted)
+        }
+    };
+    let stopper = children.clone();
+    tokio::task::spawn_blocking(move || stopper.stop_all()).await?;
+    result
+}

@@ -1,0 +1,126 @@
+//! The child processes of `coordinator local`: each logs to its own file in
+//! the run directory; they are stopped in reverse start order (workers, PS
+//! shards, coordinator, etcd) with SIGTERM and then SIGKILL, on success, on
+//! error and on Ctrl-C.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+/// Grace period between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// A started child.
+#[derive(Debug)]
+pub struct Child {
+    name: String,
+    process: std::process::Child,
+}
+
+/// All children, stopped together.
+#[derive(Debug, Default)]
+pub struct Children {
+    started: Mutex<Vec<Child>>,
+}
+
+/// A free loopback port (bound and released).
+///
+/// # Errors
+/// Fails when no port can be bound.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl Children {
+    /// Starts `command` with stdout and stderr appended to `logs/<name>.log`.
+    ///
+    /// # Errors
+    /// Fails when the program cannot start.
+    pub fn spawn(&self, name: &str, command: &mut Command, logs: &Path) -> anyhow::Result<()> {
+        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+        let process = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {name}"))?;
+        self.started.lock().expect("children").push(Child { name: name.into(), process });
+        Ok(())
+    }
+
+    /// Starts a server that prints `LISTENING <addr>` on stdout once bound;
+    /// returns the address. Its stderr goes to its log.
+    ///
+    /// # Errors
+    /// Fails when the program cannot start or exits before listening.
+    pub fn spawn_listening(&self, name: &str, command: &mut Command, logs: &Path) -> anyhow::Result<String> {
+        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+        let mut process = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {name}"))?;
+        let stdout = process.stdout.take().context("no stdout")?;
+        self.started.lock().expect("children").push(Child { name: name.into(), process });
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines.next().with_context(|| {
+                format!("{name} exited before listening; see {}/{name}.log", logs.display())
+            })??;
+            if let Some(addr) = line.strip_prefix("LISTENING ") {
+                break addr.to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(addr)
+    }
+
+    /// Whether a child has exited, with its name and status.
+    pub fn exited(&self) -> Option<(String, std::process::ExitStatus)> {
+        let mut started = self.started.lock().expect("children");
+        started.iter_mut().find_map(|c| c.process.try_wait().ok().flatten().map(|s| (c.name.clone(), s)))
+    }
+
+    /// Stops every child, last started first: SIGTERM, then SIGKILL after
+    /// [`STOP_GRACE`].
+    pub fn stop_all(&self) {
+        let mut started = self.started.lock().expect("children");
+        while let Some(mut child) = started.pop() {
+            if child.process.try_wait().ok().flatten().is_some() {
+                continue;
+            }
+            signal(child.process.id(), "-TERM");
+            let deadline = Instant::now() + STOP_GRACE;
+            loop {
+                match child.process.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                    _ => {
+                        let _ = child.process.kill();
+                        let _ = child.process.wait();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}

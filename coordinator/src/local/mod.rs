@@ -1,0 +1,231 @@
+//! `coordinator local job.toml`: a whole cluster on loopback as child
+//! processes — etcd (unless one is given), `coordinator serve`, the job's PS
+//! shards and workers — then submit, watch, print the metric table, write
+//! the run directory and shut everything down in order. Every child is
+//! killed when this process stops, on Ctrl-C or on error, so nothing is left
+//! running or listening.
+
+pub mod children;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tessera_proto::coordinator::v1::{GetJobRequest, Job, SubmitJobRequest};
+
+use crate::cli::watch::{watch_job, WatchOutcome};
+use crate::job::JobSpec;
+use children::{free_port, Children};
+
+/// What `coordinator local` needs.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// The job spec file.
+    pub spec: PathBuf,
+    /// An etcd to use instead of starting one.
+    pub etcd: Option<String>,
+    /// Run directory (default `runs/<job name>`).
+    pub run_dir: Option<PathBuf>,
+    /// Folder with the `ps-server` and `worker` binaries (default: this
+    /// binary's folder).
+    pub bin_dir: Option<PathBuf>,
+    /// Worker device flag.
+    pub device: String,
+}
+
+/// How the local run ended.
+#[derive(Debug)]
+pub struct LocalOutcome {
+    /// How the job ended.
+    pub outcome: WatchOutcome,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The final job.
+    pub job: Job,
+}
+
+async fn wait_for_etcd(endpoint: &str, deadline: Duration) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(store) = crate::store::Store::connect(&[endpoint.to_owned()], "/probe/").await {
+            if store.job_ids().await.is_ok() {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(
+            started.elapsed() < deadline,
+            "etcd at {endpoint} did not come up within {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs the whole job locally; see the module docs.
+///
+/// # Errors
+/// Fails when a process cannot start, the spec is invalid, or the job cannot
+/// be submitted or watched.
+pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Result<LocalOutcome> {
+    let spec = JobSpec::from_file(&options.spec)
+        .with_context(|| format!("read job spec {}", options.spec.display()))?;
+    let run_dir = options.run_dir.clone().unwrap_or_else(|| PathBuf::from("runs").join(&spec.name));
+    let logs = run_dir.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
+    let bin_dir = match &options.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()?.parent().map(Path::to_path_buf).context("locate the binaries")?,
+    };
+    let me = std::env::current_exe().context("locate the coordinator binary")?;
+    let prefix = format!("/tessera-local/{}/", spec.name);
+    let etcd = match &options.etcd {
+        Some(e) => e.clone(),
+        None => {
+            let (client, peer) = (free_port()?, free_port()?);
+            let client_url = format!("http://127.0.0.1:{client}");
+            let peer_url = format!("http://127.0.0.1:{peer}");
+            let data = run_dir.join("etcd");
+            let _ = std::fs::remove_dir_all(&data);
+            children.spawn(
+                "etcd",
+                std::process::Command::new("etcd").args([
+                    "--name=local".to_owned(),
+                    format!("--data-dir={}", data.display()),
+                    format!("--listen-client-urls={client_url}"),
+                    format!("--advertise-client-urls={client_url}"),
+                    format!("--listen-peer-urls={peer_url}"),
+                    format!("--initial-advertise-peer-urls={peer_url}"),
+                    format!("--initial-cluster=local={peer_url}"),
+                ]),
+                &logs,
+            )?;
+            wait_for_etcd(&client_url, Duration::from_secs(20)).await?;
+            client_url
+        }
+    };
+    eprintln!("etcd        {etcd}");
+    let coordinator = children.spawn_listening(
+        "coordinator",
+        std::process::Command::new(&me).args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--etcd",
+            &etcd,
+            "--etcd-prefix",
+            &prefix,
+        ]),
+        &logs,
+    )?;
+    let endpoint = format!("http://{coordinator}");
+    eprintln!("coordinator {endpoint}");
+    for shard in 0..spec.cluster.ps_shards {
+        let checkpoints = run_dir.join(format!("ps-{shard}"));
+        let addr = children.spawn_listening(
+            &format!("ps-{shard}"),
+            std::process::Command::new(bin_dir.join("ps-server")).args([
+                "--listen".to_owned(),
+                "127.0.0.1:0".into(),
+                "--shard".into(),
+                shard.to_string(),
+                "--num-shards".into(),
+                spec.cluster.ps_shards.to_string(),
+                "--etcd".into(),
+                etcd.clone(),
+                "--etcd-prefix".into(),
+                prefix.clone(),
+                "--checkpoint-dir".into(),
+                checkpoints.display().to_string(),
+                "--checkpoint-interval".into(),
+                humantime::format_duration(spec.cluster.checkpoint_interval).to_string(),
+                "--staleness".into(),
+                spec.cluster.staleness.clone(),
+            ]),
+            &logs,
+        )?;
+        eprintln!("ps-{shard}        {addr}");
+    }
+    for w in 0..spec.cluster.workers {
+        let id = format!("worker-{w}");
+        children.spawn(
+            &id,
+            std::process::Command::new(bin_dir.join("worker")).args([
+                "serve",
+                "--worker-id",
+                &id,
+                "--etcd",
+                &etcd,
+                "--etcd-prefix",
+                &prefix,
+                "--coordinator",
+                &endpoint,
+                "--device",
+                &options.device,
+            ]),
+            &logs,
+        )?;
+    }
+    eprintln!("workers     {} (logs in {})", spec.cluster.workers, logs.display());
+    let spec_toml = toml::to_string(&spec).context("encode job spec")?;
+    let mut client = crate::client::connect(&endpoint).await?;
+    let job_id = format!("{}-{}", spec.name.replace('_', "-"), crate::store::now_ms() / 1000);
+    client
+        .submit_job(SubmitJobRequest { spec_toml, job_id: job_id.clone() })
+        .await
+        .map_err(|s| anyhow::anyhow!("submit refused: {}", s.message()))?;
+    eprintln!("job         {job_id}");
+    let outcome = watch_job(&endpoint, &job_id).await?;
+    let job = client.get_job(GetJobRequest { job_id }).await?.into_inner();
+    write_metrics(&run_dir, &job)?;
+    print!("{}", render_model_table(&job));
+    println!("run directory: {}", run_dir.display());
+    Ok(LocalOutcome { outcome, run_dir, job })
+}
+
+/// The metrics, per-partition progress and every metrics report as JSON.
+fn write_metrics(run_dir: &Path, job: &Job) -> anyhow::Result<()> {
+    let json = crate::cli::jobs::job_json(job);
+    let path = run_dir.join("metrics.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&json)?)
+        .with_context(|| format!("write {}", path.display()))
+}
+
+/// One row per model from `model/metric` keys.
+pub fn render_model_table(job: &Job) -> String {
+    let mut models: BTreeMap<&str, BTreeMap<&str, f64>> = BTreeMap::new();
+    for (key, value) in &job.metrics {
+        if let Some((model, metric)) = key.split_once('/') {
+            models.entry(model).or_default().insert(metric, *value);
+        }
+    }
+    if models.is_empty() {
+        return String::new();
+    }
+    let columns = [
+        "recall@20",
+        "ndcg@10",
+        "ndcg@20",
+        "hr@10",
+        "mrr",
+        "sampled_hr@10",
+        "auc",
+        "coverage@20",
+        "long_tail@20",
+    ];
+    let mut out = format!("{:<10}", "model");
+    for c in columns {
+        out.push_str(&format!(" {c:>13}"));
+    }
+    out.push('\n');
+    for (model, metrics) in models {
+        out.push_str(&format!("{model:<10}"));
+        for c in columns {
+            match metrics.get(c) {
+                Some(v) => out.push_str(&format!(" {v:>13.4}")),
+                None => out.push_str(&format!(" {:>13}", "-")),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
