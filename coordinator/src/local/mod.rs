@@ -145,6 +145,9 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
         )?;
         eprintln!("ps-{shard}        {addr}");
     }
+    // Share the cores between the workers instead of oversubscribing them.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let threads = (cores / spec.cluster.workers.max(1)).max(1).to_string();
     for w in 0..spec.cluster.workers {
         let id = format!("worker-{w}");
         children.spawn(
@@ -161,6 +164,8 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
                 &endpoint,
                 "--device",
                 &options.device,
+                "--threads",
+                &threads,
             ]),
             &logs,
         )?;
