@@ -10,6 +10,9 @@ use etcd_client::{Client, PutOptions};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+/// How long a shutdown waits for etcd to revoke the lease.
+pub const REVOKE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Default lease TTL.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
 
@@ -116,7 +119,11 @@ impl Registration {
     /// Fails when etcd refuses the revoke.
     pub async fn revoke(mut self) -> anyhow::Result<()> {
         self.keepalive.abort();
-        self.client.lease_revoke(self.lease_id).await.context("revoke etcd lease")?;
+        // etcd may be gone at shutdown; the lease then expires on its own.
+        tokio::time::timeout(REVOKE_TIMEOUT, self.client.lease_revoke(self.lease_id))
+            .await
+            .context("revoke etcd lease: etcd did not answer in time")?
+            .context("revoke etcd lease")?;
         Ok(())
     }
 }
