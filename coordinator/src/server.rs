@@ -61,11 +61,13 @@ pub async fn run(
         .build_v1()
         .context("build reflection service")?;
     let service = CoordinatorService::new(CoordinatorCore::new(store, background.clone()));
-    let served = Server::builder()
+    let serve = Server::builder()
         .add_service(reflection)
         .add_service(CoordinatorServer::new(service))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled());
+    let served = ps_server::server::serve_with_grace(serve, &shutdown, ps_server::server::SHUTDOWN_GRACE)
         .await
+        .unwrap_or(Ok(()))
         .context("serve coordinator gRPC");
     background.cancel();
     if let Err(e) = scheduler.await {

@@ -34,6 +34,33 @@ pub const H2_STREAM_WINDOW: u32 = 4 << 20;
 /// HTTP/2 connection window.
 pub const H2_CONNECTION_WINDOW: u32 = 16 << 20;
 
+/// How long a stopping server waits for open connections (such as workers
+/// still holding a channel) before it stops anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Drives `serve` to its end; once `shutdown` is cancelled, gives it at most
+/// `grace` more. Returns `None` when the grace ran out first.
+pub async fn serve_with_grace<F, E>(
+    serve: F,
+    shutdown: &CancellationToken,
+    grace: Duration,
+) -> Option<Result<(), E>>
+where
+    F: std::future::Future<Output = Result<(), E>>,
+{
+    tokio::pin!(serve);
+    tokio::select! {
+        result = &mut serve => Some(result),
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace = ?grace, "connections still open after the shutdown grace; stopping anyway");
+            None
+        }
+    }
+}
+
 /// What a shard needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -196,7 +223,7 @@ pub async fn run(
             }
         })
     });
-    let served = Server::builder()
+    let serve = Server::builder()
         .initial_stream_window_size(Some(H2_STREAM_WINDOW))
         .initial_connection_window_size(Some(H2_CONNECTION_WINDOW))
         .add_service(reflection)
@@ -205,8 +232,10 @@ pub async fn run(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled())
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled());
+    let served = serve_with_grace(serve, &shutdown, SHUTDOWN_GRACE)
         .await
+        .unwrap_or(Ok(()))
         .context("serve parameter-server gRPC");
     // In-flight requests are done; flush, then leave the cluster.
     background.cancel();
