@@ -5,8 +5,8 @@
 
 use tch::Tensor;
 
+use crate::model::aggregate::mean_incoming;
 use crate::model::input::head;
-use crate::model::rgcn::segment_mean;
 use crate::model::{Layer, LayerInput, Schema, TypedTensors};
 
 /// One propagation step.
@@ -24,24 +24,11 @@ impl LightGcnLayer {
 
 impl Layer for LightGcnLayer {
     fn forward_t(&self, h: &TypedTensors, input: &LayerInput, _train: bool) -> TypedTensors {
-        let mut gathered: Vec<(Vec<Tensor>, Vec<Tensor>)> =
-            (0..h.len()).map(|_| (Vec::new(), Vec::new())).collect();
-        for (e, edges) in input.edges.iter().enumerate() {
-            let Some(edges) = edges else { continue };
-            let (s, t) = self.edge_ends[e];
-            let Some(xs) = h[s].as_ref() else { continue };
-            gathered[t].0.push(xs.index_select(0, &edges.src));
-            gathered[t].1.push(edges.dst.shallow_clone());
-        }
+        let means = mean_incoming(h, input, &self.edge_ends);
         (0..h.len())
             .map(|t| {
                 let x = head(h[t].as_ref()?, input.n_dst[t]);
-                let (values, dsts) = &gathered[t];
-                Some(if values.is_empty() {
-                    x
-                } else {
-                    segment_mean(&Tensor::cat(values, 0), &Tensor::cat(dsts, 0), input.n_dst[t])
-                })
+                Some(means[t].as_ref().map_or(x, Tensor::shallow_clone))
             })
             .collect()
     }

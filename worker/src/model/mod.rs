@@ -7,6 +7,7 @@
 //! tensor (rows ordered as in the block, the nodes a layer outputs first),
 //! and per layer a `LayerInput` with the edges that layer aggregates.
 
+pub mod aggregate;
 pub mod hgt;
 pub mod input;
 pub mod layer_input;

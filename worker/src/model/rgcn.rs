@@ -3,9 +3,10 @@
 //! weight per node type, and optional basis decomposition.
 
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 use tessera_graph::schema::NodeType;
 
+use crate::model::aggregate::segment_mean;
 use crate::model::input::head;
 use crate::model::{glorot, Config, Layer, LayerInput, Schema, TypedTensors};
 
@@ -18,18 +19,6 @@ pub struct RgcnLayer {
     edge_ends: Vec<(usize, usize)>,
     activate: bool,
     dropout: f64,
-}
-
-/// Mean of `values` (E × D) per destination in `dst`, for `n` destinations.
-pub fn segment_mean(values: &Tensor, dst: &Tensor, n: i64) -> Tensor {
-    let d = values.size()[1];
-    let sum = Tensor::zeros([n, d], (Kind::Float, values.device())).index_add(0, dst, values);
-    let count = Tensor::zeros([n], (Kind::Float, values.device())).index_add(
-        0,
-        dst,
-        &Tensor::ones([dst.size()[0]], (Kind::Float, values.device())),
-    );
-    sum / count.clamp_min(1.0).unsqueeze(-1)
 }
 
 impl RgcnLayer {

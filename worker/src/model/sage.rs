@@ -6,8 +6,8 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
+use crate::model::aggregate::mean_incoming;
 use crate::model::input::head;
-use crate::model::rgcn::segment_mean;
 use crate::model::{Config, Layer, LayerInput, Schema, TypedTensors};
 
 /// One GraphSAGE (mean) layer.
@@ -36,25 +36,11 @@ impl SageLayer {
 
 impl Layer for SageLayer {
     fn forward_t(&self, h: &TypedTensors, input: &LayerInput, train: bool) -> TypedTensors {
-        // Gather every incoming edge of each destination type, whatever its type.
-        let mut gathered: Vec<(Vec<Tensor>, Vec<Tensor>)> =
-            (0..h.len()).map(|_| (Vec::new(), Vec::new())).collect();
-        for (e, edges) in input.edges.iter().enumerate() {
-            let Some(edges) = edges else { continue };
-            let (s, t) = self.edge_ends[e];
-            let Some(xs) = h[s].as_ref() else { continue };
-            gathered[t].0.push(xs.index_select(0, &edges.src));
-            gathered[t].1.push(edges.dst.shallow_clone());
-        }
+        let means = mean_incoming(h, input, &self.edge_ends);
         (0..h.len())
             .map(|t| {
                 let x = head(h[t].as_ref()?, input.n_dst[t]);
-                let (values, dsts) = &gathered[t];
-                let neigh = if values.is_empty() {
-                    Tensor::zeros_like(&x)
-                } else {
-                    segment_mean(&Tensor::cat(values, 0), &Tensor::cat(dsts, 0), input.n_dst[t])
-                };
+                let neigh = means[t].as_ref().map_or_else(|| Tensor::zeros_like(&x), Tensor::shallow_clone);
                 let out = self.self_lin.forward(&x) + self.neigh_lin.forward(&neigh);
                 let out = if self.activate { out.relu() } else { out };
                 Some(out.dropout(self.dropout, train).to_kind(Kind::Float))
