@@ -77,17 +77,5 @@ pub async fn run(
     served
 }
 
-/// Cancels `token` on SIGINT or SIGTERM.
-pub async fn cancel_on_signal(token: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        tracing::error!("failed to install the SIGTERM handler");
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown signal received");
-    token.cancel();
-}
+/// Cancels a token on SIGINT or SIGTERM (the parameter server's handler).
+pub use ps_server::server::cancel_on_signal;

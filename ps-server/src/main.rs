@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    tokio::spawn(ps_server::server::cancel_on_signal(shutdown.clone()));
     let mut config = ps_server::ServerConfig::new(cli.listen, cli.shard, cli.num_shards);
     config.advertise = cli.advertise;
     config.checkpoint_dir = cli.checkpoint_dir;
@@ -83,18 +83,4 @@ async fn main() -> anyhow::Result<()> {
     })
     .await
     .context("run ps-server")
-}
-
-async fn cancel_on_signal(token: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        tracing::error!("failed to install the SIGTERM handler");
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown signal received");
-    token.cancel();
 }

@@ -61,6 +61,21 @@ where
     }
 }
 
+/// Cancels `token` on SIGINT or SIGTERM. Every Tessera server uses it.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        tracing::error!("failed to install the SIGTERM handler");
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown signal received");
+    token.cancel();
+}
+
 /// What a shard needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
