@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress, RunSummary};
 use crate::view::TrainView;
+use coordinator::cli::watch::{metric_cells, metric_header};
 use coordinator::job::spec::{EvalSplit, JobSpec};
 
 /// One model's outcome.
@@ -183,20 +184,12 @@ pub fn render_table(results: &[ModelResult]) -> String {
         "coverage@20",
         "long_tail@20",
     ];
-    let mut out = format!("{:<10}", "model");
-    for c in columns {
-        out.push_str(&format!(" {c:>15}"));
-    }
-    out.push_str(&format!(" {:>10} {:>12}\n", "train s", "edges/s"));
+    let mut out =
+        format!("{:<10}{} {:>10} {:>12}\n", "model", metric_header(&columns, 15), "train s", "edges/s");
     for r in results {
-        out.push_str(&format!("{:<10}", r.model));
-        for c in columns {
-            match r.metrics.get(c) {
-                Some(v) => out.push_str(&format!(" {v:>15.4}")),
-                None => out.push_str(&format!(" {:>15}", "-")),
-            }
-        }
-        out.push_str(&format!(" {:>10.1} {:>12.0}\n", r.train_secs, r.edges as f64 / r.train_secs.max(1e-9)));
+        let cells = metric_cells(&columns, 15, |c| r.metrics.get(c).copied());
+        let rate = r.edges as f64 / r.train_secs.max(1e-9);
+        out.push_str(&format!("{:<10}{cells} {:>10.1} {rate:>12.0}\n", r.model, r.train_secs));
     }
     out
 }

@@ -243,3 +243,19 @@ pub fn render_metrics(job: &Job) -> String {
     }
     out
 }
+
+/// Header cells of a metric table: each column right-aligned in `width`.
+pub fn metric_header(columns: &[&str], width: usize) -> String {
+    columns.iter().map(|c| format!(" {c:>width$}")).collect()
+}
+
+/// One row's cells: each metric with 4 decimals, `-` when missing.
+pub fn metric_cells(columns: &[&str], width: usize, value: impl Fn(&str) -> Option<f64>) -> String {
+    columns
+        .iter()
+        .map(|c| match value(c) {
+            Some(v) => format!(" {v:>width$.4}"),
+            None => format!(" {:>width$}", "-"),
+        })
+        .collect()
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tessera_proto::coordinator::v1::{GetJobRequest, Job, SubmitJobRequest};
 
-use crate::cli::watch::{watch_job, WatchOutcome};
+use crate::cli::watch::{metric_cells, metric_header, watch_job, WatchOutcome};
 use crate::job::JobSpec;
 use children::{free_port, Children};
 
@@ -217,20 +217,10 @@ pub fn render_model_table(job: &Job) -> String {
         "coverage@20",
         "long_tail@20",
     ];
-    let mut out = format!("{:<10}", "model");
-    for c in columns {
-        out.push_str(&format!(" {c:>13}"));
-    }
-    out.push('\n');
+    let mut out = format!("{:<10}{}\n", "model", metric_header(&columns, 13));
     for (model, metrics) in models {
-        out.push_str(&format!("{model:<10}"));
-        for c in columns {
-            match metrics.get(c) {
-                Some(v) => out.push_str(&format!(" {v:>13.4}")),
-                None => out.push_str(&format!(" {:>13}", "-")),
-            }
-        }
-        out.push('\n');
+        let cells = metric_cells(&columns, 13, |c| metrics.get(c).copied());
+        out.push_str(&format!("{model:<10}{cells}\n"));
     }
     out
 }
