@@ -100,6 +100,12 @@ fn too_many_parts_and_bad_imbalance_are_refused() {
 
 fn build_example(name: &str, dir: &Path) -> Graph {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = root.join("../shared/datasets").join(name);
+    assert!(
+        data.is_dir(),
+        "dataset {} not found: the shared datasets must sit beside the checkout",
+        data.display()
+    );
     let spec = BuildSpec::from_file(&root.join(format!("examples/graphs/{name}.toml"))).unwrap();
     let out = dir.join(name);
     tessera_graph::store::write(&tessera_graph::build(&spec, true).unwrap(), &out).unwrap();
