@@ -68,6 +68,11 @@ pub enum SplitSpec {
         /// Behaviours whose test-period pairs are targets (all when empty).
         #[serde(default)]
         test_behaviors: Vec<Behavior>,
+        /// Start of a validation period, as a fraction of the log's time
+        /// range: rows from there to the cut are held out of training and
+        /// their pairs are validation targets. None = no validation set.
+        #[serde(default)]
+        valid_fraction: Option<f64>,
     },
     /// Each user's last row of `behavior` is the test pair.
     LeaveLastOut {
@@ -228,18 +233,27 @@ impl BuildSpec {
             return Err(GraphError::Config("edges.cooc_top_k must be ≥ 1".into()));
         }
         match &self.split {
-            SplitSpec::TimeCut { at, fraction, .. } => match (at, fraction) {
-                (Some(_), None) => {}
-                (None, Some(f)) if *f > 0.0 && *f < 1.0 => {}
-                (None, Some(f)) => {
-                    return Err(GraphError::Config(format!("split.fraction must be in (0, 1), got {f}")))
+            SplitSpec::TimeCut { at, fraction, valid_fraction, .. } => {
+                match (at, fraction) {
+                    (Some(_), None) => {}
+                    (None, Some(f)) if *f > 0.0 && *f < 1.0 => {}
+                    (None, Some(f)) => {
+                        return Err(GraphError::Config(format!("split.fraction must be in (0, 1), got {f}")))
+                    }
+                    _ => {
+                        return Err(GraphError::Config(
+                            "split: time_cut takes exactly one of `at` or `fraction`".into(),
+                        ))
+                    }
                 }
-                _ => {
-                    return Err(GraphError::Config(
-                        "split: time_cut takes exactly one of `at` or `fraction`".into(),
-                    ))
+                if let Some(v) = valid_fraction {
+                    if !(*v > 0.0 && *v < fraction.unwrap_or(1.0)) {
+                        return Err(GraphError::Config(format!(
+                            "split.valid_fraction must be in (0, split.fraction), got {v}"
+                        )));
+                    }
                 }
-            },
+            }
             SplitSpec::TestFile { split_column, test_values, .. } => {
                 if split_column.is_some() && test_values.is_empty() {
                     return Err(GraphError::Config(

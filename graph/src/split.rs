@@ -114,30 +114,42 @@ pub fn split(
     let mut out = Split { train: vec![true; events.len()], ..Split::default() };
     match spec {
         SplitSpec::None => out.summary.kind = "none".into(),
-        SplitSpec::TimeCut { at, fraction, test_behaviors } => {
+        SplitSpec::TimeCut { at, fraction, test_behaviors, valid_fraction } => {
             out.summary.kind = "time_cut".into();
             let (min, max) =
                 events.iter().fold((i64::MAX, i64::MIN), |(lo, hi), e| (lo.min(e.ts), hi.max(e.ts)));
+            let at_fraction = |f: f64| min + ((max - min) as f64 * f).round() as i64;
             let cut = match (at, fraction) {
                 (Some(at), _) => *at,
-                (None, Some(f)) => min + ((max - min) as f64 * f).round() as i64,
+                (None, Some(f)) => at_fraction(*f),
                 (None, None) => {
                     return Err(GraphError::Config("split: time_cut needs `at` or `fraction`".into()))
                 }
             };
+            let valid_cut = valid_fraction.map(at_fraction).unwrap_or(cut);
+            if valid_cut > cut {
+                return Err(GraphError::Config(format!(
+                    "split: the validation period starts at {valid_cut}, after the test cut {cut}"
+                )));
+            }
             out.summary.cut = Some(cut);
-            let mut candidates = Vec::new();
+            let (mut test_candidates, mut valid_candidates) = (Vec::new(), Vec::new());
             for (e, train) in events.iter().zip(out.train.iter_mut()) {
-                if e.ts >= cut {
-                    *train = false;
-                    if test_behaviors.is_empty() || test_behaviors.contains(&e.behavior) {
-                        candidates.push((e.user, e.item));
-                    }
+                if e.ts < valid_cut {
+                    continue;
+                }
+                *train = false;
+                if test_behaviors.is_empty() || test_behaviors.contains(&e.behavior) {
+                    if e.ts >= cut { &mut test_candidates } else { &mut valid_candidates }
+                        .push((e.user, e.item));
                 }
             }
-            let (test, dropped) = keep_unseen(&candidates, &train_pairs(events, &out.train));
+            let seen = train_pairs(events, &out.train);
+            let (test, dropped_test) = keep_unseen(&test_candidates, &seen);
+            let (valid, dropped_valid) = keep_unseen(&valid_candidates, &seen);
             out.test = test;
-            out.summary.dropped_seen_in_train = dropped;
+            out.valid = valid;
+            out.summary.dropped_seen_in_train = dropped_test + dropped_valid;
         }
         SplitSpec::LeaveLastOut { behavior } => {
             out.summary.kind = "leave_last_out".into();

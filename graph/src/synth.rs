@@ -292,6 +292,7 @@ pub fn build_graph(
             at: None,
             fraction: Some(1.0 - test_fraction),
             test_behaviors: Vec::new(),
+            valid_fraction: None,
         };
     }
     let out = dir.join("graph");

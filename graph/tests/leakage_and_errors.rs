@@ -18,7 +18,12 @@ fn time_cut_graph(dir: &Path, log: &str) -> Graph {
     let input = dir.join("log.csv");
     write(&input, log);
     let mut spec = BuildSpec::for_preset(input, Preset::Taobao);
-    spec.split = SplitSpec::TimeCut { at: Some(1000), fraction: None, test_behaviors: Vec::new() };
+    spec.split = SplitSpec::TimeCut {
+        at: Some(1000),
+        fraction: None,
+        test_behaviors: Vec::new(),
+        valid_fraction: None,
+    };
     let out = dir.join("graph");
     tessera_graph::store::write(&tessera_graph::build(&spec, true).unwrap(), &out).unwrap();
     Graph::open(&out).unwrap()
@@ -48,6 +53,44 @@ fn test_period_rows_change_no_feature_and_no_edge() {
     // (1,12) and (3,10) are new pairs; (2,11) too; (1,10) was seen in training.
     assert_eq!(with_test.manifest().split.test_pairs, 3);
     assert_eq!(with_test.manifest().split.dropped_seen_in_train, 1);
+}
+
+#[test]
+fn a_validation_period_is_held_out_of_training_and_becomes_the_validation_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("log.csv");
+    // Time range 0..1000: train below 600, validation 600..800, test from 800.
+    write(&input, "1,10,5,pv,0\n2,11,5,buy,100\n1,11,5,pv,650\n2,10,5,cart,700\n1,10,5,pv,750\n3,12,6,buy,900\n1,12,6,pv,1000\n");
+    let mut spec = BuildSpec::for_preset(input.clone(), Preset::Taobao);
+    spec.split = SplitSpec::TimeCut {
+        at: None,
+        fraction: Some(0.8),
+        test_behaviors: Vec::new(),
+        valid_fraction: Some(0.6),
+    };
+    spec.validate().unwrap();
+    let out = dir.path().join("graph");
+    tessera_graph::store::write(&tessera_graph::build(&spec, true).unwrap(), &out).unwrap();
+    let graph = Graph::open(&out).unwrap();
+    let split = &graph.manifest().split;
+    assert_eq!((split.train_rows, split.heldout_rows), (2, 5));
+    // (1,11) and (2,10) are new; (1,10) was seen in training.
+    assert_eq!((split.valid_pairs, split.test_pairs, split.dropped_seen_in_train), (2, 2, 1));
+    let raw = |t, ids: Vec<(u32, u32)>| -> Vec<(u64, u64)> {
+        let (users, items) = (graph.raw_ids(NodeType::User), graph.raw_ids(t));
+        let mut v: Vec<_> = ids.into_iter().map(|(u, i)| (users[u as usize], items[i as usize])).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(raw(NodeType::Item, graph.valid_pairs()), vec![(1, 11), (2, 10)]);
+    // A validation period that starts after the test cut is refused by name.
+    spec.split = SplitSpec::TimeCut {
+        at: None,
+        fraction: Some(0.5),
+        test_behaviors: Vec::new(),
+        valid_fraction: Some(0.7),
+    };
+    assert!(spec.validate().unwrap_err().to_string().contains("valid_fraction"));
 }
 
 #[test]

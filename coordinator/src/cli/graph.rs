@@ -142,9 +142,12 @@ pub fn build_spec(args: &BuildArgs) -> anyhow::Result<BuildSpec> {
                 (Some(_), Some(_)) => {
                     anyhow::bail!("give one of --split-time-fraction and --split-leave-last")
                 }
-                (Some(fraction), None) => {
-                    SplitSpec::TimeCut { at: None, fraction: Some(fraction), test_behaviors: Vec::new() }
-                }
+                (Some(fraction), None) => SplitSpec::TimeCut {
+                    at: None,
+                    fraction: Some(fraction),
+                    test_behaviors: Vec::new(),
+                    valid_fraction: None,
+                },
                 (None, Some(behavior)) => SplitSpec::LeaveLastOut { behavior },
                 (None, None) => SplitSpec::None,
             };
