@@ -224,6 +224,15 @@ pub fn prepare(spec: &JobSpec) -> anyhow::Result<PlanRecord> {
         tessera_graph::store::write(&built, graph)
             .with_context(|| format!("write graph {}", graph.display()))?;
     }
+    if spec.eval.every_epochs > 0 {
+        let manifest = tessera_graph::store::read_manifest(graph)?;
+        anyhow::ensure!(
+            manifest.split.valid_pairs > 0,
+            "eval.every_epochs is set, but the split of graph {} has no validation pairs \
+             (give the build spec's split a valid_fraction or valid_values)",
+            graph.display()
+        );
+    }
     let dir = spec.partitions_dir();
     let parts = spec.cluster.workers;
     if plan_matches(&dir, graph, parts, spec.halo_hops()) {

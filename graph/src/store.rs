@@ -211,6 +211,18 @@ impl<'a> AdjView<'a> {
     }
 }
 
+/// Reads only a graph directory's manifest (no checksums), for a quick
+/// look at its counts and split.
+///
+/// # Errors
+/// Fails when the manifest cannot be read or parsed.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read(&path).map_err(GraphError::io("read", &path))?;
+    serde_json::from_slice(&text)
+        .map_err(|e| GraphError::Corrupt { dir: dir.to_path_buf(), reason: format!("manifest: {e}") })
+}
+
 impl Graph {
     /// Opens and checks a graph directory: format, version, sizes and CRCs.
     ///

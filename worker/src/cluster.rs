@@ -3,7 +3,6 @@
 //! etcd, reports progress (and obeys pause, stop and fencing), and when told
 //! to evaluate, runs full-graph inference and reports the test metrics.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +14,14 @@ use tch::Device;
 use tessera_graph::partition::{Part, PartitionPlan};
 use tessera_graph::schema::NodeType;
 use tessera_graph::store::Graph;
-use tessera_proto::coordinator::v1::{MetricsReport, ProgressReport, TimeBreakdown, WorkerDirective};
+use tessera_proto::coordinator::v1::{
+    MetricsReport, PopularityProfile, ProgressReport, TimeBreakdown, WorkerDirective,
+};
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
+use crate::eval::metrics::{EvalData, TAIL_K};
+use crate::eval::samples::describe;
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress};
 use crate::view::TrainView;
@@ -102,6 +105,19 @@ fn handle(
     let (resume_epoch, resume_step, finished) =
         work.resume.as_ref().map_or((0, 0, false), |r| (r.epoch, r.step, r.finished));
     let mut steps_per_epoch = 0;
+    // Partition 0 scores the validation targets on the whole graph.
+    let validates = work.partition == 0 && spec.eval.every_epochs > 0;
+    let whole = if validates && !finished && !work.evaluate {
+        let graph =
+            Graph::open(&plan.graph).with_context(|| format!("open graph {}", plan.graph.display()))?;
+        anyhow::ensure!(
+            !graph.valid_pairs().is_empty(),
+            "eval.every_epochs is set but the graph's split has no validation pairs"
+        );
+        Some(graph)
+    } else {
+        None
+    };
     if !finished && !work.evaluate {
         for (m, &kind) in models.iter().enumerate() {
             let first_epoch = m as u32 * epochs;
@@ -127,6 +143,15 @@ fn handle(
                 if shutdown.is_cancelled() {
                     outcome = Control::Stop;
                     return Control::Stop;
+                }
+                if let Some(epoch) = p.completed_epoch.filter(|_| validates) {
+                    if (epoch + 1).is_multiple_of(spec.eval.every_epochs) {
+                        if let Err(e) =
+                            validate(rt, agent, work, &session, whole.as_ref(), first_epoch + epoch)
+                        {
+                            tracing::warn!("validation failed, training on: {e:#}");
+                        }
+                    }
                 }
                 let mut report = progress_report(p, first_epoch);
                 if p.finished {
@@ -174,14 +199,8 @@ fn handle(
         };
         match rt.block_on(agent.report(work, report)) {
             Ok((WorkerDirective::Evaluate, _)) => {
-                let metrics =
-                    evaluate_all(rt, &plan, spec, client.clone(), fencing.clone(), &counts, device)?;
-                let report = MetricsReport {
-                    phase: "test".into(),
-                    epoch: last_epoch,
-                    metrics: metrics.into_iter().collect(),
-                    ..MetricsReport::default()
-                };
+                let report = evaluate_all(rt, &plan, spec, client.clone(), fencing.clone(), &counts, device)?;
+                let report = MetricsReport { phase: "test".into(), epoch: last_epoch, ..report };
                 rt.block_on(agent.report_metrics(work, report))?;
             }
             Ok((WorkerDirective::Stop | WorkerDirective::Fenced, _)) => return Ok(()),
@@ -192,8 +211,39 @@ fn handle(
     }
 }
 
+/// Scores the validation targets of a sample of users on the whole graph
+/// and reports them as `model/metric` for `epoch`.
+fn validate(
+    rt: &Runtime,
+    agent: &mut Agent,
+    work: &Work,
+    session: &ModelSession,
+    graph: Option<&Graph>,
+    epoch: u32,
+) -> anyhow::Result<()> {
+    let graph = graph.context("the whole graph is not open")?;
+    let spec = &work.spec;
+    let evaluation = session.evaluate(
+        rt.handle(),
+        graph,
+        spec,
+        true,
+        spec.eval.validation_users as usize,
+        session.device(),
+    )?;
+    let report = MetricsReport {
+        phase: "validation".into(),
+        epoch,
+        metrics: evaluation.metrics.iter().map(|(k, v)| (format!("{}/{k}", session.name()), *v)).collect(),
+        ..MetricsReport::default()
+    };
+    tracing::info!(model = session.name(), epoch, ndcg10 = evaluation.metrics.get("ndcg@10"), "validated");
+    rt.block_on(agent.report_metrics(work, report))
+}
+
 /// Full-graph evaluation of every model of the job; the main model's
-/// metrics are unprefixed, every model's also appear as `model/metric`.
+/// metrics are unprefixed, every model's also appear as `model/metric`. The
+/// report also carries each model's popularity profile and example users.
 fn evaluate_all(
     rt: &Runtime,
     plan: &PartitionPlan,
@@ -202,10 +252,11 @@ fn evaluate_all(
     fencing: Arc<AtomicU64>,
     counts: &[(NodeType, u64)],
     device: Device,
-) -> anyhow::Result<BTreeMap<String, f64>> {
+) -> anyhow::Result<MetricsReport> {
     let graph = Graph::open(&plan.graph).with_context(|| format!("open graph {}", plan.graph.display()))?;
     let view = TrainView::whole(&graph);
-    let mut all = BTreeMap::new();
+    let interaction_share = EvalData::of(&graph, false).interaction_share;
+    let mut report = MetricsReport::default();
     for (m, kind) in spec.models().into_iter().enumerate() {
         let session = ModelSession::new(
             rt.handle(),
@@ -218,19 +269,29 @@ fn evaluate_all(
             view.num_categories,
             device,
         )?;
-        let metrics = session.evaluate(
+        let evaluation = session.evaluate(
             rt.handle(),
             &graph,
             spec,
             spec.dataset.eval_split == EvalSplit::Valid,
+            0,
             device,
         )?;
-        for (k, v) in metrics {
+        for (k, v) in evaluation.metrics {
             if m == 0 {
-                all.insert(k.clone(), v);
+                report.metrics.insert(k.clone(), v);
             }
-            all.insert(format!("{}/{k}", kind.as_str()), v);
+            report.metrics.insert(format!("{}/{k}", kind.as_str()), v);
         }
+        report.popularity.push(PopularityProfile {
+            model: kind.as_str().into(),
+            k: TAIL_K as u32,
+            recommended_share: evaluation.recommended_share,
+            interaction_share: interaction_share.clone(),
+        });
+        report
+            .samples
+            .extend(evaluation.samples.iter().map(|(user, top)| describe(&graph, kind.as_str(), *user, top)));
     }
-    Ok(all)
+    Ok(report)
 }

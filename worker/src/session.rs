@@ -2,7 +2,6 @@
 //! the spec, the edge types it reads, its weights, its PS tables and the run
 //! options. Standalone and distributed workers both go through it.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +15,7 @@ use tessera_graph::store::Graph;
 use tokio::runtime::Handle;
 
 use crate::eval::inference::embeddings;
-use crate::eval::metrics::{evaluate, EvalData};
+use crate::eval::metrics::{evaluate, EvalData, Evaluation};
 use crate::model::{Config, Model, ModelKind, Schema};
 use crate::params::Params;
 use crate::train::run::{run, Control, Progress, RunOptions, RunSummary};
@@ -174,7 +173,9 @@ impl ModelSession {
         run(rt, view, &sampler, &self.model, &self.vs, self.head.as_ref(), &self.params, options, on_progress)
     }
 
-    /// Full-graph inference on `graph` (the whole graph) and the metrics.
+    /// Full-graph inference on `graph` (the whole graph) and the metrics on
+    /// the test targets, or on the validation targets of at most
+    /// `max_users` users (0 = all) when `valid`.
     ///
     /// # Errors
     /// Fails when the PS refuses or is unreachable.
@@ -184,13 +185,25 @@ impl ModelSession {
         graph: &Graph,
         spec: &JobSpec,
         valid: bool,
+        max_users: usize,
         device: Device,
-    ) -> anyhow::Result<BTreeMap<String, f64>> {
+    ) -> anyhow::Result<Evaluation> {
         rt.block_on(self.params.pull_dense(&self.vs)).context("refresh dense weights")?;
         let messages = message_graph(graph, self.kind);
         let (users, items) =
             embeddings(rt, graph, &messages, &self.model, &self.params, graph_now(graph), device)?;
-        let data = EvalData::of(graph, valid);
+        let mut data = EvalData::of(graph, valid);
+        data.limit_users(max_users, spec.seed);
         Ok(evaluate(&users, &items, &data, &spec.eval.ks, spec.eval.sampled_negatives, spec.seed))
+    }
+
+    /// The device the model lives on.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// The model's name in metric keys and reports.
+    pub fn name(&self) -> &'static str {
+        self.kind.as_str()
     }
 }

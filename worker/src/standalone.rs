@@ -148,13 +148,9 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
         let summary = session.train(rt.handle(), &view, &options, &mut report)?;
         let train_secs = started.elapsed().as_secs_f64();
         tracing::info!(model = kind.as_str(), steps = summary.steps, edges = summary.edges, train_secs, time = ?summary.time, "trained");
-        let metrics = session.evaluate(
-            rt.handle(),
-            &graph,
-            &spec,
-            spec.dataset.eval_split == EvalSplit::Valid,
-            device,
-        )?;
+        let metrics = session
+            .evaluate(rt.handle(), &graph, &spec, spec.dataset.eval_split == EvalSplit::Valid, 0, device)?
+            .metrics;
         results.push(ModelResult {
             model: kind.as_str().into(),
             steps: summary.steps,

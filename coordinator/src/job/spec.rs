@@ -475,16 +475,29 @@ pub struct EvalSpec {
     /// Sampled negatives per test item for sampled HR/NDCG.
     #[serde(default = "default_sampled")]
     pub sampled_negatives: u32,
-    /// Validate every this many epochs (0 = only at the end, the only
-    /// setting built so far).
+    /// Score the validation targets every this many epochs during training
+    /// (0 = never). Needs a graph whose split has validation pairs; the
+    /// worker of partition 0 does it, on the whole graph.
     #[serde(default)]
     pub every_epochs: u32,
+    /// Users scored per validation pass, sampled once by the seed (0 = all).
+    #[serde(default = "default_validation_users")]
+    pub validation_users: u32,
 }
 
 impl Default for EvalSpec {
     fn default() -> Self {
-        Self { ks: default_ks(), sampled_negatives: default_sampled(), every_epochs: 0 }
+        Self {
+            ks: default_ks(),
+            sampled_negatives: default_sampled(),
+            every_epochs: 0,
+            validation_users: default_validation_users(),
+        }
     }
+}
+
+fn default_validation_users() -> u32 {
+    2000
 }
 
 fn default_ks() -> Vec<u32> {
@@ -672,9 +685,6 @@ impl JobSpec {
         }
         if self.model.scorer == Scorer::Mlp {
             return Err(invalid("model.scorer", "mlp is not built yet; use \"dot\""));
-        }
-        if self.eval.every_epochs > 0 {
-            return Err(invalid("eval.every_epochs", "validation during training is not built yet; use 0"));
         }
         if s.weighting == Weighting::Pagerank {
             return Err(invalid(

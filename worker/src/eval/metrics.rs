@@ -3,7 +3,9 @@
 //! items|, binary NDCG@K against the ideal over min(K, |test items|), HR@K,
 //! MRR); sampled HR@10 and NDCG@10 against 99 fixed random negatives the
 //! user never touched; AUC on labelled pairs (or one sampled negative per
-//! positive); catalogue coverage and the long-tail share of the top 20.
+//! positive); catalogue coverage and the long-tail share of the top 20. It
+//! also returns where the top 20 fall by item popularity, and a few users'
+//! top items as examples.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -17,6 +19,12 @@ use tessera_graph::store::Graph;
 const USER_CHUNK: i64 = 512;
 /// Cut-off of the coverage and long-tail figures.
 pub const TAIL_K: usize = 20;
+/// Popularity buckets of the catalogue (deciles).
+pub const BUCKETS: usize = 10;
+/// Users whose top items are kept as examples.
+pub const SAMPLE_USERS: usize = 3;
+/// Items kept per example user.
+pub const SAMPLE_TOP: usize = 10;
 
 /// What the metrics need from the graph.
 #[derive(Debug, Clone)]
@@ -29,6 +37,23 @@ pub struct EvalData {
     pub labeled: Vec<(u32, u32, u8)>,
     /// Whether each item is in the long tail (bottom 80% by popularity).
     pub tail: Vec<bool>,
+    /// Each item's popularity decile: 0 = the 10% most popular items.
+    pub bucket: Vec<u8>,
+    /// Share of training interactions per popularity decile.
+    pub interaction_share: Vec<f64>,
+    /// Users whose top items are returned as examples.
+    pub sample_users: Vec<u32>,
+}
+
+/// What [`evaluate`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    /// Metric name → value.
+    pub metrics: BTreeMap<String, f64>,
+    /// Share of the top-20 recommendations per popularity decile.
+    pub recommended_share: Vec<f64>,
+    /// For each example user: the top items as (item, score, is a target).
+    pub samples: Vec<(u32, Vec<(u32, f32, bool)>)>,
 }
 
 impl EvalData {
@@ -51,15 +76,53 @@ impl EvalData {
             list.sort_unstable();
             list.dedup();
         }
+        // Most popular first; ties in id order, so the deciles are deterministic.
         let mut order: Vec<usize> = (0..items).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(popularity[i]));
         let head = (items as f64 * 0.2).ceil() as usize;
         let mut tail = vec![true; items];
-        for &i in order.iter().take(head) {
-            tail[i] = false;
+        let mut bucket = vec![0u8; items];
+        let mut interactions = vec![0u64; BUCKETS];
+        for (rank, &i) in order.iter().enumerate() {
+            tail[i] = rank >= head;
+            bucket[i] = (rank * BUCKETS / items.max(1)) as u8;
+            interactions[bucket[i] as usize] += popularity[i];
         }
+        let total = interactions.iter().sum::<u64>().max(1) as f64;
         let targets = if valid { graph.valid_pairs() } else { graph.test_pairs() };
-        Self { train_items, targets, labeled: graph.labeled_pairs(), tail }
+        // Example users: spread over the target users, each with some history.
+        let mut candidates: Vec<u32> = targets.iter().map(|t| t.0).collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|&u| train_items.get(u as usize).is_some_and(|l| l.len() >= 3));
+        let stride = (candidates.len() / SAMPLE_USERS).max(1);
+        let sample_users = candidates.iter().step_by(stride).take(SAMPLE_USERS).copied().collect();
+        Self {
+            train_items,
+            targets,
+            labeled: graph.labeled_pairs(),
+            tail,
+            bucket,
+            interaction_share: interactions.iter().map(|&n| n as f64 / total).collect(),
+            sample_users,
+        }
+    }
+
+    /// Keeps the targets of at most `max` users (0 = all), picked by `seed`:
+    /// validation during training scores a sample of users, not all.
+    pub fn limit_users(&mut self, max: usize, seed: u64) {
+        let mut users: Vec<u32> = self.targets.iter().map(|t| t.0).collect();
+        users.sort_unstable();
+        users.dedup();
+        if max == 0 || users.len() <= max {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let keep: HashSet<u32> =
+            rand::seq::index::sample(&mut rng, users.len(), max).into_iter().map(|k| users[k]).collect();
+        self.targets.retain(|t| keep.contains(&t.0));
+        self.labeled.retain(|p| keep.contains(&p.0));
+        self.sample_users.retain(|u| keep.contains(u));
     }
 }
 
@@ -100,7 +163,7 @@ pub fn evaluate(
     ks: &[u32],
     sampled: u32,
     seed: u64,
-) -> BTreeMap<String, f64> {
+) -> Evaluation {
     let num_items = items.size()[0] as usize;
     let max_k = ks.iter().copied().max().unwrap_or(20).max(TAIL_K as u32) as usize;
     let mut by_user: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
@@ -111,6 +174,8 @@ pub fn evaluate(
     let mut sums: BTreeMap<String, f64> = BTreeMap::new();
     let mut recommended = HashSet::new();
     let (mut tail_hits, mut recs) = (0u64, 0u64);
+    let mut by_bucket = vec![0u64; BUCKETS];
+    let mut samples = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut sampled_hr, mut sampled_ndcg, mut sampled_n) = (0.0, 0.0, 0u64);
     let items_t = items.transpose(0, 1);
@@ -156,10 +221,17 @@ pub fn evaluate(
             });
             let mut top: Vec<u32> = order[..k].to_vec();
             top.sort_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]));
+            // A user who trained on nearly every item has fewer than k to rank.
+            top.retain(|&i| s[i as usize] > f32::NEG_INFINITY);
             for &i in top.iter().take(TAIL_K) {
                 recommended.insert(i);
                 recs += 1;
                 tail_hits += u64::from(data.tail[i as usize]);
+                by_bucket[data.bucket[i as usize] as usize] += 1;
+            }
+            if data.sample_users.contains(&u) {
+                let top = top.iter().take(SAMPLE_TOP).map(|&i| (i, s[i as usize], target_set.contains(&i)));
+                samples.push((u, top.collect()));
             }
             let hits: Vec<bool> = top.iter().map(|i| target_set.contains(i)).collect();
             for &kk in ks {
@@ -208,7 +280,8 @@ pub fn evaluate(
         let mut scored: Vec<(f32, bool)> = s.into_iter().zip(pairs.iter().map(|p| p.2)).collect();
         metrics.insert("auc".into(), auc(&mut scored));
     }
-    metrics
+    let recommended_share = by_bucket.iter().map(|&n| n as f64 / recs.max(1) as f64).collect();
+    Evaluation { metrics, recommended_share, samples }
 }
 
 #[cfg(test)]
@@ -235,8 +308,12 @@ mod tests {
             targets: vec![(0, 1), (0, 3)],
             labeled: Vec::new(),
             tail: vec![false, true, true, true, true],
+            bucket: vec![0, 2, 4, 6, 8],
+            interaction_share: vec![0.1; BUCKETS],
+            sample_users: vec![0],
         };
-        let m = evaluate(&users, &items, &data, &[1, 2, 3], 3, 1);
+        let evaluation = evaluate(&users, &items, &data, &[1, 2, 3], 3, 1);
+        let m = &evaluation.metrics;
         // Ranking after excluding item 0: 1, 2, 3, 4 → hits at ranks 1 and 3.
         assert!((m["recall@1"] - 0.5).abs() < 1e-9);
         assert!((m["recall@3"] - 1.0).abs() < 1e-9);
@@ -244,5 +321,13 @@ mod tests {
         let ndcg3 = (1.0 + 1.0 / 4f64.log2()) / (1.0 + 1.0 / 3f64.log2());
         assert!((m["ndcg@3"] - ndcg3).abs() < 1e-9);
         assert!((m["mrr"] - 1.0).abs() < 1e-9);
+        // The top 20 holds all 4 unseen items, one in each of buckets 2, 4, 6, 8.
+        assert_eq!(evaluation.recommended_share, vec![0.0, 0.0, 0.25, 0.0, 0.25, 0.0, 0.25, 0.0, 0.25, 0.0]);
+        let (user, top) = &evaluation.samples[0];
+        assert_eq!(*user, 0);
+        assert_eq!(
+            top.iter().map(|t| (t.0, t.2)).collect::<Vec<_>>(),
+            vec![(1, true), (2, false), (3, true), (4, false)]
+        );
     }
 }

@@ -59,6 +59,8 @@ pub struct Progress {
     pub time: TimeSplit,
     /// Training is done.
     pub finished: bool,
+    /// The epoch that has just ended, on the first snapshot after it.
+    pub completed_epoch: Option<u32>,
 }
 
 /// What the caller wants after a progress snapshot.
@@ -324,7 +326,8 @@ pub fn run(
                 summary_losses.clear();
             }
             let last = epoch_done && epoch + 1 == options.epochs;
-            if window_start.elapsed() >= options.report_every || last {
+            // Every epoch's end is reported, so the caller can validate.
+            if window_start.elapsed() >= options.report_every || epoch_done {
                 let secs = window_start.elapsed().as_secs_f64().max(1e-9);
                 let progress = Progress {
                     epoch: if epoch_done && !last { epoch + 1 } else { epoch },
@@ -334,6 +337,7 @@ pub fn run(
                     edges_per_sec: window_edges as f64 / secs,
                     time,
                     finished: last,
+                    completed_epoch: epoch_done.then_some(epoch),
                 };
                 window_losses.clear();
                 window_edges = 0;
