@@ -48,6 +48,9 @@ demo: release ## the main job end to end on a local cluster: synthetic data, HGT
 	@mkdir -p data/demo
 	@test -f data/demo/synth.csv || target/release/coordinator graph synth --users 20000 --items 10000 \
 	  --events 200000 --seed 42 --out data/demo/synth.csv
+	@# A graph older than its build spec is rebuilt (the job builds it when missing).
+	@if [ -f data/demo/graph/manifest.json ] && [ examples/graphs/demo.toml -nt data/demo/graph/manifest.json ]; then \
+	  rm -rf data/demo/graph; fi
 	$(LIBTORCH_ENV) target/release/coordinator local examples/jobs/demo.toml
 
 bench: release deps ## benchmarks: graph build, parameter server, partitioning against gpmetis

@@ -8,6 +8,7 @@ pub mod error;
 pub mod job;
 pub mod local;
 pub mod partition;
+pub mod report;
 pub mod scheduler;
 pub mod server;
 pub mod service;

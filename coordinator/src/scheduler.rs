@@ -260,6 +260,13 @@ pub fn prepare(spec: &JobSpec) -> anyhow::Result<PlanRecord> {
 
 fn plan_matches(dir: &Path, graph: &Path, parts: u32, halo_hops: u32) -> bool {
     let Ok(plan) = PartitionPlan::load(dir) else { return false };
+    // A graph rebuilt after the plan was made needs a new plan.
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh =
+        match (modified(&dir.join("plan.json")), modified(&graph.join(tessera_graph::store::MANIFEST))) {
+            (Some(plan_time), Some(graph_time)) => plan_time >= graph_time,
+            _ => false,
+        };
     let graph = std::fs::canonicalize(graph).unwrap_or_else(|_| graph.to_path_buf());
-    plan.parts == parts && plan.halo_hops == halo_hops && plan.graph == graph
+    fresh && plan.parts == parts && plan.halo_hops == halo_hops && plan.graph == graph
 }

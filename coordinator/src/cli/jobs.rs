@@ -176,6 +176,19 @@ pub fn job_json(job: &Job) -> serde_json::Value {
         "metrics": job.metrics,
         "metric_reports": job.metric_reports.iter().map(|m| serde_json::json!({
             "worker_id": m.worker_id, "phase": m.phase, "epoch": m.epoch, "metrics": m.metrics, "unix_ms": m.unix_ms,
+            "popularity": m.popularity.iter().map(|p| serde_json::json!({
+                "model": p.model, "k": p.k, "recommended_share": p.recommended_share,
+                "interaction_share": p.interaction_share,
+            })).collect::<Vec<_>>(),
+            "samples": m.samples.iter().map(|s| serde_json::json!({
+                "model": s.model, "user": s.user,
+                "recent": s.recent.iter().map(|r| serde_json::json!({
+                    "item": r.item, "category": r.category, "behavior": r.behavior, "ts": r.ts,
+                })).collect::<Vec<_>>(),
+                "top": s.top.iter().map(|t| serde_json::json!({
+                    "item": t.item, "category": t.category, "score": t.score, "hit": t.hit,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "spec_toml": job.spec_toml,
     })

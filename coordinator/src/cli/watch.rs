@@ -162,6 +162,7 @@ async fn watch_once(
     job_id: &str,
     view: &mut View,
     last: &mut Option<Job>,
+    observe: &mut dyn FnMut(&Job),
 ) -> Result<bool, Attempt> {
     let mut client = connect(endpoint).await.map_err(|e| Attempt::Retry(e.into()))?;
     let mut stream = match client.watch_job(WatchJobRequest { job_id: job_id.to_owned() }).await {
@@ -176,6 +177,7 @@ async fn watch_once(
             Ok(Some(event)) => {
                 if let Some(job) = event.job {
                     view.update(&job);
+                    observe(&job);
                     let terminal = crate::service::is_terminal(&job);
                     *last = Some(job);
                     if terminal {
@@ -195,11 +197,23 @@ async fn watch_once(
 /// # Errors
 /// Fails when the job does not exist or the coordinator stays unreachable.
 pub async fn watch_job(endpoint: &str, job_id: &str) -> anyhow::Result<WatchOutcome> {
+    watch_job_observed(endpoint, job_id, &mut |_| {}).await
+}
+
+/// [`watch_job`], handing every job snapshot to `observe` as it arrives.
+///
+/// # Errors
+/// As [`watch_job`].
+pub async fn watch_job_observed(
+    endpoint: &str,
+    job_id: &str,
+    observe: &mut dyn FnMut(&Job),
+) -> anyhow::Result<WatchOutcome> {
     let mut view = View::new();
     let mut down_since: Option<Instant> = None;
     let mut last: Option<Job> = None;
     loop {
-        match watch_once(endpoint, job_id, &mut view, &mut last).await {
+        match watch_once(endpoint, job_id, &mut view, &mut last, observe).await {
             Ok(true) => break,
             Ok(false) => down_since = None,
             Err(Attempt::Fatal(e)) => {

@@ -14,8 +14,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tessera_proto::coordinator::v1::{GetJobRequest, Job, SubmitJobRequest};
 
-use crate::cli::watch::{metric_cells, metric_header, watch_job, WatchOutcome};
+use crate::cli::watch::{metric_cells, metric_header, watch_job_observed, WatchOutcome};
 use crate::job::JobSpec;
+use crate::report::{self, history::History};
 use children::{free_port, Children};
 
 /// What `coordinator local` needs.
@@ -120,7 +121,9 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     let endpoint = format!("http://{coordinator}");
     eprintln!("coordinator {endpoint}");
     for shard in 0..spec.cluster.ps_shards {
+        // A new job starts from fresh parameters, not a previous run's checkpoints.
         let checkpoints = run_dir.join(format!("ps-{shard}"));
+        let _ = std::fs::remove_dir_all(&checkpoints);
         let addr = children.spawn_listening(
             &format!("ps-{shard}"),
             std::process::Command::new(bin_dir.join("ps-server")).args([
@@ -179,10 +182,23 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
         .await
         .map_err(|s| anyhow::anyhow!("submit refused: {}", s.message()))?;
     eprintln!("job         {job_id}");
-    let outcome = watch_job(&endpoint, &job_id).await?;
+    let mut history = History::default();
+    let outcome = watch_job_observed(&endpoint, &job_id, &mut |job| history.observe(job)).await?;
     let job = client.get_job(GetJobRequest { job_id }).await?.into_inner();
+    history.observe(&job);
     write_metrics(&run_dir, &job)?;
     print!("{}", render_model_table(&job));
+    let main = spec.model.kind.as_str();
+    let samples = report::markdown::samples_of(&job, main);
+    if !samples.is_empty() {
+        println!("\nsample recommendations ({main}):");
+        print!("{}", report::markdown::render_samples_text(&samples));
+    }
+    let written = report::write(&run_dir, &report::gather(&job, &spec, &history))?;
+    for note in &written.notes {
+        eprintln!("note: {note}");
+    }
+    println!("\nreport: {} ({} plots)", written.report.display(), written.plots.len());
     println!("run directory: {}", run_dir.display());
     Ok(LocalOutcome { outcome, run_dir, job })
 }

@@ -1,0 +1,145 @@
+//! Turns a job's history and reports into chart series and tables: losses
+//! per model and task, edges/s per worker, validation NDCG@10 over time,
+//! popularity shares and each worker's time split.
+
+use std::collections::BTreeMap;
+
+use tessera_proto::coordinator::v1::{Job, PopularityProfile};
+
+use super::history::{History, Point, TimeSplit};
+use super::plots::Series;
+use crate::job::JobSpec;
+
+/// Points per line after averaging into time bins.
+const BINS: f64 = 120.0;
+
+/// The model trained in job-wide `epoch` (models train one after another).
+pub fn model_of(spec: &JobSpec, epoch: u32) -> &'static str {
+    let models = spec.models();
+    let k = (epoch / spec.train.epochs.max(1)) as usize;
+    models[k.min(models.len() - 1)].as_str()
+}
+
+fn seconds(job: &Job, unix_ms: i64) -> f64 {
+    (unix_ms - job.created_unix_ms) as f64 / 1000.0
+}
+
+/// Means of `(x, y)` samples per time bin, so several workers' reports make one line.
+fn binned(mut samples: Vec<(f64, f64)>, width: f64) -> Vec<(f64, f64)> {
+    samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut bins: BTreeMap<i64, (f64, f64, u32)> = BTreeMap::new();
+    for (x, y) in samples.into_iter().filter(|p| p.1.is_finite()) {
+        let e = bins.entry((x / width).floor() as i64).or_default();
+        e.0 += x;
+        e.1 += y;
+        e.2 += 1;
+    }
+    bins.into_values().map(|(x, y, n)| (x / f64::from(n), y / f64::from(n))).collect()
+}
+
+fn bin_width(job: &Job, history: &History) -> f64 {
+    let end = history.points.iter().map(|p| seconds(job, p.unix_ms)).fold(1.0, f64::max);
+    (end / BINS).max(1.0)
+}
+
+/// One line per (model, task) loss.
+pub fn losses(job: &Job, spec: &JobSpec, history: &History) -> Vec<Series> {
+    let width = bin_width(job, history);
+    let mut samples: BTreeMap<(u32, String), Vec<(f64, f64)>> = BTreeMap::new();
+    for p in &history.points {
+        let model = p.epoch / spec.train.epochs.max(1);
+        for (task, &loss) in &p.losses {
+            samples.entry((model, task.clone())).or_default().push((seconds(job, p.unix_ms), loss));
+        }
+    }
+    samples
+        .into_iter()
+        .map(|((model, task), s)| Series {
+            label: format!("{} {task}", model_of(spec, model * spec.train.epochs.max(1))),
+            points: binned(s, width),
+        })
+        .collect()
+}
+
+/// One line per partition (and its worker): positive edges per second.
+pub fn throughput(job: &Job, history: &History) -> Vec<Series> {
+    let width = bin_width(job, history);
+    let mut samples: BTreeMap<u32, (String, Vec<(f64, f64)>)> = BTreeMap::new();
+    for p in &history.points {
+        let e = samples.entry(p.partition).or_insert_with(|| (p.worker.clone(), Vec::new()));
+        e.1.push((seconds(job, p.unix_ms), p.edges_per_sec));
+    }
+    samples
+        .into_iter()
+        .map(|(part, (worker, s))| Series {
+            label: format!("part {part} ({worker})"),
+            points: binned(s, width),
+        })
+        .collect()
+}
+
+/// One line per model: validation NDCG@10 at each validation report.
+pub fn validation(job: &Job, spec: &JobSpec) -> Vec<Series> {
+    spec.models()
+        .iter()
+        .map(|m| {
+            let key = format!("{}/ndcg@10", m.as_str());
+            Series {
+                label: m.as_str().to_owned(),
+                points: job
+                    .metric_reports
+                    .iter()
+                    .filter(|r| r.phase == "validation")
+                    .filter_map(|r| r.metrics.get(&key).map(|v| (seconds(job, r.unix_ms), *v)))
+                    .collect(),
+            }
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect()
+}
+
+/// The popularity profiles of the final test report.
+pub fn popularity(job: &Job) -> Vec<PopularityProfile> {
+    job.metric_reports
+        .iter()
+        .rev()
+        .find(|r| r.phase == "test")
+        .map(|r| r.popularity.clone())
+        .unwrap_or_default()
+}
+
+/// Per (partition, model): the worker, steps, mean edges/s and the last time split.
+pub fn time_breakdown(spec: &JobSpec, history: &History) -> Vec<(u32, String, &'static str, f64, TimeSplit)> {
+    let mut last: BTreeMap<(u32, u32), (&Point, f64, u32)> = BTreeMap::new();
+    for p in &history.points {
+        let model = p.epoch / spec.train.epochs.max(1);
+        let e = last.entry((p.partition, model)).or_insert((p, 0.0, 0));
+        e.0 = p;
+        e.1 += p.edges_per_sec;
+        e.2 += 1;
+    }
+    last.into_iter()
+        .map(|((part, model), (p, rate, n))| {
+            (
+                part,
+                p.worker.clone(),
+                model_of(spec, model * spec.train.epochs.max(1)),
+                rate / f64::from(n),
+                p.time,
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_average_the_workers_reports() {
+        let line = binned(vec![(0.2, 1.0), (0.4, 3.0), (1.5, 5.0), (1.6, f64::NAN)], 1.0);
+        assert_eq!(line.len(), 2);
+        assert!((line[0].0 - 0.3).abs() < 1e-12 && (line[0].1 - 2.0).abs() < 1e-12);
+        assert_eq!(line[1], (1.5, 5.0));
+    }
+}
