@@ -76,25 +76,33 @@ pub fn write(run_dir: &Path, data: &RunData<'_>) -> anyhow::Result<Written> {
     let losses = series::losses(job, spec, data.history);
     if !losses.is_empty() {
         plot("loss.png", &|p| {
-            plots::line_chart(p, "Training loss per task", "seconds since submission", "loss", &losses)
+            plots::line_chart(p, "Training loss per task", "seconds since submission", "loss", &losses, false)
         });
     }
-    let rates = series::throughput(job, data.history);
+    let rates = series::throughput(job, spec, data.history);
     if !rates.is_empty() {
         plot("throughput.png", &|p| {
             plots::line_chart(
                 p,
-                "Positive edges per second, per worker",
+                "Positive edges per second, per worker and model",
                 "seconds since submission",
                 "edges/s",
                 &rates,
+                true,
             )
         });
     }
     let validation = series::validation(job, spec);
     if !validation.is_empty() {
         plot("validation.png", &|p| {
-            plots::line_chart(p, "Validation NDCG@10", "seconds since submission", "NDCG@10", &validation)
+            plots::line_chart(
+                p,
+                "Validation NDCG@10 after each epoch",
+                "epoch",
+                "NDCG@10",
+                &validation,
+                false,
+            )
         });
     }
     let profiles = series::popularity(job);

@@ -71,6 +71,8 @@ fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_
 }
 
 /// A line chart of `series` (empty series are skipped) written to `path`.
+/// With `log_y`, y is drawn on a log10 scale (for rates that differ by
+/// orders of magnitude); values ≤ 0 are then left out.
 ///
 /// # Errors
 /// Fails when no font is available or the PNG cannot be written.
@@ -80,11 +82,23 @@ pub fn line_chart(
     x_label: &str,
     y_label: &str,
     series: &[Series],
+    log_y: bool,
 ) -> anyhow::Result<()> {
     ensure_font()?;
     let err = plot_err(path);
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
+    let series: Vec<Series> = if log_y {
+        series
+            .iter()
+            .map(|s| Series {
+                label: s.label.clone(),
+                points: s.points.iter().filter(|p| p.1 > 0.0).map(|&(x, y)| (x, y.log10())).collect(),
+            })
+            .collect()
+    } else {
+        series.to_vec()
+    };
     let all = || series.iter().flat_map(|s| s.points.iter());
     let (x0, x1) = bounds(all().map(|p| p.0));
     let (y0, y1) = bounds(all().map(|p| p.1));
@@ -95,10 +109,12 @@ pub fn line_chart(
         .y_label_area_size(70)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(&err)?;
+    let y_format = move |y: &f64| if log_y { format!("{:.0}", 10f64.powf(*y)) } else { format!("{y:.3}") };
     chart
         .configure_mesh()
         .x_desc(x_label)
-        .y_desc(y_label)
+        .y_desc(if log_y { format!("{y_label} (log scale)") } else { y_label.to_owned() })
+        .y_label_formatter(&y_format)
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(&err)?;
@@ -116,6 +132,7 @@ pub fn line_chart(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
@@ -179,6 +196,7 @@ pub fn grouped_bars(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))

@@ -61,25 +61,27 @@ pub fn losses(job: &Job, spec: &JobSpec, history: &History) -> Vec<Series> {
         .collect()
 }
 
-/// One line per partition (and its worker): positive edges per second.
-pub fn throughput(job: &Job, history: &History) -> Vec<Series> {
+/// One line per partition (and its worker) and model: positive edges per second.
+pub fn throughput(job: &Job, spec: &JobSpec, history: &History) -> Vec<Series> {
     let width = bin_width(job, history);
-    let mut samples: BTreeMap<u32, (String, Vec<(f64, f64)>)> = BTreeMap::new();
+    let mut samples: BTreeMap<(u32, u32), (String, Vec<(f64, f64)>)> = BTreeMap::new();
     for p in &history.points {
-        let e = samples.entry(p.partition).or_insert_with(|| (p.worker.clone(), Vec::new()));
+        let model = p.epoch / spec.train.epochs.max(1);
+        let e = samples.entry((p.partition, model)).or_insert_with(|| (p.worker.clone(), Vec::new()));
         e.1.push((seconds(job, p.unix_ms), p.edges_per_sec));
     }
     samples
         .into_iter()
-        .map(|(part, (worker, s))| Series {
-            label: format!("part {part} ({worker})"),
+        .map(|((part, model), (worker, s))| Series {
+            label: format!("{} part {part} ({worker})", model_of(spec, model * spec.train.epochs.max(1))),
             points: binned(s, width),
         })
         .collect()
 }
 
-/// One line per model: validation NDCG@10 at each validation report.
+/// One line per model: validation NDCG@10 after each of its epochs (1-based).
 pub fn validation(job: &Job, spec: &JobSpec) -> Vec<Series> {
+    let epochs = spec.train.epochs.max(1);
     spec.models()
         .iter()
         .map(|m| {
@@ -90,7 +92,7 @@ pub fn validation(job: &Job, spec: &JobSpec) -> Vec<Series> {
                     .metric_reports
                     .iter()
                     .filter(|r| r.phase == "validation")
-                    .filter_map(|r| r.metrics.get(&key).map(|v| (seconds(job, r.unix_ms), *v)))
+                    .filter_map(|r| r.metrics.get(&key).map(|v| (f64::from(r.epoch % epochs + 1), *v)))
                     .collect(),
             }
         })
