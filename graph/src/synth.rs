@@ -273,6 +273,28 @@ pub fn build_graph(
     dir: &std::path::Path,
     test_fraction: f64,
 ) -> crate::Result<crate::Graph> {
+    let split = if test_fraction > 0.0 {
+        crate::spec::SplitSpec::TimeCut {
+            at: None,
+            fraction: Some(1.0 - test_fraction),
+            test_behaviors: Vec::new(),
+            valid_fraction: None,
+        }
+    } else {
+        crate::spec::SplitSpec::None
+    };
+    build_graph_with_split(config, dir, split)
+}
+
+/// [`build_graph`] with any split, such as a time cut with a validation period.
+///
+/// # Errors
+/// Fails on I/O errors or an invalid configuration.
+pub fn build_graph_with_split(
+    config: &SynthConfig,
+    dir: &std::path::Path,
+    split: crate::spec::SplitSpec,
+) -> crate::Result<crate::Graph> {
     use crate::error::GraphError;
     let log_path = dir.join("synth.csv");
     let items_path = dir.join("synth.items.csv");
@@ -287,14 +309,8 @@ pub fn build_graph(
     items.flush().map_err(GraphError::io("write", &items_path))?;
     let mut spec = crate::BuildSpec::for_preset(log_path, crate::ingest::Preset::Taobao);
     spec.items = Some(crate::ingest::ItemTableSpec::synth_layout(items_path));
-    if test_fraction > 0.0 {
-        spec.split = crate::spec::SplitSpec::TimeCut {
-            at: None,
-            fraction: Some(1.0 - test_fraction),
-            test_behaviors: Vec::new(),
-            valid_fraction: None,
-        };
-    }
+    spec.split = split;
+    spec.validate()?;
     let out = dir.join("graph");
     crate::store::write(&crate::build(&spec, true)?, &out)?;
     crate::Graph::open(&out)

@@ -1,16 +1,19 @@
 //! `coordinator local`: a small version of the demo path runs to success
-//! and writes its run directory, and SIGINT halfway through leaves no child
-//! process and no listening port behind.
+//! and writes its run directory (metrics, logs, the report and its PNG
+//! plots, validation after every epoch, sample recommendations), and SIGINT
+//! halfway through leaves no child process and no listening port behind.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tessera_graph::synth::{build_graph, SynthConfig};
+use tessera_graph::spec::SplitSpec;
+use tessera_graph::synth::{build_graph, build_graph_with_split, SynthConfig};
 use tessera_tests::binaries::{binary, target_dir};
 
-fn write_spec(dir: &Path, name: &str, epochs: u32) -> std::path::PathBuf {
+fn write_spec(dir: &Path, name: &str, epochs: u32, validate: bool) -> std::path::PathBuf {
+    let eval = if validate { "[eval]\nevery_epochs = 1" } else { "" };
     let text = format!(
         r#"
 name = "{name}"
@@ -30,6 +33,7 @@ batch_size = 128
 workers = 2
 ps_shards = 2
 report_interval = "200ms"
+{eval}
 "#
     );
     let path = dir.join(format!("{name}.toml"));
@@ -62,21 +66,67 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
+/// Width and height of a PNG file, from its IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && &bytes[12..16] == b"IHDR",
+        "{} is not a PNG",
+        path.display()
+    );
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
 #[test]
 fn small_demo_runs_to_success_and_writes_its_run_directory() {
     let dir = tempfile::tempdir().unwrap();
-    build_graph(&SynthConfig::new(300, 200, 6_000, 5), dir.path(), 0.1).unwrap();
-    let spec = write_spec(dir.path(), "small-demo", 1);
+    let split = SplitSpec::TimeCut {
+        at: None,
+        fraction: Some(0.9),
+        test_behaviors: Vec::new(),
+        valid_fraction: Some(0.8),
+    };
+    build_graph_with_split(&SynthConfig::new(300, 200, 6_000, 5), dir.path(), split).unwrap();
+    let spec = write_spec(dir.path(), "small-demo", 2, true);
     let out = local(dir.path(), &spec).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("hgt") && stdout.contains("mf") && stdout.contains("ndcg@10"), "{stdout}");
+    assert!(stdout.contains("sample recommendations (hgt)") && stdout.contains("top 10"), "{stdout}");
+    let run = dir.path().join("run");
     let metrics: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("run/metrics.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(metrics["state"], "succeeded");
+    // Validation after each of the 2 epochs of each of the 2 models.
+    let reports = metrics["metric_reports"].as_array().unwrap();
+    let validations: Vec<u64> =
+        reports.iter().filter(|r| r["phase"] == "validation").map(|r| r["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(validations, vec![0, 1, 2, 3]);
+    let test = reports.iter().find(|r| r["phase"] == "test").unwrap();
+    assert_eq!(test["popularity"].as_array().unwrap().len(), 2, "a popularity profile per model");
+    assert!(!test["samples"].as_array().unwrap().is_empty(), "sample recommendations");
     for log in ["etcd", "coordinator", "ps-0", "ps-1", "worker-0", "worker-1"] {
-        assert!(dir.path().join(format!("run/logs/{log}.log")).is_file(), "{log}.log");
+        assert!(run.join(format!("logs/{log}.log")).is_file(), "{log}.log");
     }
+    // The report links every plot, and every plot is a PNG that opens.
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    for plot in ["loss", "throughput", "validation", "long_tail"] {
+        let link = format!("(plots/{plot}.png)");
+        assert!(report.contains(&link), "report.md does not link {link}");
+        assert_eq!(png_size(&run.join(format!("plots/{plot}.png"))), (960, 540));
+    }
+    for section in [
+        "## Results",
+        "## Example recommendations",
+        "### Time split",
+        "## Dataset",
+        "## Partitions",
+        "## Job spec",
+    ] {
+        assert!(report.contains(section), "report.md lacks {section}");
+    }
+    assert!(std::fs::read_to_string(run.join("progress.jsonl")).unwrap().lines().count() > 2);
     assert!(processes_mentioning(&dir.path().display().to_string()).is_empty(), "children left running");
     assert!(processes_mentioning("/tessera-local/small-demo/").is_empty(), "children left running");
 }
@@ -85,7 +135,7 @@ fn small_demo_runs_to_success_and_writes_its_run_directory() {
 fn sigint_halfway_leaves_no_child_and_no_listening_port() {
     let dir = tempfile::tempdir().unwrap();
     build_graph(&SynthConfig::new(300, 200, 6_000, 6), dir.path(), 0.1).unwrap();
-    let spec = write_spec(dir.path(), "interrupted", 500);
+    let spec = write_spec(dir.path(), "interrupted", 500, false);
     let mut child = local(dir.path(), &spec).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
     // Read the addresses it prints, and wait until the job is under way.
     let stderr = BufReader::new(child.stderr.take().unwrap());
