@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ps_server::client::ShardedClient;
 use tch::{nn, Device};
-use tessera_graph::sample::{MessageGraph, NeighborSampler, Weighting};
+use tessera_graph::sample::{pagerank, MessageGraph, NeighborSampler, Weighting};
 use tessera_graph::schema::{Behavior, NodeType, RelationKind};
 use tessera_graph::store::Graph;
 use tokio::runtime::Handle;
@@ -40,6 +40,7 @@ pub fn model_config(spec: &JobSpec, kind: ModelKind) -> Config {
         } else {
             0.0
         },
+        mlp_scorer: m.scorer == coordinator::job::spec::Scorer::Mlp,
     }
 }
 
@@ -130,8 +131,15 @@ impl ModelSession {
             max_steps_per_epoch: spec.train.max_steps_per_epoch,
             fanouts: if self.kind == ModelKind::Mf { Vec::new() } else { spec.sampler.fanouts.clone() },
             weighting: match spec.sampler.weighting {
+                coordinator::job::spec::Weighting::Uniform => Weighting::Uniform,
                 coordinator::job::spec::Weighting::Decay => Weighting::Decay,
-                _ => Weighting::Uniform,
+                coordinator::job::spec::Weighting::Pagerank => {
+                    let mut counts = [0usize; NodeType::ALL.len()];
+                    for t in NodeType::ALL {
+                        counts[t.index()] = graph.num_nodes(t);
+                    }
+                    Weighting::Importance(pagerank(&message_graph(graph, self.kind), &counts))
+                }
             },
             per_relation: spec.sampler.per_relation,
             tasks: StepTasks {
@@ -194,7 +202,15 @@ impl ModelSession {
             embeddings(rt, graph, &messages, &self.model, &self.params, graph_now(graph), device)?;
         let mut data = EvalData::of(graph, valid);
         data.limit_users(max_users, spec.seed);
-        Ok(evaluate(&users, &items, &data, &spec.eval.ks, spec.eval.sampled_negatives, spec.seed))
+        Ok(evaluate(
+            &users,
+            &items,
+            &self.model.scorer,
+            &data,
+            &spec.eval.ks,
+            spec.eval.sampled_negatives,
+            spec.seed,
+        ))
     }
 
     /// The device the model lives on.

@@ -1,7 +1,8 @@
 //! Model tests on a tiny generated graph, trained in one process against
 //! in-process PS shards: every model's loss falls and its metrics beat
-//! random; HGT's attention over each target's edges sums to 1; a one-worker
-//! CPU run is reproducible for a seed.
+//! random (also HGT with the MLP scorer and PageRank-weighted sampling);
+//! HGT's attention over each target's edges sums to 1; a one-worker CPU run
+//! is reproducible for a seed.
 
 use std::path::Path;
 
@@ -77,6 +78,26 @@ fn every_model_learns_and_beats_random() {
 }
 
 #[test]
+fn hgt_with_the_mlp_scorer_and_pagerank_sampling_learns_and_beats_random() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    tiny_graph(dir.path());
+    let base = std::fs::read_to_string(spec(dir.path(), &["hgt"], 6, false)).unwrap();
+    let text = base
+        .replace("heads = 2\n", "heads = 2\nscorer = \"mlp\"\n")
+        .replace("[sampler]\n", "[sampler]\nweighting = \"pagerank\"\n");
+    assert_ne!(text, base);
+    let path = dir.path().join("mlp-pagerank.toml");
+    std::fs::write(&path, text).unwrap();
+    let results = run_standalone(&path, Device::Cpu).unwrap();
+    let r = &results[0];
+    let (first, last) = (r.first_loss.unwrap(), r.losses["total"]);
+    assert!(last < first * 0.9, "loss {first:.4} -> {last:.4} does not fall");
+    assert!(r.metrics["sampled_hr@10"] > 0.15, "sampled HR@10 {}", r.metrics["sampled_hr@10"]);
+    assert!(r.metrics["auc"] > 0.55, "AUC {}", r.metrics["auc"]);
+}
+
+#[test]
 fn one_worker_cpu_run_is_reproducible_for_a_seed() {
     tch::set_num_threads(1);
     let dir = tempfile::tempdir().unwrap();
@@ -107,6 +128,7 @@ fn hgt_attention_over_each_target_sums_to_one() {
         num_bases: 0,
         temporal: true,
         id_dropout: 0.0,
+        mlp_scorer: false,
     };
     let vs = nn::VarStore::new(Device::Cpu);
     let layer = HgtLayer::new(&(vs.root() / "hgt"), &config, &schema);

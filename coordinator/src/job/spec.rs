@@ -190,7 +190,8 @@ pub enum Scorer {
     /// Dot product of the embeddings.
     #[default]
     Dot,
-    /// A small MLP over the concatenation.
+    /// The dot product plus a small MLP over the concatenation (one hidden
+    /// layer of 64; its output layer starts at zero).
     Mlp,
 }
 
@@ -683,15 +684,7 @@ impl JobSpec {
         if s.kind != SamplerKind::Neighbor {
             return Err(invalid("sampler.kind", format!("{:?} is not built yet; use \"neighbor\"", s.kind)));
         }
-        if self.model.scorer == Scorer::Mlp {
-            return Err(invalid("model.scorer", "mlp is not built yet; use \"dot\""));
-        }
-        if s.weighting == Weighting::Pagerank {
-            return Err(invalid(
-                "sampler.weighting",
-                "pagerank is not built yet; use \"uniform\" or \"decay\"",
-            ));
-        }
+
         if s.kind == SamplerKind::Neighbor {
             if s.fanouts.len() != m.layers as usize && m.kind != ModelKind::Mf {
                 return Err(invalid(

@@ -6,7 +6,9 @@
 pub mod block;
 pub mod edge_types;
 pub mod neighbor;
+pub mod pagerank;
 
 pub use block::Block;
 pub use edge_types::{EdgeType, MessageGraph};
 pub use neighbor::{NeighborSampler, Weighting};
+pub use pagerank::pagerank;

@@ -15,8 +15,8 @@ use tch::Tensor;
 use tessera_graph::schema::{Behavior, NodeType};
 use tessera_graph::store::Graph;
 
-/// Users scored per matrix product.
-const USER_CHUNK: i64 = 512;
+use crate::model::scorer::Scorer;
+
 /// Cut-off of the coverage and long-tail figures.
 pub const TAIL_K: usize = 20;
 /// Popularity buckets of the catalogue (deciles).
@@ -155,10 +155,11 @@ pub fn auc(scored: &mut [(f32, bool)]) -> f64 {
     (rank_sum - (positives * (positives + 1)) as f64 / 2.0) / (positives * negatives) as f64
 }
 
-/// All metrics for embeddings `users` (U × d) and `items` (I × d).
+/// All metrics for embeddings `users` (U × d) and `items` (I × d), scored by `scorer`.
 pub fn evaluate(
     users: &Tensor,
     items: &Tensor,
+    scorer: &Scorer,
     data: &EvalData,
     ks: &[u32],
     sampled: u32,
@@ -178,11 +179,11 @@ pub fn evaluate(
     let mut samples = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut sampled_hr, mut sampled_ndcg, mut sampled_n) = (0.0, 0.0, 0u64);
-    let items_t = items.transpose(0, 1);
-    for chunk in eval_users.chunks(USER_CHUNK as usize) {
+    for chunk in eval_users.chunks(scorer.users_per_chunk(num_items)) {
         let idx = Tensor::from_slice(&chunk.iter().map(|&u| i64::from(u)).collect::<Vec<_>>())
             .to_device(users.device());
-        let scores = users.index_select(0, &idx).matmul(&items_t).to_device(tch::Device::Cpu);
+        let scores =
+            tch::no_grad(|| scorer.all(&users.index_select(0, &idx), items)).to_device(tch::Device::Cpu);
         let scores: Vec<f32> = Vec::<f32>::try_from(scores.flatten(0, -1)).unwrap_or_default();
         for (row, &u) in chunk.iter().enumerate() {
             let mut s = scores[row * num_items..(row + 1) * num_items].to_vec();
@@ -273,9 +274,10 @@ pub fn evaluate(
             Tensor::from_slice(&pairs.iter().map(|p| i64::from(f(p))).collect::<Vec<_>>())
                 .to_device(users.device())
         };
-        let s = (users.index_select(0, &to_idx(|p| p.0)) * items.index_select(0, &to_idx(|p| p.1)))
-            .sum_dim_intlist(-1, false, tch::Kind::Float)
-            .to_device(tch::Device::Cpu);
+        let s = tch::no_grad(|| {
+            scorer.pairs(&users.index_select(0, &to_idx(|p| p.0)), &items.index_select(0, &to_idx(|p| p.1)))
+        })
+        .to_device(tch::Device::Cpu);
         let s: Vec<f32> = Vec::<f32>::try_from(s).unwrap_or_default();
         let mut scored: Vec<(f32, bool)> = s.into_iter().zip(pairs.iter().map(|p| p.2)).collect();
         metrics.insert("auc".into(), auc(&mut scored));
@@ -312,7 +314,7 @@ mod tests {
             interaction_share: vec![0.1; BUCKETS],
             sample_users: vec![0],
         };
-        let evaluation = evaluate(&users, &items, &data, &[1, 2, 3], 3, 1);
+        let evaluation = evaluate(&users, &items, &Scorer::Dot, &data, &[1, 2, 3], 3, 1);
         let m = &evaluation.metrics;
         // Ranking after excluding item 0: 1, 2, 3, 4 → hits at ranks 1 and 3.
         assert!((m["recall@1"] - 0.5).abs() < 1e-9);

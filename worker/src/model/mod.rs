@@ -14,6 +14,7 @@ pub mod layer_input;
 pub mod lightgcn;
 pub mod rgcn;
 pub mod sage;
+pub mod scorer;
 
 use tch::{nn, Tensor};
 use tessera_graph::schema::NodeType;
@@ -52,6 +53,8 @@ pub struct Config {
     pub temporal: bool,
     /// Item id-embedding dropout in training (models with features only).
     pub id_dropout: f64,
+    /// Score pairs with the dot product plus a small MLP (else the dot product).
+    pub mlp_scorer: bool,
 }
 
 impl Config {
@@ -84,6 +87,8 @@ pub struct Model {
     pub config: Config,
     /// Feature projections.
     pub input: input::InputEncoder,
+    /// How pairs are scored from the scoring vectors.
+    pub scorer: scorer::Scorer,
     layers: Vec<Box<dyn Layer>>,
 }
 
@@ -109,7 +114,12 @@ impl Model {
                 ModelKind::Mf => unreachable!("MF has no layers"),
             });
         }
-        Self { config: config.clone(), input, layers }
+        let scorer = if config.mlp_scorer {
+            scorer::Scorer::Mlp(scorer::MlpScorer::new(&(vs / "scorer"), config.dim))
+        } else {
+            scorer::Scorer::Dot
+        };
+        Self { config: config.clone(), input, scorer, layers }
     }
 
     /// Runs the layers over `x` (encoded inputs) with one `LayerInput` per

@@ -117,8 +117,8 @@ pub fn train_step(
     let items = model.scoring_vectors(&items_out.index_select(0, &to_index(&batch.item_pos)));
     let pos = items.narrow(0, 0, b);
     let neg = items.narrow(0, b, b * n).view([b, n, dim]);
-    let s_pos = (&u * &pos).sum_dim_intlist(-1, false, Kind::Float);
-    let s_neg = (u.unsqueeze(1) * &neg).sum_dim_intlist(-1, false, Kind::Float);
+    let s_pos = model.scorer.pairs(&u, &pos);
+    let s_neg = model.scorer.per_user(&u, &neg);
     let link = |mask: &Tensor| -> Option<Tensor> {
         let idx = mask.nonzero().squeeze_dim(1);
         if idx.size()[0] == 0 {
@@ -150,6 +150,7 @@ pub fn train_step(
     if tasks.hard_ratio > 0.0 {
         if let Some(easy) = main.take() {
             let pool_ids = to_index(&batch.items.iter().chain(&batch.negatives).copied().collect::<Vec<_>>());
+            // Mined by the dot product: the MLP scorer's b × pool × hidden would not fit.
             let scores = u.matmul(&items.transpose(0, 1));
             let hard = hardest_negative(&scores, &pool_ids, &to_index(&batch.items));
             let hard_loss = bpr(&s_pos, &hard.unsqueeze(1));
