@@ -64,7 +64,9 @@ pub fn losses(job: &Job, spec: &JobSpec, history: &History) -> Vec<Series> {
 /// One line per partition (and its worker) and model: positive edges per second.
 pub fn throughput(job: &Job, spec: &JobSpec, history: &History) -> Vec<Series> {
     let width = bin_width(job, history);
-    let mut samples: BTreeMap<(u32, u32), (String, Vec<(f64, f64)>)> = BTreeMap::new();
+    // (partition, model) → (worker, samples)
+    type Lines = BTreeMap<(u32, u32), (String, Vec<(f64, f64)>)>;
+    let mut samples = Lines::new();
     for p in &history.points {
         let model = p.epoch / spec.train.epochs.max(1);
         let e = samples.entry((p.partition, model)).or_insert_with(|| (p.worker.clone(), Vec::new()));

@@ -45,6 +45,9 @@ pub struct EvalData {
     pub sample_users: Vec<u32>,
 }
 
+/// A recommended item: (item, score, whether a held-out target).
+pub type TopItem = (u32, f32, bool);
+
 /// What [`evaluate`] returns.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
@@ -53,7 +56,7 @@ pub struct Evaluation {
     /// Share of the top-20 recommendations per popularity decile.
     pub recommended_share: Vec<f64>,
     /// For each example user: the top items as (item, score, is a target).
-    pub samples: Vec<(u32, Vec<(u32, f32, bool)>)>,
+    pub samples: Vec<(u32, Vec<TopItem>)>,
 }
 
 impl EvalData {
@@ -82,7 +85,7 @@ impl EvalData {
         let head = (items as f64 * 0.2).ceil() as usize;
         let mut tail = vec![true; items];
         let mut bucket = vec![0u8; items];
-        let mut interactions = vec![0u64; BUCKETS];
+        let mut interactions = [0u64; BUCKETS];
         for (rank, &i) in order.iter().enumerate() {
             tail[i] = rank >= head;
             bucket[i] = (rank * BUCKETS / items.max(1)) as u8;
@@ -175,7 +178,7 @@ pub fn evaluate(
     let mut sums: BTreeMap<String, f64> = BTreeMap::new();
     let mut recommended = HashSet::new();
     let (mut tail_hits, mut recs) = (0u64, 0u64);
-    let mut by_bucket = vec![0u64; BUCKETS];
+    let mut by_bucket = [0u64; BUCKETS];
     let mut samples = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut sampled_hr, mut sampled_ndcg, mut sampled_n) = (0.0, 0.0, 0u64);

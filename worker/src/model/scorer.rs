@@ -105,7 +105,7 @@ mod tests {
         // With a non-zero output layer, all/per_user/pairs give the same scores.
         tch::no_grad(|| {
             for mut v in vs.trainable_variables() {
-                let _ = v.copy_(&Tensor::randn(v.size(), tch::kind::FLOAT_CPU));
+                v.copy_(&Tensor::randn(v.size(), tch::kind::FLOAT_CPU));
             }
         });
         let all = mlp.all(&users, &items);
