@@ -13,7 +13,8 @@ use tessera_graph::synth::{build_graph, build_graph_with_split, SynthConfig};
 use tessera_tests::binaries::{binary, target_dir};
 
 fn write_spec(dir: &Path, name: &str, epochs: u32, validate: bool) -> std::path::PathBuf {
-    let eval = if validate { "[eval]\nevery_epochs = 1" } else { "" };
+    // Validation, and the category task: its head must have one shape in every partition.
+    let eval = if validate { "[eval]\nevery_epochs = 1\n[tasks]\ngamma = 0.5" } else { "" };
     let text = format!(
         r#"
 name = "{name}"

@@ -100,6 +100,10 @@ fn handle(
     let fencing = Arc::new(AtomicU64::new(work.job_fencing.max(work.fencing)));
     let counts: Vec<(NodeType, u64)> = plan.space.types.iter().map(|&(t, _, n)| (t, n)).collect();
     let view = TrainView::part(&part);
+    // The category head must have the same shape in every partition: size it
+    // by the whole graph's categories, not by the ones this part holds.
+    let num_categories =
+        counts.iter().find(|(t, _)| *t == NodeType::Category).map_or(view.num_categories, |c| c.1 as i64);
     let models = spec.models();
     let epochs = spec.train.epochs;
     let (resume_epoch, resume_step, finished) =
@@ -134,7 +138,7 @@ fn handle(
                 client.clone(),
                 fencing.clone(),
                 &counts,
-                view.num_categories,
+                num_categories,
                 device,
             )?;
             let options = session.run_options(spec, &part.graph, start, device);
