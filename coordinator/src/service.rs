@@ -122,6 +122,14 @@ impl CoordinatorCore {
             );
             return Ok(ack(WorkerDirective::Fenced));
         }
+        if !report.error.is_empty() {
+            let error = format!("partition {} on {}: {}", report.partition, report.worker_id, report.error);
+            tracing::error!(job = %report.job_id, "job failed: {error}");
+            let mut status = JobStatus::new(JobState::Failed, "failed");
+            status.error = error;
+            self.store.set_status(&report.job_id, &status).await?;
+            return Ok(ack(WorkerDirective::Stop));
+        }
         let mut report = report;
         if report.unix_ms == 0 {
             report.unix_ms = now_ms();

@@ -19,6 +19,8 @@ pub struct FakeOptions {
     pub step_time: Duration,
     /// Time between progress reports.
     pub report_every: Duration,
+    /// Report this error for every assignment instead of training it.
+    pub fail_with: Option<String>,
 }
 
 impl Default for FakeOptions {
@@ -27,6 +29,7 @@ impl Default for FakeOptions {
             steps_per_epoch: 20,
             step_time: Duration::from_millis(10),
             report_every: Duration::from_millis(100),
+            fail_with: None,
         }
     }
 }
@@ -155,6 +158,16 @@ async fn train(
         let mut s = stats.lock().expect("stats");
         s.assignments.push((work.job_id.clone(), work.partition, work.fencing));
         s.resumed_at.push((epoch, step));
+    }
+    if let Some(error) = &options.fail_with {
+        let report = ProgressReport { error: error.clone(), ..ProgressReport::default() };
+        if let Ok((directive, _)) = agent.report(work, report).await {
+            stats.lock().expect("stats").directives.push(directive);
+        }
+        tokio::select! {
+            _ = either.cancelled() => return false,
+            _ = tokio::time::sleep(options.report_every) => return true,
+        }
     }
     let mut paused = false;
     let mut since_report = Duration::ZERO;

@@ -306,6 +306,40 @@ async fn cancel_stops_the_workers_and_watch_exits_4() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_that_cannot_train_its_partition_fails_the_job_with_its_error() -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    let mut client = cluster.client().await?;
+    let job_id = client
+        .submit_job(SubmitJobRequest { spec_toml: cluster.spec("broken", 500), job_id: "broken-1".into() })
+        .await?
+        .into_inner()
+        .job_id;
+    let healthy = cluster.worker("w-ok").await?;
+    let options = FakeOptions {
+        fail_with: Some("init_dense refused: shape [400] differs".into()),
+        ..FakeOptions::default()
+    };
+    let broken = FakeWorker::start(
+        "w-bad",
+        &cluster.etcd.endpoint(),
+        PREFIX,
+        &cluster.coordinator.endpoint(),
+        options,
+    )
+    .await?;
+    let job = wait_for(&mut client, &job_id, Duration::from_secs(20), "the job to fail", |j| {
+        state(j) == JobState::Failed
+    })
+    .await?;
+    assert!(job.error.contains("on w-bad") && job.error.contains("shape [400] differs"), "{}", job.error);
+    let watch = cluster.cli(&["watch", &job_id])?;
+    assert_eq!(watch.status.code(), Some(3), "watch exits 3 for a failed job");
+    healthy.stop().await;
+    broken.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn missing_ps_shard_pauses_workers_until_it_is_back() -> anyhow::Result<()> {
     let mut cluster = Cluster::start().await?;
     let mut client = cluster.client().await?;

@@ -3,6 +3,7 @@
 //! etcd, reports progress (and obeys pause, stop and fencing), and when told
 //! to evaluate, runs full-graph inference and reports the test metrics.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,16 +39,31 @@ pub struct ServeConfig {
     pub ps_wait: Duration,
 }
 
+/// Attempts at a partition before its error fails the job.
+pub const MAX_ATTEMPTS: u32 = 3;
+
 /// Runs the worker until `shutdown`.
 ///
 /// # Errors
 /// Fails when etcd is unreachable at start.
 pub fn serve(config: ServeConfig, shutdown: CancellationToken, rt: &Runtime) -> anyhow::Result<()> {
     let mut agent = rt.block_on(Agent::start(config.agent.clone(), shutdown.child_token()))?;
+    // Failures per (job, partition, fencing token): after MAX_ATTEMPTS the
+    // error goes to the coordinator, which fails the job, instead of the
+    // worker retrying a partition it cannot train forever.
+    let mut failures: HashMap<(String, u32, u64), u32> = HashMap::new();
     while let Some(work) = rt.block_on(agent.next_assignment(&shutdown))? {
         tracing::info!(job = %work.job_id, partition = work.partition, fencing = work.fencing, "took a partition");
         if let Err(e) = handle(rt, &config, &mut agent, &work, &shutdown) {
             tracing::error!(job = %work.job_id, partition = work.partition, "failed to train: {e:#}");
+            let attempts = failures.entry((work.job_id.clone(), work.partition, work.fencing)).or_default();
+            *attempts += 1;
+            if *attempts >= MAX_ATTEMPTS {
+                let report = ProgressReport { error: format!("{e:#}"), ..ProgressReport::default() };
+                if let Err(e) = rt.block_on(agent.report(&work, report)) {
+                    tracing::warn!("failed to report the error: {e:#}");
+                }
+            }
             std::thread::sleep(Duration::from_secs(1));
         }
     }
