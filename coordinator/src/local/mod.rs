@@ -222,20 +222,10 @@ pub fn render_model_table(job: &Job) -> String {
     if models.is_empty() {
         return String::new();
     }
-    let columns = [
-        "recall@20",
-        "ndcg@10",
-        "ndcg@20",
-        "hr@10",
-        "mrr",
-        "sampled_hr@10",
-        "auc",
-        "coverage@20",
-        "long_tail@20",
-    ];
-    let mut out = format!("{:<10}{}\n", "model", metric_header(&columns, 13));
+    let columns = report::markdown::COLUMNS;
+    let mut out = format!("{:<10}{}\n", "model", metric_header(columns, 13));
     for (model, metrics) in models {
-        let cells = metric_cells(&columns, 13, |c| metrics.get(c).copied());
+        let cells = metric_cells(columns, 13, |c| metrics.get(c).copied());
         out.push_str(&format!("{model:<10}{cells}\n"));
     }
     out

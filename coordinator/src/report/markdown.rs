@@ -10,8 +10,9 @@ use tessera_proto::coordinator::v1::{Job, SampleRecommendation};
 use super::series;
 use super::RunData;
 
-/// Metric columns of the results table.
-const COLUMNS: &[&str] = &[
+/// Metric columns of the results table, in the report and in the table
+/// `coordinator local` prints.
+pub const COLUMNS: &[&str] = &[
     "recall@20",
     "ndcg@10",
     "ndcg@20",
