@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::Context as _;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 /// Image size in pixels.
@@ -70,6 +72,31 @@ fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_
     move |e| anyhow::anyhow!("draw {}: {e:?}", path.display())
 }
 
+/// A white PNG canvas at `path`, with the font registered.
+fn canvas(path: &Path) -> anyhow::Result<DrawingArea<BitMapBackend<'_>, Shift>> {
+    ensure_font()?;
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err(path))?;
+    Ok(root)
+}
+
+/// Draws the legend and writes the PNG.
+fn finish<'a>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    root: &DrawingArea<BitMapBackend<'a>, Shift>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(plot_err(path))?;
+    root.present().with_context(|| format!("write {}", path.display()))
+}
+
 /// A line chart of `series` (empty series are skipped) written to `path`.
 /// With `log_y`, y is drawn on a log10 scale (for rates that differ by
 /// orders of magnitude); values ≤ 0 are then left out.
@@ -84,10 +111,8 @@ pub fn line_chart(
     series: &[Series],
     log_y: bool,
 ) -> anyhow::Result<()> {
-    ensure_font()?;
     let err = plot_err(path);
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(&err)?;
+    let root = canvas(path)?;
     let series: Vec<Series> = if log_y {
         series
             .iter()
@@ -130,15 +155,7 @@ pub fn line_chart(
             chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(&err)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(&err)?;
-    root.present().with_context(|| format!("write {}", path.display()))
+    finish(&mut chart, &root, path)
 }
 
 /// A grouped bar chart: one group per category, one bar per series.
@@ -152,10 +169,8 @@ pub fn grouped_bars(
     y_label: &str,
     series: &[(String, Vec<f64>)],
 ) -> anyhow::Result<()> {
-    ensure_font()?;
     let err = plot_err(path);
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(&err)?;
+    let root = canvas(path)?;
     let y1 = series.iter().flat_map(|s| s.1.iter().copied()).fold(0.0, f64::max).max(1e-9) * 1.1;
     let n = categories.len().max(1);
     let mut chart = ChartBuilder::on(&root)
@@ -194,13 +209,5 @@ pub fn grouped_bars(
             .label(label.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(&err)?;
-    root.present().with_context(|| format!("write {}", path.display()))
+    finish(&mut chart, &root, path)
 }
