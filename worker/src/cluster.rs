@@ -21,7 +21,7 @@ use tessera_proto::coordinator::v1::{
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-use crate::eval::metrics::{EvalData, TAIL_K};
+use crate::eval::metrics::TAIL_K;
 use crate::eval::samples::describe;
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress};
@@ -275,7 +275,6 @@ fn evaluate_all(
 ) -> anyhow::Result<MetricsReport> {
     let graph = Graph::open(&plan.graph).with_context(|| format!("open graph {}", plan.graph.display()))?;
     let view = TrainView::whole(&graph);
-    let interaction_share = EvalData::of(&graph, false).interaction_share;
     let mut report = MetricsReport::default();
     for (m, kind) in spec.models().into_iter().enumerate() {
         let session = ModelSession::new(
@@ -307,7 +306,7 @@ fn evaluate_all(
             model: kind.as_str().into(),
             k: TAIL_K as u32,
             recommended_share: evaluation.recommended_share,
-            interaction_share: interaction_share.clone(),
+            interaction_share: evaluation.interaction_share,
         });
         report
             .samples

@@ -55,6 +55,8 @@ pub struct Evaluation {
     pub metrics: BTreeMap<String, f64>,
     /// Share of the top-20 recommendations per popularity decile.
     pub recommended_share: Vec<f64>,
+    /// Share of training interactions per popularity decile (from the data).
+    pub interaction_share: Vec<f64>,
     /// For each example user: the top items as (item, score, is a target).
     pub samples: Vec<(u32, Vec<TopItem>)>,
 }
@@ -286,7 +288,7 @@ pub fn evaluate(
         metrics.insert("auc".into(), auc(&mut scored));
     }
     let recommended_share = by_bucket.iter().map(|&n| n as f64 / recs.max(1) as f64).collect();
-    Evaluation { metrics, recommended_share, samples }
+    Evaluation { metrics, recommended_share, interaction_share: data.interaction_share.clone(), samples }
 }
 
 #[cfg(test)]
