@@ -15,9 +15,7 @@ use tch::Device;
 use tessera_graph::partition::{Part, PartitionPlan};
 use tessera_graph::schema::NodeType;
 use tessera_graph::store::Graph;
-use tessera_proto::coordinator::v1::{
-    MetricsReport, PopularityProfile, ProgressReport, TimeBreakdown, WorkerDirective,
-};
+use tessera_proto::coordinator::v1::{MetricsReport, PopularityProfile, ProgressReport, WorkerDirective};
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
@@ -77,13 +75,7 @@ fn progress_report(p: &Progress, epoch_offset: u32) -> ProgressReport {
         steps_per_epoch: p.steps_per_epoch,
         losses: p.losses.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         edges_per_sec: p.edges_per_sec,
-        time: Some(TimeBreakdown {
-            sample_s: p.time.sample,
-            pull_s: p.time.pull,
-            compute_s: p.time.compute,
-            push_s: p.time.push,
-            wait_s: p.time.wait,
-        }),
+        time: Some(p.time.into()),
         finished: false,
         ..ProgressReport::default()
     }

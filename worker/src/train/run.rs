@@ -27,20 +27,8 @@ use crate::train::negatives::NegativeSampler;
 use crate::train::step::{train_step, Rows, StepTasks};
 use crate::view::TrainView;
 
-/// Where the step time went, in seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct TimeSplit {
-    /// Sampling (on the sampler thread).
-    pub sample: f64,
-    /// Pulling rows and dense weights.
-    pub pull: f64,
-    /// Forward and backward.
-    pub compute: f64,
-    /// Pushing gradients.
-    pub push: f64,
-    /// Waiting for the next batch's rows.
-    pub wait: f64,
-}
+/// Where the step time went, in seconds (the type the coordinator's report uses too).
+pub use coordinator::report::history::TimeSplit;
 
 /// A progress snapshot.
 #[derive(Debug, Clone)]
