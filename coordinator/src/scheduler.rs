@@ -94,17 +94,21 @@ impl Scheduler {
 
     async fn set_message(&self, job: &JobRecord, state: JobState, message: String) -> Result<()> {
         if job.status.job_state() != state || job.status.message != message {
-            tracing::info!(job = %job.meta.job_id, state = state.as_str_name(), %message, "job state");
-            self.store.set_status(&job.meta.job_id, &JobStatus::new(state, message)).await?;
+            let status = JobStatus::new(state, message.clone());
+            if self.store.set_status(&job.meta.job_id, &status).await? {
+                tracing::info!(job = %job.meta.job_id, state = state.as_str_name(), %message, "job state");
+            }
         }
         Ok(())
     }
 
     async fn fail(&self, job_id: &str, error: String) -> Result<()> {
-        tracing::error!(job = %job_id, "job failed: {error}");
         let mut status = JobStatus::new(JobState::Failed, "failed");
-        status.error = error;
-        self.store.set_status(job_id, &status).await
+        status.error = error.clone();
+        if self.store.set_status(job_id, &status).await? {
+            tracing::error!(job = %job_id, "job failed: {error}");
+        }
+        Ok(())
     }
 
     async fn step(

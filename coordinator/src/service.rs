@@ -90,7 +90,10 @@ impl CoordinatorCore {
         if record.status.is_terminal() {
             return Ok(record.status.job_state());
         }
-        self.store.set_status(job_id, &JobStatus::new(JobState::Cancelled, "cancelled")).await?;
+        if !self.store.set_status(job_id, &JobStatus::new(JobState::Cancelled, "cancelled")).await? {
+            // It ended meanwhile: report the state it ended in.
+            return Ok(self.store.load_job(job_id).await?.status.job_state());
+        }
         tracing::info!(job = %job_id, "job cancelled");
         Ok(JobState::Cancelled)
     }
@@ -124,10 +127,11 @@ impl CoordinatorCore {
         }
         if !report.error.is_empty() {
             let error = format!("partition {} on {}: {}", report.partition, report.worker_id, report.error);
-            tracing::error!(job = %report.job_id, "job failed: {error}");
             let mut status = JobStatus::new(JobState::Failed, "failed");
-            status.error = error;
-            self.store.set_status(&report.job_id, &status).await?;
+            status.error = error.clone();
+            if self.store.set_status(&report.job_id, &status).await? {
+                tracing::error!(job = %report.job_id, "job failed: {error}");
+            }
             return Ok(ack(WorkerDirective::Stop));
         }
         let mut report = report;
@@ -162,8 +166,9 @@ impl CoordinatorCore {
         }
         self.store.add_metrics(&report.job_id, &report).await?;
         if report.phase == "test" && record.status.job_state() == JobState::Evaluating {
-            self.store.set_status(&report.job_id, &JobStatus::new(JobState::Succeeded, "done")).await?;
-            tracing::info!(job = %report.job_id, "job succeeded");
+            if self.store.set_status(&report.job_id, &JobStatus::new(JobState::Succeeded, "done")).await? {
+                tracing::info!(job = %report.job_id, "job succeeded");
+            }
         }
         Ok(())
     }

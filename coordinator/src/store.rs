@@ -297,13 +297,34 @@ impl Store {
         Ok(JobRecord { meta, spec_toml, status, fencing, plan, assignments, progress, metrics })
     }
 
-    /// Replaces a job's status.
+    /// Replaces a job's status unless the job already ended: a terminal
+    /// state (succeeded, failed, cancelled) is never overwritten, so a
+    /// scheduler tick working from an older read cannot undo a failure or a
+    /// cancel reported meanwhile. The check and the write are one etcd
+    /// transaction on the key's revision. Returns whether it wrote.
     ///
     /// # Errors
-    /// Fails when etcd fails.
-    pub async fn set_status(&self, job_id: &str, status: &JobStatus) -> Result<()> {
-        self.client.clone().put(self.job_key(job_id, "state"), encode_json(status), None).await?;
-        Ok(())
+    /// Fails when etcd fails or the stored status is not valid JSON.
+    pub async fn set_status(&self, job_id: &str, status: &JobStatus) -> Result<bool> {
+        let key = self.job_key(job_id, "state");
+        loop {
+            let response = self.client.clone().get(key.clone(), None).await?;
+            let revision = match response.kvs().first() {
+                Some(kv) => {
+                    if decode_json::<JobStatus>(&key, kv.value())?.is_terminal() {
+                        return Ok(false);
+                    }
+                    kv.mod_revision()
+                }
+                None => 0,
+            };
+            let txn = Txn::new()
+                .when([Compare::mod_revision(key.clone(), CompareOp::Equal, revision)])
+                .and_then([TxnOp::put(key.clone(), encode_json(status), None)]);
+            if self.client.clone().txn(txn).await?.succeeded() {
+                return Ok(true);
+            }
+        }
     }
 
     /// Records the partition plan.
