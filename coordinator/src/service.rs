@@ -165,10 +165,11 @@ impl CoordinatorCore {
             report.unix_ms = now_ms();
         }
         self.store.add_metrics(&report.job_id, &report).await?;
-        if report.phase == "test" && record.status.job_state() == JobState::Evaluating {
-            if self.store.set_status(&report.job_id, &JobStatus::new(JobState::Succeeded, "done")).await? {
-                tracing::info!(job = %report.job_id, "job succeeded");
-            }
+        if report.phase == "test"
+            && record.status.job_state() == JobState::Evaluating
+            && self.store.set_status(&report.job_id, &JobStatus::new(JobState::Succeeded, "done")).await?
+        {
+            tracing::info!(job = %report.job_id, "job succeeded");
         }
         Ok(())
     }

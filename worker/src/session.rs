@@ -41,6 +41,8 @@ pub fn model_config(spec: &JobSpec, kind: ModelKind) -> Config {
             0.0
         },
         mlp_scorer: m.scorer == coordinator::job::spec::Scorer::Mlp,
+        layer_mean: m.layer_mean && kind != ModelKind::Mf,
+        identity_init: m.init == coordinator::job::spec::LayerInit::Identity,
     }
 }
 

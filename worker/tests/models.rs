@@ -1,7 +1,8 @@
 //! Model tests on a tiny generated graph, trained in one process against
 //! in-process PS shards: every model's loss falls and its metrics beat
 //! random (also HGT with the MLP scorer and PageRank-weighted sampling);
-//! HGT's attention over each target's edges sums to 1; a one-worker CPU run
+//! HGT's attention over each target's edges sums to 1, and an identity-init
+//! layer starts as the gated attention-weighted mean; a one-worker CPU run
 //! is reproducible for a seed.
 
 use std::path::Path;
@@ -111,11 +112,16 @@ fn one_worker_cpu_run_is_reproducible_for_a_seed() {
     }
 }
 
-#[test]
-fn hgt_attention_over_each_target_sums_to_one() {
-    let dir = tempfile::tempdir().unwrap();
-    tiny_graph(dir.path());
-    let graph = tessera_graph::Graph::open(&dir.path().join("graph")).unwrap();
+/// One HGT layer (dim 16, 4 heads) over a block of 40 users and 40 items of
+/// the tiny graph, with random inputs: its schema, layer input and inputs.
+fn hgt_layer_on_tiny_block(
+    dir: &Path,
+    vs: &nn::VarStore,
+    identity_init: bool,
+    temporal: bool,
+) -> (HgtLayer, Schema, worker::model::LayerInput, worker::model::TypedTensors) {
+    tiny_graph(dir);
+    let graph = tessera_graph::Graph::open(&dir.join("graph")).unwrap();
     let messages = MessageGraph::new(&graph);
     let schema = Schema::of(&graph, &messages);
     let config = Config {
@@ -126,18 +132,19 @@ fn hgt_attention_over_each_target_sums_to_one() {
         dropout: 0.0,
         features: false,
         num_bases: 0,
-        temporal: true,
+        temporal,
         id_dropout: 0.0,
         mlp_scorer: false,
+        layer_mean: false,
+        identity_init,
     };
-    let vs = nn::VarStore::new(Device::Cpu);
     let layer = HgtLayer::new(&(vs.root() / "hgt"), &config, &schema);
     let sampler = NeighborSampler::new(&messages, vec![8], Weighting::Uniform);
     let mut seeds = vec![Vec::new(); NodeType::ALL.len()];
     seeds[NodeType::User.index()] = (0..40).collect();
     seeds[NodeType::Item.index()] = (0..40).collect();
     let (block, _) = sampler.sample(&seeds, &mut rand_chacha::ChaCha8Rng::seed_from_u64(1));
-    let inputs = block_inputs(&block, 1, 0, Device::Cpu);
+    let input = block_inputs(&block, 1, 0, Device::Cpu).remove(0);
     let mut h = no_tensors();
     for t in graph.node_types() {
         let n = block.nodes_of(t).len() as i64;
@@ -145,16 +152,24 @@ fn hgt_attention_over_each_target_sums_to_one() {
             h[t.index()] = Some(Tensor::randn([n, 16], (Kind::Float, Device::Cpu)));
         }
     }
-    let (_, attention) = layer.forward_with_attention(&h, &inputs[0], false);
+    (layer, schema, input, h)
+}
+
+#[test]
+fn hgt_attention_over_each_target_sums_to_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let (layer, schema, input, h) = hgt_layer_on_tiny_block(dir.path(), &vs, false, true);
+    let (_, attention) = layer.forward_with_attention(&h, &input, false);
     for t in NodeType::ALL {
-        let n = inputs[0].n_dst[t.index()];
+        let n = input.n_dst[t.index()];
         let mut sums = Tensor::zeros([n, 4], (Kind::Float, Device::Cpu));
         let mut any = false;
         for (e, (_, _, dst, _)) in schema.edge_types.iter().enumerate() {
             if *dst != t {
                 continue;
             }
-            if let (Some(a), Some(edges)) = (&attention[e], &inputs[0].edges[e]) {
+            if let (Some(a), Some(edges)) = (&attention[e], &input.edges[e]) {
                 sums = sums.index_add(0, &edges.dst, a);
                 any = true;
             }
@@ -168,4 +183,41 @@ fn hgt_attention_over_each_target_sums_to_one() {
         let err = (picked - 1.0).abs().max().double_value(&[]);
         assert!(err < 1e-5, "{t}: attention sums differ from 1 by {err}");
     }
+}
+
+/// With the identity init, an untrained HGT layer is the gated residual of
+/// an attention-weighted mean of the neighbours' inputs:
+/// out = σ(1)·gelu(Σ α·x_src) + (1 − σ(1))·x_dst.
+#[test]
+fn identity_init_hgt_starts_as_attention_weighted_neighbour_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let (layer, schema, input, h) = hgt_layer_on_tiny_block(dir.path(), &vs, true, false);
+    let (out, attention) = layer.forward_with_attention(&h, &input, false);
+    let gate = 1.0 / (1.0 + (-1.0f64).exp());
+    let mut checked = 0;
+    for t in NodeType::ALL {
+        let (Some(x), Some(y)) = (&h[t.index()], &out[t.index()]) else { continue };
+        let n = input.n_dst[t.index()];
+        let mut agg = Tensor::zeros([n, 4, 4], (Kind::Float, Device::Cpu));
+        let mut any = false;
+        for (e, (_, src, dst, _)) in schema.edge_types.iter().enumerate() {
+            if *dst != t {
+                continue;
+            }
+            if let (Some(a), Some(edges), Some(xs)) = (&attention[e], &input.edges[e], &h[src.index()]) {
+                let msg = xs.index_select(0, &edges.src).view([-1, 4, 4]) * a.unsqueeze(-1);
+                agg = agg.index_add(0, &edges.dst, &msg);
+                any = true;
+            }
+        }
+        if !any {
+            continue;
+        }
+        let expected = agg.view([n, 16]).gelu("none") * gate + x.narrow(0, 0, n) * (1.0 - gate);
+        let err = (y - expected).abs().max().double_value(&[]);
+        assert!(err < 1e-5, "{t}: identity-init output differs by {err}");
+        checked += 1;
+    }
+    assert!(checked >= 2, "users and items both have incoming edges");
 }

@@ -168,6 +168,28 @@ pub struct ModelSpec {
     /// Scorer for user–item pairs.
     #[serde(default)]
     pub scorer: Scorer,
+    /// Output the mean of the input and of every layer's output instead of
+    /// the last layer's (jumping knowledge, as LightGCN always does).
+    /// Message-passing models only.
+    #[serde(default)]
+    pub layer_mean: bool,
+    /// Initialisation of HGT's V and A linears and its per-relation W_ATT
+    /// and W_MSG.
+    #[serde(default)]
+    pub init: LayerInit,
+}
+
+/// How HGT's transforms start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerInit {
+    /// Random (Glorot), as in the paper's code.
+    #[default]
+    Glorot,
+    /// Identity: an untrained layer is the residual plus an attention-weighted
+    /// mean of the neighbours, so training starts from neighbourhood smoothing
+    /// instead of random projections of the id embeddings.
+    Identity,
 }
 
 fn default_dim() -> u32 {

@@ -23,6 +23,17 @@ fn minimal_spec_gets_defaults_and_resolves_paths() {
 }
 
 #[test]
+fn layer_mean_and_identity_init_parse() {
+    let text = MINIMAL.replace("kind = \"hgt\"", "kind = \"hgt\"\nlayer_mean = true\ninit = \"identity\"");
+    let spec = JobSpec::parse(&text, None).unwrap();
+    assert!(spec.model.layer_mean);
+    assert_eq!(spec.model.init, LayerInit::Identity);
+    let spec = JobSpec::parse(MINIMAL, None).unwrap();
+    assert!(!spec.model.layer_mean);
+    assert_eq!(spec.model.init, LayerInit::Glorot);
+}
+
+#[test]
 fn unknown_field_is_named() {
     let text = MINIMAL.replace("kind = \"hgt\"", "kind = \"hgt\"\nlayerz = 3");
     let err = JobSpec::parse(&text, None).unwrap_err().to_string();
@@ -45,6 +56,7 @@ fn out_of_range_values_name_their_field() {
         ("[model]\nkind = \"hgt\"\n[tasks]\nbeta = -1.0", "tasks.beta"),
         ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"cluster\"", "sampler.kind"),
         ("[model]\nkind = \"hgt\"\n[train.embeddings]\nkind = \"lion\"\nlr = 0.1", "train.embeddings"),
+        ("[model]\nkind = \"hgt\"\ninit = \"zeros\"", "init"),
     ] {
         let text = MINIMAL.replace("[model]\nkind = \"hgt\"", patch);
         let err = JobSpec::parse(&text, None).unwrap_err().to_string();

@@ -48,6 +48,14 @@ pub fn segment_softmax(scores: &Tensor, dst: &Tensor, n: i64) -> Tensor {
     ex / (denom.index_select(0, dst) + 1e-16)
 }
 
+/// Overwrites a square matrix, or a stack of them (`… × n × n`), with the
+/// identity.
+fn set_identity(w: &Tensor) {
+    let n = *w.size().last().expect("a matrix");
+    let eye = Tensor::eye(n, (w.kind(), w.device())).expand(w.size(), false);
+    w.shallow_clone().copy_(&eye);
+}
+
 /// Bucket of an edge age in days: 0 for under a day, else 1 + log2(days).
 pub fn age_bucket(age_days: &Tensor) -> Tensor {
     (age_days.clamp_min(1.0).log2().floor() + 1.0)
@@ -92,6 +100,20 @@ impl HgtLayer {
             mu.push((vs / "mu").var(name, &[heads], nn::Init::Const(1.0)));
             edge_ends.push((src.index(), dst.index()));
         }
+        let (v_lin, a_lin) = (per_type("v_lin"), per_type("a_lin"));
+        if config.identity_init {
+            tch::no_grad(|| {
+                for lin in v_lin.iter().chain(&a_lin).flatten() {
+                    set_identity(&lin.ws);
+                    if let Some(bias) = &lin.bs {
+                        let _ = bias.shallow_clone().zero_();
+                    }
+                }
+                for w in w_att.iter().chain(&w_msg) {
+                    set_identity(w);
+                }
+            });
+        }
         let rte = config.temporal.then(|| {
             (vs / "rte").var("table", &[AGE_BUCKETS, d], nn::Init::Randn { mean: 0.0, stdev: 0.02 })
         });
@@ -101,8 +123,8 @@ impl HgtLayer {
             dropout: config.dropout,
             k_lin: per_type("k_lin"),
             q_lin: per_type("q_lin"),
-            v_lin: per_type("v_lin"),
-            a_lin: per_type("a_lin"),
+            v_lin,
+            a_lin,
             skip,
             w_att,
             w_msg,

@@ -55,6 +55,10 @@ pub struct Config {
     pub id_dropout: f64,
     /// Score pairs with the dot product plus a small MLP (else the dot product).
     pub mlp_scorer: bool,
+    /// Output the mean of the input and every layer's output (LightGCN always does).
+    pub layer_mean: bool,
+    /// HGT: start V, A, W_ATT and W_MSG at the identity.
+    pub identity_init: bool,
 }
 
 impl Config {
@@ -124,21 +128,22 @@ impl Model {
 
     /// Runs the layers over `x` (encoded inputs) with one `LayerInput` per
     /// layer; returns, per type, the outputs of the last layer's
-    /// destination nodes. LightGCN returns the mean of every layer's output.
+    /// destination nodes. LightGCN, and the others with `layer_mean`, return
+    /// the mean of the input and every layer's output.
     pub fn forward_t(&self, x: TypedTensors, inputs: &[&LayerInput], train: bool) -> TypedTensors {
         assert_eq!(inputs.len(), self.layers.len(), "one LayerInput per layer");
         let mut h = x;
         let mut history: Vec<TypedTensors> = Vec::new();
-        let lightgcn = self.config.kind == ModelKind::Lightgcn;
+        let mean = self.config.kind == ModelKind::Lightgcn || self.config.layer_mean;
         for (layer, input) in self.layers.iter().zip(inputs) {
             let next = layer.forward_t(&h, input, train);
-            if lightgcn {
+            if mean {
                 history.push(std::mem::replace(&mut h, next));
             } else {
                 h = next;
             }
         }
-        if lightgcn && !history.is_empty() {
+        if mean && !history.is_empty() {
             let n = history.len() as f64 + 1.0;
             return h
                 .iter()
