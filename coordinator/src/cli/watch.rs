@@ -87,11 +87,11 @@ impl View {
             steps = steps.max(p.steps_per_epoch);
         }
         fraction /= f64::from(parts);
-        let loss =
-            if losses.is_empty() { f64::NAN } else { losses.iter().sum::<f64>() / losses.len() as f64 };
+        let loss = (!losses.is_empty()).then(|| losses.iter().sum::<f64>() / losses.len() as f64);
+        let loss = show_loss(loss);
         let state = crate::cli::jobs::render_state(job);
         let message = format!(
-            "{state} | epoch {}/{epochs} step {step}/{steps} | loss {loss:.4} | {edges_per_sec:.0} edges/s",
+            "{state} | epoch {}/{epochs} step {step}/{steps} | loss {loss} | {edges_per_sec:.0} edges/s",
             (epoch + 1).min(epochs)
         );
         self.main.set_position((fraction * SCALE as f64) as u64);
@@ -111,11 +111,11 @@ impl View {
             let worker = if a.worker_id.is_empty() { "(waiting for a worker)" } else { a.worker_id.as_str() };
             bar.set_message(match p {
                 Some(p) => format!(
-                    "{worker} epoch {} step {}/{} loss {:.4} {:.0} edges/s{}",
+                    "{worker} epoch {} step {}/{} loss {} {:.0} edges/s{}",
                     p.epoch,
                     p.step,
                     p.steps_per_epoch,
-                    p.losses.get("total").copied().unwrap_or(f64::NAN),
+                    show_loss(p.losses.get("total").copied()),
                     p.edges_per_sec,
                     if p.finished { " done" } else { "" }
                 ),
@@ -272,4 +272,10 @@ pub fn metric_cells(columns: &[&str], width: usize, value: impl Fn(&str) -> Opti
             None => format!(" {:>width$}", "-"),
         })
         .collect()
+}
+
+/// A loss for the progress lines: four decimals, or "-" before the first
+/// report of one (a partition in evaluation reports none).
+fn show_loss(loss: Option<f64>) -> String {
+    loss.filter(|l| l.is_finite()).map_or_else(|| "-".to_owned(), |l| format!("{l:.4}"))
 }
