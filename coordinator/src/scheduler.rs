@@ -103,9 +103,7 @@ impl Scheduler {
     }
 
     async fn fail(&self, job_id: &str, error: String) -> Result<()> {
-        let mut status = JobStatus::new(JobState::Failed, "failed");
-        status.error = error.clone();
-        if self.store.set_status(job_id, &status).await? {
+        if self.store.set_status(job_id, &JobStatus::failed(&error)).await? {
             tracing::error!(job = %job_id, "job failed: {error}");
         }
         Ok(())

@@ -127,9 +127,7 @@ impl CoordinatorCore {
         }
         if !report.error.is_empty() {
             let error = format!("partition {} on {}: {}", report.partition, report.worker_id, report.error);
-            let mut status = JobStatus::new(JobState::Failed, "failed");
-            status.error = error.clone();
-            if self.store.set_status(&report.job_id, &status).await? {
+            if self.store.set_status(&report.job_id, &JobStatus::failed(&error)).await? {
                 tracing::error!(job = %report.job_id, "job failed: {error}");
             }
             return Ok(ack(WorkerDirective::Stop));

@@ -60,6 +60,11 @@ impl JobStatus {
         }
     }
 
+    /// A failed status carrying `error`.
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self { error: error.into(), ..Self::new(JobState::Failed, "failed") }
+    }
+
     /// The state as the protocol enum (unspecified when unknown).
     pub fn job_state(&self) -> JobState {
         JobState::from_str_name(&self.state).unwrap_or(JobState::Unspecified)

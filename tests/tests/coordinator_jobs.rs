@@ -43,6 +43,17 @@ impl Cluster {
         spec_toml(name, &self.dir.path().join("graph"), epochs)
     }
 
+    /// Submits the test spec `name` as job `<name>-1`; returns its id.
+    async fn submit(
+        &self,
+        client: &mut CoordinatorClient<tonic::transport::Channel>,
+        name: &str,
+        epochs: u32,
+    ) -> anyhow::Result<String> {
+        let request = SubmitJobRequest { spec_toml: self.spec(name, epochs), job_id: format!("{name}-1") };
+        Ok(client.submit_job(request).await?.into_inner().job_id)
+    }
+
     async fn worker(&self, id: &str) -> anyhow::Result<FakeWorker> {
         FakeWorker::start(
             id,
@@ -177,11 +188,7 @@ async fn job_goes_from_submit_to_running_to_succeeded_through_the_cli() -> anyho
 async fn coordinator_killed_and_restarted_mid_job_carries_on() -> anyhow::Result<()> {
     let mut cluster = Cluster::start().await?;
     let mut client = cluster.client().await?;
-    let job_id = client
-        .submit_job(SubmitJobRequest { spec_toml: cluster.spec("restart", 6), job_id: "restart-1".into() })
-        .await?
-        .into_inner()
-        .job_id;
+    let job_id = cluster.submit(&mut client, "restart", 6).await?;
     let workers = [cluster.worker("w-a").await?, cluster.worker("w-b").await?];
     let before = wait_for(&mut client, &job_id, Duration::from_secs(20), "progress", |j| {
         state(j) == JobState::Running && steps_done(j) >= 20
@@ -213,11 +220,7 @@ async fn coordinator_killed_and_restarted_mid_job_carries_on() -> anyhow::Result
 async fn expired_worker_lease_moves_its_partition_within_10s_and_fences_it() -> anyhow::Result<()> {
     let cluster = Cluster::start().await?;
     let mut client = cluster.client().await?;
-    let job_id = client
-        .submit_job(SubmitJobRequest { spec_toml: cluster.spec("lease", 8), job_id: "lease-1".into() })
-        .await?
-        .into_inner()
-        .job_id;
+    let job_id = cluster.submit(&mut client, "lease", 8).await?;
     let a = cluster.worker("w-a").await?;
     let b = cluster.worker("w-b").await?;
     let running =
@@ -275,11 +278,7 @@ async fn expired_worker_lease_moves_its_partition_within_10s_and_fences_it() -> 
 async fn cancel_stops_the_workers_and_watch_exits_4() -> anyhow::Result<()> {
     let cluster = Cluster::start().await?;
     let mut client = cluster.client().await?;
-    let job_id = client
-        .submit_job(SubmitJobRequest { spec_toml: cluster.spec("cancel", 500), job_id: "cancel-1".into() })
-        .await?
-        .into_inner()
-        .job_id;
+    let job_id = cluster.submit(&mut client, "cancel", 500).await?;
     let workers = [cluster.worker("w-a").await?, cluster.worker("w-b").await?];
     wait_for(&mut client, &job_id, Duration::from_secs(20), "both workers training", |j| {
         state(j) == JobState::Running && j.progress.len() == 2
@@ -309,11 +308,7 @@ async fn cancel_stops_the_workers_and_watch_exits_4() -> anyhow::Result<()> {
 async fn a_worker_that_cannot_train_its_partition_fails_the_job_with_its_error() -> anyhow::Result<()> {
     let cluster = Cluster::start().await?;
     let mut client = cluster.client().await?;
-    let job_id = client
-        .submit_job(SubmitJobRequest { spec_toml: cluster.spec("broken", 500), job_id: "broken-1".into() })
-        .await?
-        .into_inner()
-        .job_id;
+    let job_id = cluster.submit(&mut client, "broken", 500).await?;
     let healthy = cluster.worker("w-ok").await?;
     let options = FakeOptions {
         fail_with: Some("init_dense refused: shape [400] differs".into()),
@@ -343,11 +338,7 @@ async fn a_worker_that_cannot_train_its_partition_fails_the_job_with_its_error()
 async fn missing_ps_shard_pauses_workers_until_it_is_back() -> anyhow::Result<()> {
     let mut cluster = Cluster::start().await?;
     let mut client = cluster.client().await?;
-    let job_id = client
-        .submit_job(SubmitJobRequest { spec_toml: cluster.spec("pause", 500), job_id: "pause-1".into() })
-        .await?
-        .into_inner()
-        .job_id;
+    let job_id = cluster.submit(&mut client, "pause", 500).await?;
     let workers = [cluster.worker("w-a").await?, cluster.worker("w-b").await?];
     wait_for(&mut client, &job_id, Duration::from_secs(20), "running", |j| state(j) == JobState::Running)
         .await?;

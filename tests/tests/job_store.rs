@@ -17,8 +17,7 @@ async fn a_terminal_status_is_never_overwritten() -> anyhow::Result<()> {
     assert_eq!(stale.status.job_state(), JobState::Pending);
 
     // Meanwhile a worker reports an error and the job fails.
-    let mut failed = JobStatus::new(JobState::Failed, "failed");
-    failed.error = "partition 1 on w-bad: boom".into();
+    let failed = JobStatus::failed("partition 1 on w-bad: boom");
     assert!(store.set_status("sticky", &failed).await?);
 
     // The tick now writes what it decided from its stale read: refused.

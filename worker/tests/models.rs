@@ -155,6 +155,23 @@ fn hgt_layer_on_tiny_block(
     (layer, schema, input, h)
 }
 
+/// The edge types into `t` that have edges in `input`: (source type,
+/// attention weights E × H, edges).
+fn incoming<'a>(
+    schema: &Schema,
+    attention: &'a [Option<Tensor>],
+    input: &'a worker::model::LayerInput,
+    t: NodeType,
+) -> Vec<(NodeType, &'a Tensor, &'a worker::model::LayerEdges)> {
+    schema
+        .edge_types
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, _, dst, _))| *dst == t)
+        .filter_map(|(e, (_, src, _, _))| Some((*src, attention[e].as_ref()?, input.edges[e].as_ref()?)))
+        .collect()
+}
+
 #[test]
 fn hgt_attention_over_each_target_sums_to_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -163,19 +180,13 @@ fn hgt_attention_over_each_target_sums_to_one() {
     let (_, attention) = layer.forward_with_attention(&h, &input, false);
     for t in NodeType::ALL {
         let n = input.n_dst[t.index()];
-        let mut sums = Tensor::zeros([n, 4], (Kind::Float, Device::Cpu));
-        let mut any = false;
-        for (e, (_, _, dst, _)) in schema.edge_types.iter().enumerate() {
-            if *dst != t {
-                continue;
-            }
-            if let (Some(a), Some(edges)) = (&attention[e], &input.edges[e]) {
-                sums = sums.index_add(0, &edges.dst, a);
-                any = true;
-            }
-        }
-        if !any {
+        let edge_types = incoming(&schema, &attention, &input, t);
+        if edge_types.is_empty() {
             continue;
+        }
+        let mut sums = Tensor::zeros([n, 4], (Kind::Float, Device::Cpu));
+        for (_, a, edges) in edge_types {
+            sums = sums.index_add(0, &edges.dst, a);
         }
         let has_edges = sums.sum_dim_intlist(-1, false, Kind::Float).gt(0.0);
         let picked = sums.index_select(0, &has_edges.nonzero().squeeze_dim(1));
@@ -199,20 +210,15 @@ fn identity_init_hgt_starts_as_attention_weighted_neighbour_mean() {
     for t in NodeType::ALL {
         let (Some(x), Some(y)) = (&h[t.index()], &out[t.index()]) else { continue };
         let n = input.n_dst[t.index()];
-        let mut agg = Tensor::zeros([n, 4, 4], (Kind::Float, Device::Cpu));
-        let mut any = false;
-        for (e, (_, src, dst, _)) in schema.edge_types.iter().enumerate() {
-            if *dst != t {
-                continue;
-            }
-            if let (Some(a), Some(edges), Some(xs)) = (&attention[e], &input.edges[e], &h[src.index()]) {
-                let msg = xs.index_select(0, &edges.src).view([-1, 4, 4]) * a.unsqueeze(-1);
-                agg = agg.index_add(0, &edges.dst, &msg);
-                any = true;
-            }
-        }
-        if !any {
+        let edge_types = incoming(&schema, &attention, &input, t);
+        if edge_types.is_empty() {
             continue;
+        }
+        let mut agg = Tensor::zeros([n, 4, 4], (Kind::Float, Device::Cpu));
+        for (src, a, edges) in edge_types {
+            let xs = h[src.index()].as_ref().expect("a source type with edges has inputs");
+            let msg = xs.index_select(0, &edges.src).view([-1, 4, 4]) * a.unsqueeze(-1);
+            agg = agg.index_add(0, &edges.dst, &msg);
         }
         let expected = agg.view([n, 16]).gelu("none") * gate + x.narrow(0, 0, n) * (1.0 - gate);
         let err = (y - expected).abs().max().double_value(&[]);
