@@ -112,6 +112,9 @@ pub enum RelationKind {
     CoView,
     /// item → item, bought by the same user within a window (top-k per item).
     CoBuy,
+    /// Any type → any type: a node's most-visited nodes on random walks
+    /// (built by the PinSAGE sampler, never stored in a graph directory).
+    Walk,
 }
 
 /// A stored relation: its name and endpoint types.

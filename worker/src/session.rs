@@ -9,7 +9,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ps_server::client::ShardedClient;
 use tch::{nn, Device};
-use tessera_graph::sample::{pagerank, MessageGraph, NeighborSampler, Weighting};
+use tessera_graph::partition::merge;
+use tessera_graph::sample::{
+    pagerank, ClusterSampler, MessageGraph, NeighborSampler, WalkGraph, WalkParams, Weighting,
+};
 use tessera_graph::schema::{Behavior, NodeType, RelationKind};
 use tessera_graph::store::Graph;
 use tokio::runtime::Handle;
@@ -18,10 +21,11 @@ use crate::eval::inference::embeddings;
 use crate::eval::metrics::{evaluate, EvalData, Evaluation};
 use crate::model::{Config, Model, ModelKind, Schema};
 use crate::params::Params;
-use crate::train::run::{run, Control, Progress, RunOptions, RunSummary};
+use crate::train::batch::{Batcher, ClusterBatches};
+use crate::train::run::{run, Control, Progress, RunOptions, RunSummary, SamplerChoice};
 use crate::train::step::StepTasks;
 use crate::view::TrainView;
-use coordinator::job::spec::{JobSpec, NegativeKind};
+use coordinator::job::spec::{JobSpec, NegativeKind, SamplerKind};
 
 /// The model config a spec asks for, for model `kind`.
 pub fn model_config(spec: &JobSpec, kind: ModelKind) -> Config {
@@ -43,7 +47,93 @@ pub fn model_config(spec: &JobSpec, kind: ModelKind) -> Config {
         mlp_scorer: m.scorer == coordinator::job::spec::Scorer::Mlp,
         layer_mean: m.layer_mean && kind != ModelKind::Mf,
         identity_init: m.init == coordinator::job::spec::LayerInit::Identity,
+        edge_importance: matches!(sampler_choice(spec, kind), SamplerChoice::RandomWalk(_)),
     }
+}
+
+/// The sampler model `kind` trains with: the job's, except for MF, which
+/// has no neighbourhood and trains on slices of the positive edges.
+pub fn sampler_choice(spec: &JobSpec, kind: ModelKind) -> SamplerChoice {
+    let s = &spec.sampler;
+    match s.kind {
+        _ if kind == ModelKind::Mf => SamplerChoice::Neighbor,
+        SamplerKind::Neighbor => SamplerChoice::Neighbor,
+        SamplerKind::Cluster => {
+            SamplerChoice::Cluster { sub_parts: s.sub_parts, parts_per_batch: s.parts_per_batch }
+        }
+        SamplerKind::RandomWalk => SamplerChoice::RandomWalk(WalkParams {
+            walks: s.walks,
+            walk_length: s.walk_length,
+            restart: s.restart,
+            top_t: s.top_t,
+        }),
+    }
+}
+
+/// What a model reads from a graph: the stored relations, or the random-walk
+/// neighbourhoods built over them.
+#[derive(Debug)]
+pub enum Neighbourhoods<'g> {
+    /// Stored relations in both directions.
+    Stored(MessageGraph<'g>),
+    /// PinSAGE neighbourhoods.
+    Walks(WalkGraph),
+}
+
+impl Neighbourhoods<'_> {
+    /// The edge types to sample and aggregate.
+    pub fn messages(&self) -> MessageGraph<'_> {
+        match self {
+            Self::Stored(m) => m.clone(),
+            Self::Walks(w) => w.messages(),
+        }
+    }
+}
+
+/// The neighbourhoods model `kind` reads from `graph` with `sampler`. With
+/// `schema_only`, random walks are not run (the edge types are the same).
+pub fn neighbourhoods<'g>(
+    graph: &'g Graph,
+    kind: ModelKind,
+    sampler: &SamplerChoice,
+    seed: u64,
+    schema_only: bool,
+) -> Neighbourhoods<'g> {
+    let stored = message_graph(graph, kind);
+    let SamplerChoice::RandomWalk(params) = sampler else { return Neighbourhoods::Stored(stored) };
+    let counts: Vec<usize> =
+        NodeType::ALL.iter().map(|&t| if schema_only { 0 } else { graph.num_nodes(t) }).collect();
+    let started = std::time::Instant::now();
+    let walks = WalkGraph::build(&stored, &counts, params, seed);
+    if !schema_only {
+        tracing::info!(
+            edges = walks.num_edges(),
+            secs = started.elapsed().as_secs_f64(),
+            "random-walk neighbourhoods built"
+        );
+    }
+    Neighbourhoods::Walks(walks)
+}
+
+/// Each node's METIS sub-part of `graph` (per node type index), for
+/// Cluster-GCN.
+///
+/// # Errors
+/// Fails when the graph is too large for METIS or METIS fails.
+pub fn sub_parts(graph: &Graph, parts: u32, seed: u64) -> anyhow::Result<Vec<Vec<u32>>> {
+    let merged = merge(graph).context("merge the training graph for Cluster-GCN")?;
+    let assignment = if parts <= 1 {
+        vec![0; merged.num_vertices()]
+    } else {
+        coordinator::partition::metis_assignment(&merged, parts, seed, 1.05)
+            .context("split the training graph into Cluster-GCN sub-parts")?
+    };
+    let mut part_of: Vec<Vec<u32>> = NodeType::ALL.iter().map(|&t| vec![0; graph.num_nodes(t)]).collect();
+    for (v, &p) in assignment.iter().enumerate() {
+        let (t, id) = merged.space.local(v);
+        part_of[t.index()][id as usize] = p;
+    }
+    Ok(part_of)
 }
 
 /// The edge types a model reads: LightGCN and MF the user–item behaviours,
@@ -102,8 +192,8 @@ impl ModelSession {
     ) -> anyhow::Result<Self> {
         tch::manual_seed(spec.seed as i64);
         let config = model_config(spec, kind);
-        let messages = message_graph(graph, kind);
-        let schema = Schema::of(graph, &messages);
+        let hoods = neighbourhoods(graph, kind, &sampler_choice(spec, kind), spec.seed, true);
+        let schema = Schema::of(graph, &hoods.messages());
         let vs = nn::VarStore::new(device);
         let model = Model::new(&vs.root(), &config, &schema);
         let head = (spec.tasks.gamma > 0.0 && num_categories > 0)
@@ -131,7 +221,13 @@ impl ModelSession {
             epochs: spec.train.epochs,
             batch_size: spec.train.batch_size as usize,
             max_steps_per_epoch: spec.train.max_steps_per_epoch,
-            fanouts: if self.kind == ModelKind::Mf { Vec::new() } else { spec.sampler.fanouts.clone() },
+            sampler: sampler_choice(spec, self.kind),
+            fanouts: match sampler_choice(spec, self.kind) {
+                _ if self.kind == ModelKind::Mf => Vec::new(),
+                // Every walk neighbour, at every layer.
+                SamplerChoice::RandomWalk(p) => vec![p.top_t; spec.model.layers as usize],
+                _ => spec.sampler.fanouts.clone(),
+            },
             weighting: match spec.sampler.weighting {
                 coordinator::job::spec::Weighting::Uniform => Weighting::Uniform,
                 coordinator::job::spec::Weighting::Decay => Weighting::Decay,
@@ -173,14 +269,27 @@ impl ModelSession {
         options: &RunOptions,
         on_progress: &mut dyn FnMut(&Progress) -> Control,
     ) -> anyhow::Result<RunSummary> {
-        let messages = message_graph(view.graph, self.kind);
+        let hoods = neighbourhoods(view.graph, self.kind, &options.sampler, options.seed, false);
+        let messages = hoods.messages();
         anyhow::ensure!(
             Schema::of(view.graph, &messages) == self.schema,
             "the training graph's relations or features differ from the model's"
         );
-        let mut sampler = NeighborSampler::new(&messages, options.fanouts.clone(), options.weighting.clone());
-        sampler.per_relation = options.per_relation;
-        run(rt, view, &sampler, &self.model, &self.vs, self.head.as_ref(), &self.params, options, on_progress)
+        let batcher = match options.sampler {
+            SamplerChoice::Cluster { sub_parts: parts, parts_per_batch } => {
+                let part_of = sub_parts(view.graph, parts, options.seed)?;
+                let layers = self.model.config.num_layers();
+                let sampler = ClusterSampler::new(&messages, part_of, parts_per_batch as usize, layers);
+                Batcher::Cluster(ClusterBatches::new(sampler, &view.positives))
+            }
+            _ => {
+                let mut sampler =
+                    NeighborSampler::new(&messages, options.fanouts.clone(), options.weighting.clone());
+                sampler.per_relation = options.per_relation;
+                Batcher::Neighbor(sampler)
+            }
+        };
+        run(rt, view, &batcher, &self.model, &self.vs, self.head.as_ref(), &self.params, options, on_progress)
     }
 
     /// Full-graph inference on `graph` (the whole graph) and the metrics on
@@ -199,9 +308,9 @@ impl ModelSession {
         device: Device,
     ) -> anyhow::Result<Evaluation> {
         rt.block_on(self.params.pull_dense(&self.vs)).context("refresh dense weights")?;
-        let messages = message_graph(graph, self.kind);
+        let hoods = neighbourhoods(graph, self.kind, &sampler_choice(spec, self.kind), spec.seed, false);
         let (users, items) =
-            embeddings(rt, graph, &messages, &self.model, &self.params, graph_now(graph), device)?;
+            embeddings(rt, graph, &hoods.messages(), &self.model, &self.params, graph_now(graph), device)?;
         let mut data = EvalData::of(graph, valid);
         data.limit_users(max_users, spec.seed);
         Ok(evaluate(

@@ -78,24 +78,54 @@ fn every_model_learns_and_beats_random() {
     }
 }
 
-#[test]
-fn hgt_with_the_mlp_scorer_and_pagerank_sampling_learns_and_beats_random() {
+/// Trains `models` for `epochs` with the tiny spec changed by `patch` and
+/// checks that every model's loss falls and that it beats random.
+fn learns_with(models: &[&str], epochs: u32, patch: impl Fn(&str) -> String) {
     tch::set_num_threads(1);
     let dir = tempfile::tempdir().unwrap();
     tiny_graph(dir.path());
-    let base = std::fs::read_to_string(spec(dir.path(), &["hgt"], 6, false)).unwrap();
-    let text = base
-        .replace("heads = 2\n", "heads = 2\nscorer = \"mlp\"\n")
-        .replace("[sampler]\n", "[sampler]\nweighting = \"pagerank\"\n");
+    let base = std::fs::read_to_string(spec(dir.path(), models, epochs, false)).unwrap();
+    let text = patch(&base);
     assert_ne!(text, base);
-    let path = dir.path().join("mlp-pagerank.toml");
+    let path = dir.path().join("patched.toml");
     std::fs::write(&path, text).unwrap();
-    let results = run_standalone(&path, Device::Cpu).unwrap();
-    let r = &results[0];
-    let (first, last) = (r.first_loss.unwrap(), r.losses["total"]);
-    assert!(last < first * 0.9, "loss {first:.4} -> {last:.4} does not fall");
-    assert!(r.metrics["sampled_hr@10"] > 0.15, "sampled HR@10 {}", r.metrics["sampled_hr@10"]);
-    assert!(r.metrics["auc"] > 0.55, "AUC {}", r.metrics["auc"]);
+    for r in run_standalone(&path, Device::Cpu).unwrap() {
+        eprintln!("{} {:?} losses {:?}", r.model, r.metrics, r.losses);
+        let (first, last) = (r.first_loss.unwrap(), r.losses["total"]);
+        assert!(last < first * 0.9, "{}: loss {first:.4} -> {last:.4} does not fall", r.model);
+        assert!(
+            r.metrics["sampled_hr@10"] > 0.15,
+            "{}: sampled HR@10 {}",
+            r.model,
+            r.metrics["sampled_hr@10"]
+        );
+        assert!(r.metrics["auc"] > 0.55, "{}: AUC {}", r.model, r.metrics["auc"]);
+    }
+}
+
+#[test]
+fn hgt_with_the_mlp_scorer_and_pagerank_sampling_learns_and_beats_random() {
+    learns_with(&["hgt"], 6, |base| {
+        base.replace("heads = 2\n", "heads = 2\nscorer = \"mlp\"\n")
+            .replace("[sampler]\n", "[sampler]\nweighting = \"pagerank\"\n")
+    });
+}
+
+#[test]
+fn models_learn_and_beat_random_with_the_cluster_gcn_sampler() {
+    learns_with(&["hgt", "rgcn", "sage"], 10, |base| {
+        base.replace("[sampler]\n", "[sampler]\nkind = \"cluster\"\nsub_parts = 8\nparts_per_batch = 2\n")
+    });
+}
+
+#[test]
+fn models_learn_and_beat_random_with_the_pinsage_random_walk_sampler() {
+    learns_with(&["hgt", "rgcn", "sage", "lightgcn"], 6, |base| {
+        base.replace(
+            "[sampler]\n",
+            "[sampler]\nkind = \"random_walk\"\nwalks = 10\nwalk_length = 3\ntop_t = 6\n",
+        )
+    });
 }
 
 #[test]
@@ -137,6 +167,7 @@ fn hgt_layer_on_tiny_block(
         mlp_scorer: false,
         layer_mean: false,
         identity_init,
+        edge_importance: false,
     };
     let layer = HgtLayer::new(&(vs.root() / "hgt"), &config, &schema);
     let sampler = NeighborSampler::new(&messages, vec![8], Weighting::Uniform);
@@ -144,7 +175,7 @@ fn hgt_layer_on_tiny_block(
     seeds[NodeType::User.index()] = (0..40).collect();
     seeds[NodeType::Item.index()] = (0..40).collect();
     let (block, _) = sampler.sample(&seeds, &mut rand_chacha::ChaCha8Rng::seed_from_u64(1));
-    let input = block_inputs(&block, 1, 0, Device::Cpu).remove(0);
+    let input = block_inputs(&block, 1, 0, false, Device::Cpu).remove(0);
     let mut h = no_tensors();
     for t in graph.node_types() {
         let n = block.nodes_of(t).len() as i64;

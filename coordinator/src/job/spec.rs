@@ -437,7 +437,8 @@ pub struct TrainSpec {
     /// Passes over each partition's training edges.
     #[serde(default = "default_epochs")]
     pub epochs: u32,
-    /// Positive edges per step.
+    /// Positive edges per step (the `cluster` sampler ignores it: a step
+    /// takes every positive edge inside its group of sub-parts).
     #[serde(default = "default_batch_size")]
     pub batch_size: u32,
     /// Cap on steps per epoch per worker (0 = no cap).
@@ -700,13 +701,6 @@ impl JobSpec {
             return Err(invalid("model.dropout", format!("{} is outside [0, 1)", m.dropout)));
         }
         let s = &self.sampler;
-        // The worker builds only the neighbour sampler with uniform or decay
-        // weighting so far; refuse the rest here rather than train with
-        // something else.
-        if s.kind != SamplerKind::Neighbor {
-            return Err(invalid("sampler.kind", format!("{:?} is not built yet; use \"neighbor\"", s.kind)));
-        }
-
         if s.kind == SamplerKind::Neighbor {
             if s.fanouts.len() != m.layers as usize && m.kind != ModelKind::Mf {
                 return Err(invalid(
@@ -718,14 +712,26 @@ impl JobSpec {
                 return Err(invalid("sampler.fanouts", "each fan-out must be within 1..=1000"));
             }
         }
-        if s.sub_parts == 0 || s.parts_per_batch == 0 || s.parts_per_batch > s.sub_parts {
-            return Err(invalid("sampler.parts_per_batch", "must be within 1..=sampler.sub_parts"));
+        if !(1..=65_536).contains(&s.sub_parts) {
+            return Err(invalid("sampler.sub_parts", format!("{} is outside 1..=65536", s.sub_parts)));
+        }
+        if s.parts_per_batch == 0 || s.parts_per_batch > s.sub_parts {
+            return Err(invalid(
+                "sampler.parts_per_batch",
+                format!("{} is outside 1..=sampler.sub_parts ({})", s.parts_per_batch, s.sub_parts),
+            ));
         }
         if !(0.0..1.0).contains(&s.restart) {
-            return Err(invalid("sampler.restart", "must be within [0, 1)"));
+            return Err(invalid("sampler.restart", format!("{} is outside [0, 1)", s.restart)));
         }
-        if s.walks == 0 || s.walk_length == 0 || s.top_t == 0 {
-            return Err(invalid("sampler.walks", "walks, walk_length and top_t must be positive"));
+        for (field, value, max) in [
+            ("sampler.walks", s.walks, 10_000),
+            ("sampler.walk_length", s.walk_length, 100),
+            ("sampler.top_t", s.top_t, 1_000),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(invalid(field, format!("{value} is outside 1..={max}")));
+            }
         }
         let t = &self.tasks;
         for (field, w) in [

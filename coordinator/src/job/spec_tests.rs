@@ -54,7 +54,13 @@ fn out_of_range_values_name_their_field() {
         ("[model]\nkind = \"hgt\"\n[train]\nepochs = 0", "train.epochs"),
         ("[model]\nkind = \"hgt\"\n[cluster]\nstaleness = \"sometimes\"", "cluster.staleness"),
         ("[model]\nkind = \"hgt\"\n[tasks]\nbeta = -1.0", "tasks.beta"),
-        ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"cluster\"", "sampler.kind"),
+        ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"clusters\"", "sampler.kind"),
+        (
+            "[model]\nkind = \"hgt\"\n[sampler]\nkind = \"cluster\"\nsub_parts = 4\nparts_per_batch = 5",
+            "sampler.parts_per_batch",
+        ),
+        ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"random_walk\"\ntop_t = 0", "sampler.top_t"),
+        ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"random_walk\"\nrestart = 1.0", "sampler.restart"),
         ("[model]\nkind = \"hgt\"\n[train.embeddings]\nkind = \"lion\"\nlr = 0.1", "train.embeddings"),
         ("[model]\nkind = \"hgt\"\ninit = \"zeros\"", "init"),
     ] {

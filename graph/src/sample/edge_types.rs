@@ -27,6 +27,7 @@ pub struct EdgeType<'a> {
 pub struct MessageGraph<'a> {
     /// Edge types, forward relations first, each followed by its reverse.
     pub edge_types: Vec<EdgeType<'a>>,
+    /// Name of each edge type, in the same order.
     names: Vec<String>,
 }
 
@@ -35,13 +36,11 @@ impl<'a> MessageGraph<'a> {
     pub fn new(graph: &'a Graph) -> Self {
         let relations = &graph.manifest().relations;
         let mut names = Vec::new();
-        for rel in relations {
-            names.push(rel.spec.name.clone());
-            names.push(rel.spec.reverse_name());
-        }
         let mut edge_types = Vec::new();
         for (i, rel) in relations.iter().enumerate() {
             let Some((spec, csr, csc)) = graph.relation(&rel.spec.name) else { continue };
+            names.push(rel.spec.name.clone());
+            names.push(rel.spec.reverse_name());
             edge_types.push(EdgeType {
                 relation: i,
                 reverse: false,
@@ -62,19 +61,30 @@ impl<'a> MessageGraph<'a> {
         Self { edge_types, names }
     }
 
-    /// Keeps only the edge types `keep` accepts.
-    pub fn filtered(mut self, keep: impl Fn(&EdgeType<'a>) -> bool) -> Self {
-        self.edge_types.retain(|e| keep(e));
-        self
+    /// Edge types built elsewhere (such as random-walk neighbourhoods),
+    /// with one name per edge type.
+    ///
+    /// # Panics
+    /// When the two lists differ in length.
+    pub fn from_parts(edge_types: Vec<EdgeType<'a>>, names: Vec<String>) -> Self {
+        assert_eq!(edge_types.len(), names.len(), "one name per edge type");
+        Self { edge_types, names }
     }
 
-    /// Name of an edge type (`click` or `rev_click`).
-    pub fn name(&self, edge_type: &EdgeType<'_>) -> &str {
-        &self.names[edge_type.relation * 2 + usize::from(edge_type.reverse)]
+    /// Keeps only the edge types `keep` accepts.
+    pub fn filtered(self, keep: impl Fn(&EdgeType<'a>) -> bool) -> Self {
+        let (edge_types, names) =
+            self.edge_types.into_iter().zip(self.names).filter(|(e, _)| keep(e)).unzip();
+        Self { edge_types, names }
+    }
+
+    /// Name of edge type `e` (`click` or `rev_click`).
+    pub fn name(&self, e: usize) -> &str {
+        &self.names[e]
     }
 
     /// Names of all edge types, in order.
     pub fn names(&self) -> Vec<String> {
-        self.edge_types.iter().map(|e| self.name(e).to_owned()).collect()
+        self.names.clone()
     }
 }

@@ -88,7 +88,7 @@ pub fn embeddings(
     }
     tch::no_grad(|| {
         let x = model.input.encode(&rows, &features);
-        let input = full_graph_input(graph, messages, now, device);
+        let input = full_graph_input(graph, messages, now, model.config.edge_importance, device);
         let inputs: Vec<_> = (0..model.config.num_layers()).map(|_| &input).collect();
         let out = model.forward_t(x, &inputs, false);
         let take = |t: NodeType| {

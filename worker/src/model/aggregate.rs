@@ -1,42 +1,55 @@
-//! Aggregations shared by the layers: the mean of per-edge values per
-//! destination, and the mean over every incoming edge of a destination type,
+//! Aggregations shared by the layers: the (optionally weighted) mean of
+//! per-edge values per destination, and the mean over every incoming edge of
+//! a destination type,
 //! whatever its edge type (the homogeneous view of GraphSAGE and LightGCN).
 
 use tch::{Kind, Tensor};
 
 use crate::model::{LayerInput, TypedTensors};
 
-/// Mean of `values` (E × D) per destination in `dst`, for `n` destinations.
-pub fn segment_mean(values: &Tensor, dst: &Tensor, n: i64) -> Tensor {
+/// Mean of `values` (E × D) per destination in `dst`, for `n` destinations,
+/// weighted by `weight` (E, positive) when given.
+pub fn segment_mean(values: &Tensor, dst: &Tensor, n: i64, weight: Option<&Tensor>) -> Tensor {
     let d = values.size()[1];
-    let sum = Tensor::zeros([n, d], (Kind::Float, values.device())).index_add(0, dst, values);
-    let count = Tensor::zeros([n], (Kind::Float, values.device())).index_add(
-        0,
-        dst,
-        &Tensor::ones([dst.size()[0]], (Kind::Float, values.device())),
-    );
-    sum / count.clamp_min(1.0).unsqueeze(-1)
+    let ones;
+    let (values, weight) = match weight {
+        Some(w) => (values * w.unsqueeze(-1), w),
+        None => {
+            ones = Tensor::ones([dst.size()[0]], (Kind::Float, values.device()));
+            (values.shallow_clone(), &ones)
+        }
+    };
+    let sum = Tensor::zeros([n, d], (Kind::Float, values.device())).index_add(0, dst, &values);
+    let total = Tensor::zeros([n], (Kind::Float, values.device())).index_add(0, dst, weight);
+    // A destination with no edge has sum 0 and total 0: its mean is 0.
+    sum / total.clamp_min(1e-12).unsqueeze(-1)
 }
 
 /// Per destination type, the mean of the source rows over all its incoming
 /// edges of every edge type (`edge_ends[e]` = (source, destination) type
 /// indices); `None` for a type with no incoming edge.
 pub fn mean_incoming(h: &TypedTensors, input: &LayerInput, edge_ends: &[(usize, usize)]) -> TypedTensors {
-    let mut gathered: Vec<(Vec<Tensor>, Vec<Tensor>)> =
-        (0..h.len()).map(|_| (Vec::new(), Vec::new())).collect();
+    let mut gathered: Vec<(Vec<Tensor>, Vec<Tensor>, Vec<Tensor>)> =
+        (0..h.len()).map(|_| (Vec::new(), Vec::new(), Vec::new())).collect();
     for (e, edges) in input.edges.iter().enumerate() {
         let Some(edges) = edges else { continue };
         let (s, t) = edge_ends[e];
         let Some(xs) = h[s].as_ref() else { continue };
         gathered[t].0.push(xs.index_select(0, &edges.src));
         gathered[t].1.push(edges.dst.shallow_clone());
+        if let Some(w) = &edges.weight {
+            gathered[t].2.push(w.shallow_clone());
+        }
     }
     gathered
         .iter()
         .enumerate()
-        .map(|(t, (values, dsts))| {
-            (!values.is_empty())
-                .then(|| segment_mean(&Tensor::cat(values, 0), &Tensor::cat(dsts, 0), input.n_dst[t]))
+        .map(|(t, (values, dsts, weights))| {
+            (!values.is_empty()).then(|| {
+                // Weights come with every edge type of a layer or with none.
+                let weight = (weights.len() == values.len()).then(|| Tensor::cat(weights, 0));
+                segment_mean(&Tensor::cat(values, 0), &Tensor::cat(dsts, 0), input.n_dst[t], weight.as_ref())
+            })
         })
         .collect()
 }

@@ -186,7 +186,12 @@ impl HgtLayer {
             let ke = Tensor::einsum("ehd,hdf->ehf", &[&ke, &self.w_att[e]], None::<&[i64]>);
             let me = Tensor::einsum("ehd,hdf->ehf", &[&ve, &self.w_msg[e]], None::<&[i64]>);
             let qe = qt.index_select(0, &edges.dst);
-            let score = (ke * qe).sum_dim_intlist(-1, false, Kind::Float) * &self.mu[e] / (hd as f64).sqrt();
+            let mut score =
+                (ke * qe).sum_dim_intlist(-1, false, Kind::Float) * &self.mu[e] / (hd as f64).sqrt();
+            if let Some(w) = &edges.weight {
+                // Importance weighting: the softmax becomes attention × weight, renormalised.
+                score += w.clamp_min(1e-12).log().unsqueeze(-1);
+            }
             order[t].push((e, score.size()[0]));
             scores[t].push(score);
             messages[t].push(me);

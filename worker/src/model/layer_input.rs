@@ -42,6 +42,9 @@ pub struct LayerEdges {
     pub dst: Tensor,
     /// Age of the edge in days (f32), for temporal encoding.
     pub age_days: Tensor,
+    /// Importance of each edge (f32, positive), when the aggregation is
+    /// weighted (random-walk neighbourhoods, weighted by visit share).
+    pub weight: Option<Tensor>,
 }
 
 /// A layer's destinations and edges.
@@ -63,10 +66,21 @@ fn ages(ts: &[i64], now: i64, device: Device) -> Tensor {
     Tensor::from_slice(&v).to_kind(Kind::Float).to_device(device)
 }
 
+fn weights(values: &[f32], importance: bool, device: Device) -> Option<Tensor> {
+    importance.then(|| Tensor::from_slice(values).to_kind(Kind::Float).to_device(device))
+}
+
 /// The `LayerInput`s of a sampled block for `layers` layers: layer `l`
 /// outputs the nodes of depth ≤ layers−1−l and uses the edges of hop ≤
-/// layers−l. `now` dates the edges.
-pub fn block_inputs(block: &Block, layers: usize, now: i64, device: Device) -> Vec<LayerInput> {
+/// layers−l. `now` dates the edges. With `importance`, the edges' weights
+/// weight the aggregation.
+pub fn block_inputs(
+    block: &Block,
+    layers: usize,
+    now: i64,
+    importance: bool,
+    device: Device,
+) -> Vec<LayerInput> {
     (0..layers)
         .map(|l| {
             let depth = layers - 1 - l;
@@ -79,6 +93,7 @@ pub fn block_inputs(block: &Block, layers: usize, now: i64, device: Device) -> V
                         src: to_i64(&block.edge_src[e][..n], device),
                         dst: to_i64(&block.edge_dst[e][..n], device),
                         age_days: ages(&block.edge_ts[e][..n], now, device),
+                        weight: weights(&block.edge_weight[e][..n], importance, device),
                     })
                 })
                 .collect();
@@ -88,8 +103,15 @@ pub fn block_inputs(block: &Block, layers: usize, now: i64, device: Device) -> V
 }
 
 /// A full-graph `LayerInput` (every node is a destination and every edge is
-/// used), for layer-wise inference without sampling.
-pub fn full_graph_input(graph: &Graph, messages: &MessageGraph<'_>, now: i64, device: Device) -> LayerInput {
+/// used), for layer-wise inference without sampling. With `importance`, the
+/// edges' weights weight the aggregation.
+pub fn full_graph_input(
+    graph: &Graph,
+    messages: &MessageGraph<'_>,
+    now: i64,
+    importance: bool,
+    device: Device,
+) -> LayerInput {
     let n_dst = NodeType::ALL.iter().map(|&t| graph.num_nodes(t) as i64).collect();
     let edges = messages
         .edge_types
@@ -105,6 +127,7 @@ pub fn full_graph_input(graph: &Graph, messages: &MessageGraph<'_>, now: i64, de
                     src: to_i64(et.adj.indices, device),
                     dst: Tensor::from_slice(&dst).to_device(device),
                     age_days: ages(et.adj.ts, now, device),
+                    weight: weights(et.adj.weight, importance, device),
                 }
             })
         })

@@ -59,6 +59,9 @@ pub struct Config {
     pub layer_mean: bool,
     /// HGT: start V, A, W_ATT and W_MSG at the identity.
     pub identity_init: bool,
+    /// Weight the aggregation by the edges' weights (random-walk
+    /// neighbourhoods, by visit share; PinSAGE's importance pooling).
+    pub edge_importance: bool,
 }
 
 impl Config {

@@ -65,7 +65,7 @@ impl Layer for RgcnLayer {
             let (s, t) = self.edge_ends[e];
             let (Some(xs), Some(acc)) = (h[s].as_ref(), out[t].as_mut()) else { continue };
             let messages = xs.index_select(0, &edges.src).matmul(&self.weight(e));
-            *acc = &*acc + segment_mean(&messages, &edges.dst, input.n_dst[t]);
+            *acc = &*acc + segment_mean(&messages, &edges.dst, input.n_dst[t], edges.weight.as_ref());
         }
         out.into_iter()
             .map(|x| {

@@ -11,18 +11,17 @@ use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{nn, Device};
-use tessera_graph::sample::NeighborSampler;
+use tessera_graph::sample::WalkParams;
 use tessera_graph::schema::NodeType;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::model::Model;
 use crate::params::{named, shape, values, Params};
-use crate::train::batch::{make_batch, Batch};
+use crate::train::batch::{Batch, Batcher};
 use crate::train::negatives::NegativeSampler;
 use crate::train::step::{train_step, Rows, StepTasks};
 use crate::view::TrainView;
@@ -71,6 +70,8 @@ pub struct RunOptions {
     pub batch_size: usize,
     /// Cap on steps per epoch (0 = none).
     pub max_steps_per_epoch: u64,
+    /// Which sampler.
+    pub sampler: SamplerChoice,
     /// Neighbour fan-outs per hop.
     pub fanouts: Vec<u32>,
     /// Sampling weighting.
@@ -97,6 +98,22 @@ pub struct RunOptions {
     pub device: Device,
 }
 
+/// The sampler a model trains with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SamplerChoice {
+    /// Per-hop fan-outs over the stored relations.
+    Neighbor,
+    /// Cluster-GCN: unions of `parts_per_batch` of `sub_parts` METIS sub-parts.
+    Cluster {
+        /// Sub-parts of the training graph.
+        sub_parts: u32,
+        /// Sub-parts per batch.
+        parts_per_batch: u32,
+    },
+    /// PinSAGE random-walk neighbourhoods.
+    RandomWalk(WalkParams),
+}
+
 /// What training returns.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -114,21 +131,14 @@ pub struct RunSummary {
     pub last_losses: BTreeMap<String, f64>,
 }
 
-/// Steps per epoch for `positives` edges.
-pub fn steps_per_epoch(positives: usize, options: &RunOptions) -> u64 {
-    let steps = positives.div_ceil(options.batch_size.max(1)) as u64;
+/// Steps per epoch of `batcher` over `positives` edges.
+pub fn steps_per_epoch(batcher: &Batcher<'_>, positives: usize, options: &RunOptions) -> u64 {
+    let steps = batcher.batches_per_epoch(positives, options.batch_size);
     if options.max_steps_per_epoch > 0 {
         steps.min(options.max_steps_per_epoch)
     } else {
         steps
     }
-}
-
-fn epoch_order(view: &TrainView<'_>, seed: u64, epoch: u32) -> Vec<(u32, u32, u8)> {
-    let mut edges = view.positives.clone();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (u64::from(epoch) << 32) ^ 0x5eed);
-    edges.shuffle(&mut rng);
-    edges
 }
 
 struct Pulled {
@@ -163,7 +173,7 @@ fn spawn_pull(rt: &Handle, view: &TrainView<'_>, params: &Params, batch: Batch) 
 pub fn run(
     rt: &Handle,
     view: &TrainView<'_>,
-    sampler: &NeighborSampler<'_>,
+    batcher: &Batcher<'_>,
     model: &Model,
     vs: &nn::VarStore,
     category_head: Option<&nn::Linear>,
@@ -171,7 +181,7 @@ pub fn run(
     options: &RunOptions,
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> anyhow::Result<RunSummary> {
-    let steps = steps_per_epoch(view.positives.len(), options);
+    let steps = steps_per_epoch(batcher, view.positives.len(), options);
     let num_negatives = options.tasks.negatives;
     let negatives = if options.popularity_negatives {
         NegativeSampler::popularity(&view.item_popularity)
@@ -196,20 +206,25 @@ pub fn run(
         let (batch_tx, batch_rx) = sync_channel::<(u32, Batch)>(3);
         scope.spawn(move || {
             for epoch in start_epoch..options.epochs {
-                let order = epoch_order(view, options.seed, epoch);
+                let plan = batcher.plan(view, options.seed, epoch);
                 let first = if epoch == start_epoch { start_step } else { 0 };
                 for step in first..steps {
                     if stop_ref.load(std::sync::atomic::Ordering::Relaxed) {
                         return;
                     }
-                    let lo = (step as usize * options.batch_size).min(order.len());
-                    let hi = (lo + options.batch_size).min(order.len());
                     let global_step = u64::from(epoch) * steps + step;
                     let mut rng = ChaCha8Rng::seed_from_u64(
                         options.seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15),
                     );
-                    let batch =
-                        make_batch(global_step, &order[lo..hi], num_negatives, &negatives, sampler, &mut rng);
+                    let batch = batcher.batch(
+                        &plan,
+                        step,
+                        global_step,
+                        options.batch_size,
+                        num_negatives,
+                        &negatives,
+                        &mut rng,
+                    );
                     if batch_tx.send((epoch, batch)).is_err() {
                         return;
                     }
@@ -236,57 +251,63 @@ pub fn run(
             time.pull += pull_secs;
             let batch = pulled.batch;
             let computed = Instant::now();
-            let output = train_step(
-                model,
-                category_head,
-                view,
-                &batch,
-                &rows,
-                &options.tasks,
-                options.now,
-                options.device,
-            );
-            // Dense gradients, accumulated until the next sync.
-            for (name, var) in named(vs) {
-                let grad = var.grad();
-                if grad.defined() {
-                    let g = values(&grad);
-                    let acc = dense_acc.entry(name).or_insert_with(|| vec![0.0; g.len()]);
-                    for (a, v) in acc.iter_mut().zip(g) {
-                        *a += v;
+            // A cluster batch can hold no positive edge: nothing to train.
+            if !batch.users.is_empty() {
+                let output = train_step(
+                    model,
+                    category_head,
+                    view,
+                    &batch,
+                    &rows,
+                    &options.tasks,
+                    options.now,
+                    options.device,
+                );
+                // Dense gradients, accumulated until the next sync.
+                for (name, var) in named(vs) {
+                    let grad = var.grad();
+                    if grad.defined() {
+                        let g = values(&grad);
+                        let acc = dense_acc.entry(name).or_insert_with(|| vec![0.0; g.len()]);
+                        for (a, v) in acc.iter_mut().zip(g) {
+                            *a += v;
+                        }
                     }
                 }
-            }
-            vs.trainable_variables().iter().for_each(|v| {
-                let mut g = v.grad();
-                if g.defined() {
-                    let _ = g.zero_();
+                vs.trainable_variables().iter().for_each(|v| {
+                    let mut g = v.grad();
+                    if g.defined() {
+                        let _ = g.zero_();
+                    }
+                });
+                time.compute += computed.elapsed().as_secs_f64();
+                for (name, value) in &output.losses {
+                    for map in [&mut window_losses, &mut summary_losses] {
+                        let e = map.entry(name.clone()).or_insert((0.0, 0));
+                        e.0 += value;
+                        e.1 += 1;
+                    }
                 }
-            });
-            time.compute += computed.elapsed().as_secs_f64();
-            for (name, value) in &output.losses {
-                for map in [&mut window_losses, &mut summary_losses] {
-                    let e = map.entry(name.clone()).or_insert((0.0, 0));
-                    e.0 += value;
-                    e.1 += 1;
+                // Row gradients go out in the background.
+                let grads: Vec<(NodeType, Vec<u64>, Vec<f32>)> = output
+                    .row_grads
+                    .into_iter()
+                    .map(|(t, local, g)| (t, view.to_global(t, &local), g))
+                    .collect();
+                let p = params.clone();
+                let clock = batch.step;
+                pushes.push_back(rt.spawn(async move {
+                    let started = Instant::now();
+                    for (t, ids, g) in grads {
+                        p.push(t, &ids, &g, clock).await.with_context(|| format!("push {t} gradients"))?;
+                    }
+                    Ok(started.elapsed().as_secs_f64())
+                }));
+                let in_flight = if options.deterministic { 0 } else { 2 };
+                while pushes.len() > in_flight {
+                    let oldest = pushes.pop_front().expect("non-empty");
+                    time.push += rt.block_on(oldest).context("push task")??;
                 }
-            }
-            // Row gradients go out in the background.
-            let grads: Vec<(NodeType, Vec<u64>, Vec<f32>)> =
-                output.row_grads.into_iter().map(|(t, local, g)| (t, view.to_global(t, &local), g)).collect();
-            let p = params.clone();
-            let clock = batch.step;
-            pushes.push_back(rt.spawn(async move {
-                let started = Instant::now();
-                for (t, ids, g) in grads {
-                    p.push(t, &ids, &g, clock).await.with_context(|| format!("push {t} gradients"))?;
-                }
-                Ok(started.elapsed().as_secs_f64())
-            }));
-            let in_flight = if options.deterministic { 0 } else { 2 };
-            while pushes.len() > in_flight {
-                let oldest = pushes.pop_front().expect("non-empty");
-                time.push += rt.block_on(oldest).context("push task")??;
             }
             total_steps += 1;
             let edges = batch.users.len() as u64;

@@ -101,7 +101,8 @@ pub fn train_step(
         });
     }
     let x = model.input.encode(&ids, &features);
-    let inputs = block_inputs(&batch.block, model.config.num_layers(), now, device);
+    let inputs =
+        block_inputs(&batch.block, model.config.num_layers(), now, model.config.edge_importance, device);
     let inputs: Vec<&crate::model::LayerInput> = inputs.iter().collect();
     let out = model.forward_t(x, &inputs, true);
     let to_index = |v: &[u32]| {
