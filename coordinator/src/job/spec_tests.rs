@@ -54,7 +54,7 @@ fn out_of_range_values_name_their_field() {
         ("[model]\nkind = \"hgt\"\n[train]\nepochs = 0", "train.epochs"),
         ("[model]\nkind = \"hgt\"\n[cluster]\nstaleness = \"sometimes\"", "cluster.staleness"),
         ("[model]\nkind = \"hgt\"\n[tasks]\nbeta = -1.0", "tasks.beta"),
-        ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"clusters\"", "sampler.kind"),
+        ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"clusters\"", "unknown variant `clusters`"),
         (
             "[model]\nkind = \"hgt\"\n[sampler]\nkind = \"cluster\"\nsub_parts = 4\nparts_per_batch = 5",
             "sampler.parts_per_batch",
