@@ -62,12 +62,16 @@ fn every_model_learns_and_beats_random() {
     let results: Vec<ModelResult> =
         run_standalone(&spec(dir.path(), &["hgt", "rgcn", "sage", "lightgcn", "mf"], 6, false), Device::Cpu)
             .unwrap();
-    for r in &results {
-        eprintln!("{} {:?} first/last loss {:?}", r.model, r.metrics, r.losses);
-        let first = r.first_loss.unwrap();
-        let last = r.losses["total"];
+    assert_learned(&results);
+}
+
+/// Every model's loss fell by more than 10% and it beats random ranking
+/// (sampled HR@10 = 0.10, AUC = 0.5).
+fn assert_learned(results: &[ModelResult]) {
+    for r in results {
+        eprintln!("{} {:?} losses {:?}", r.model, r.metrics, r.losses);
+        let (first, last) = (r.first_loss.unwrap(), r.losses["total"]);
         assert!(last < first * 0.9, "{}: loss {first:.4} -> {last:.4} does not fall", r.model);
-        // Random ranking gives sampled HR@10 = 0.10 and AUC = 0.5.
         assert!(
             r.metrics["sampled_hr@10"] > 0.15,
             "{}: sampled HR@10 {}",
@@ -89,18 +93,7 @@ fn learns_with(models: &[&str], epochs: u32, patch: impl Fn(&str) -> String) {
     assert_ne!(text, base);
     let path = dir.path().join("patched.toml");
     std::fs::write(&path, text).unwrap();
-    for r in run_standalone(&path, Device::Cpu).unwrap() {
-        eprintln!("{} {:?} losses {:?}", r.model, r.metrics, r.losses);
-        let (first, last) = (r.first_loss.unwrap(), r.losses["total"]);
-        assert!(last < first * 0.9, "{}: loss {first:.4} -> {last:.4} does not fall", r.model);
-        assert!(
-            r.metrics["sampled_hr@10"] > 0.15,
-            "{}: sampled HR@10 {}",
-            r.model,
-            r.metrics["sampled_hr@10"]
-        );
-        assert!(r.metrics["auc"] > 0.55, "{}: AUC {}", r.model, r.metrics["auc"]);
-    }
+    assert_learned(&run_standalone(&path, Device::Cpu).unwrap());
 }
 
 #[test]

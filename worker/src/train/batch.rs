@@ -46,31 +46,40 @@ pub fn make_batch(
     rng: &mut impl Rng,
 ) -> Batch {
     let started = std::time::Instant::now();
-    let (users, items, behaviors) = split(edges);
     let negs: Vec<u32> = (0..edges.len() * negatives_per_positive).map(|_| negatives.draw(rng)).collect();
     let mut seeds = vec![Vec::new(); NodeType::ALL.len()];
-    seeds[NodeType::User.index()] = users.clone();
-    seeds[NodeType::Item.index()] = items.iter().chain(&negs).copied().collect();
-    let (block, positions) = sampler.sample(&seeds, rng);
-    Batch {
-        step,
-        users,
-        items,
-        behaviors,
-        negatives: negs,
-        user_pos: positions[NodeType::User.index()].clone(),
-        item_pos: positions[NodeType::Item.index()].clone(),
-        block,
-        sample_secs: started.elapsed().as_secs_f64(),
-    }
+    seeds[NodeType::User.index()] = edges.iter().map(|e| e.0).collect();
+    seeds[NodeType::Item.index()] = edges.iter().map(|e| e.1).chain(negs.iter().copied()).collect();
+    let (block, mut positions) = sampler.sample(&seeds, rng);
+    let user_pos = std::mem::take(&mut positions[NodeType::User.index()]);
+    let item_pos = std::mem::take(&mut positions[NodeType::Item.index()]);
+    Batch::assemble(step, edges, negs, block, user_pos, item_pos, started)
 }
 
-fn split(edges: &[(u32, u32, u8)]) -> (Vec<u32>, Vec<u32>, Vec<u8>) {
-    (
-        edges.iter().map(|e| e.0).collect(),
-        edges.iter().map(|e| e.1).collect(),
-        edges.iter().map(|e| e.2).collect(),
-    )
+impl Batch {
+    /// A batch of `edges` (user, item, behaviour) with its negatives, block
+    /// and block positions, sampled since `started`.
+    fn assemble(
+        step: u64,
+        edges: &[(u32, u32, u8)],
+        negatives: Vec<u32>,
+        block: Block,
+        user_pos: Vec<u32>,
+        item_pos: Vec<u32>,
+        started: std::time::Instant,
+    ) -> Self {
+        Self {
+            step,
+            users: edges.iter().map(|e| e.0).collect(),
+            items: edges.iter().map(|e| e.1).collect(),
+            behaviors: edges.iter().map(|e| e.2).collect(),
+            negatives,
+            block,
+            user_pos,
+            item_pos,
+            sample_secs: started.elapsed().as_secs_f64(),
+        }
+    }
 }
 
 /// Cluster-GCN batches: the sampler and the positive edges grouped by the
@@ -117,7 +126,6 @@ impl<'a> ClusterBatches<'a> {
             .copied()
             .collect();
         edges.shuffle(rng);
-        let (users, items, behaviors) = split(&edges);
         let block_items = sample.block.nodes_of(NodeType::Item);
         let negs: Vec<u32> = (0..edges.len() * negatives_per_positive)
             .map(|_| {
@@ -127,19 +135,9 @@ impl<'a> ClusterBatches<'a> {
                     .unwrap_or_else(|| block_items[rng.random_range(0..block_items.len())])
             })
             .collect();
-        let user_pos = users.iter().map(|u| users_at[u]).collect();
-        let item_pos = items.iter().chain(&negs).map(|i| items_at[i]).collect();
-        Batch {
-            step,
-            users,
-            items,
-            behaviors,
-            negatives: negs,
-            block: sample.block,
-            user_pos,
-            item_pos,
-            sample_secs: started.elapsed().as_secs_f64(),
-        }
+        let user_pos = edges.iter().map(|e| users_at[&e.0]).collect();
+        let item_pos = edges.iter().map(|e| e.1).chain(negs.iter().copied()).map(|i| items_at[&i]).collect();
+        Batch::assemble(step, &edges, negs, sample.block, user_pos, item_pos, started)
     }
 }
 
