@@ -122,6 +122,8 @@ pub fn neighbourhoods<'g>(
 /// Fails when the graph is too large for METIS or METIS fails.
 pub fn sub_parts(graph: &Graph, parts: u32, seed: u64) -> anyhow::Result<Vec<Vec<u32>>> {
     let merged = merge(graph).context("merge the training graph for Cluster-GCN")?;
+    // No more sub-parts than nodes: METIS cannot fill empty parts.
+    let parts = parts.min(merged.num_vertices().max(1) as u32);
     let assignment = if parts <= 1 {
         vec![0; merged.num_vertices()]
     } else {

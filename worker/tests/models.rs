@@ -251,3 +251,41 @@ fn identity_init_hgt_starts_as_attention_weighted_neighbour_mean() {
     }
     assert!(checked >= 2, "users and items both have incoming edges");
 }
+
+/// PinSAGE importance pooling in HGT: with edge weights w, each target's
+/// attention becomes α·w renormalised over its incoming edges (and still
+/// sums to 1).
+#[test]
+fn hgt_importance_weights_scale_attention_per_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let (layer, schema, mut input, h) = hgt_layer_on_tiny_block(dir.path(), &vs, false, false);
+    let (_, plain) = layer.forward_with_attention(&h, &input, false);
+    tch::manual_seed(3);
+    for edges in input.edges.iter_mut().flatten() {
+        edges.weight = Some(Tensor::rand([edges.src.size()[0]], (Kind::Float, Device::Cpu)) + 0.05);
+    }
+    let (_, weighted) = layer.forward_with_attention(&h, &input, false);
+    let mut checked = 0;
+    for t in NodeType::ALL {
+        let n = input.n_dst[t.index()];
+        let before = incoming(&schema, &plain, &input, t);
+        let after = incoming(&schema, &weighted, &input, t);
+        if before.is_empty() {
+            continue;
+        }
+        let mut norm = Tensor::zeros([n, 4], (Kind::Float, Device::Cpu));
+        for (_, a, edges) in &before {
+            let w = edges.weight.as_ref().expect("weights set");
+            norm = norm.index_add(0, &edges.dst, &(*a * w.unsqueeze(-1)));
+        }
+        for ((_, a, edges), (_, b, _)) in before.iter().zip(&after) {
+            let w = edges.weight.as_ref().expect("weights set").unsqueeze(-1);
+            let expected = *a * &w / norm.index_select(0, &edges.dst);
+            let err = (*b - expected).abs().max().double_value(&[]);
+            assert!(err < 1e-5, "{t}: weighted attention differs from α·w/Σα·w by {err}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2);
+}

@@ -53,3 +53,19 @@ pub fn mean_incoming(h: &TypedTensors, input: &LayerInput, edge_ends: &[(usize, 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_mean_is_the_plain_or_weighted_mean_per_destination() {
+        let values = Tensor::from_slice(&[1f32, 3.0, 10.0]).view([3, 1]);
+        let dst = Tensor::from_slice(&[0i64, 0, 1]);
+        let plain = segment_mean(&values, &dst, 3, None);
+        assert_eq!(Vec::<f32>::try_from(plain.view([-1])).unwrap(), vec![2.0, 10.0, 0.0]);
+        let w = Tensor::from_slice(&[1f32, 3.0, 2.0]);
+        let weighted = segment_mean(&values, &dst, 3, Some(&w));
+        assert_eq!(Vec::<f32>::try_from(weighted.view([-1])).unwrap(), vec![2.5, 10.0, 0.0]);
+    }
+}
