@@ -1,9 +1,10 @@
 //! Model tests on a tiny generated graph, trained in one process against
 //! in-process PS shards: every model's loss falls and its metrics beat
-//! random (also HGT with the MLP scorer and PageRank-weighted sampling);
-//! HGT's attention over each target's edges sums to 1, and an identity-init
-//! layer starts as the gated attention-weighted mean; a one-worker CPU run
-//! is reproducible for a seed.
+//! random (also HGT with the MLP scorer and PageRank-weighted sampling, and
+//! the models on the Cluster-GCN and PinSAGE samplers); HGT's attention over
+//! each target's edges sums to 1, importance weights rescale it per target,
+//! and an identity-init layer starts as the gated attention-weighted mean; a
+//! one-worker CPU run is reproducible for a seed.
 
 use std::path::Path;
 
