@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use tessera_proto::common::v1::{Compression, TransferStats, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 
-use crate::codec::{decode_ids, decode_values, encode_values_owned};
+use crate::codec::{decode_ids, encode_values_owned, DecodedPayload};
 use crate::dense::DenseStore;
 use crate::error::{PsError, Result};
 use crate::init::Init;
@@ -221,7 +221,7 @@ impl Shard {
         self.check_ids(config, &ids)?;
         let payload =
             request.grads.as_ref().ok_or_else(|| PsError::InvalidArgument("push: grads missing".into()))?;
-        let mut grads = decode_values(payload, ids.len() * config.dim).map_err(|e| {
+        let decoded = DecodedPayload::new(payload, ids.len() * config.dim).map_err(|e| {
             PsError::InvalidArgument(format!(
                 "push to {} ({} ids × dim {}): {e}",
                 config.name,
@@ -229,6 +229,11 @@ impl Shard {
                 config.dim
             ))
         })?;
+        // Uncompressed f32 gradients are read in place when aligned.
+        let mut grads = match decoded.as_f32() {
+            Some(g) => std::borrow::Cow::Borrowed(g),
+            None => std::borrow::Cow::Owned(decoded.to_vec()),
+        };
         if let Some(bad) = grads.iter().position(|g| !g.is_finite()) {
             match config.non_finite {
                 NonFinite::Reject => {
@@ -239,9 +244,10 @@ impl Shard {
                         ids[bad / config.dim]
                     )))
                 }
-                NonFinite::Clip(bound) => {
-                    grads.iter_mut().for_each(|g| *g = if g.is_nan() { 0.0 } else { g.clamp(-bound, bound) })
-                }
+                NonFinite::Clip(bound) => grads
+                    .to_mut()
+                    .iter_mut()
+                    .for_each(|g| *g = if g.is_nan() { 0.0 } else { g.clamp(-bound, bound) }),
             }
         }
         self.check_fencing(request.fencing_token)?;
