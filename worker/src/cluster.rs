@@ -141,6 +141,7 @@ fn handle(
             let session = ModelSession::new(
                 rt.handle(),
                 &part.graph,
+                &work.job_id,
                 spec,
                 kind,
                 client.clone(),
@@ -211,7 +212,16 @@ fn handle(
         };
         match rt.block_on(agent.report(work, report)) {
             Ok((WorkerDirective::Evaluate, _)) => {
-                let report = evaluate_all(rt, &plan, spec, client.clone(), fencing.clone(), &counts, device)?;
+                let report = evaluate_all(
+                    rt,
+                    &plan,
+                    &work.job_id,
+                    spec,
+                    client.clone(),
+                    fencing.clone(),
+                    &counts,
+                    device,
+                )?;
                 let report = MetricsReport { phase: "test".into(), epoch: last_epoch, ..report };
                 rt.block_on(agent.report_metrics(work, report))?;
             }
@@ -256,9 +266,11 @@ fn validate(
 /// Full-graph evaluation of every model of the job; the main model's
 /// metrics are unprefixed, every model's also appear as `model/metric`. The
 /// report also carries each model's popularity profile and example users.
+#[allow(clippy::too_many_arguments)]
 fn evaluate_all(
     rt: &Runtime,
     plan: &PartitionPlan,
+    job: &str,
     spec: &coordinator::job::JobSpec,
     client: Arc<ShardedClient>,
     fencing: Arc<AtomicU64>,
@@ -272,6 +284,7 @@ fn evaluate_all(
         let session = ModelSession::new(
             rt.handle(),
             &graph,
+            job,
             spec,
             kind,
             client.clone(),

@@ -43,10 +43,24 @@ pub struct Params {
     fencing: Arc<AtomicU64>,
 }
 
+/// The prefix of a job's PS names: `j` and 48 bits of a stable hash of the
+/// job id, so jobs sharing the PS shards never share a table or a dense
+/// weight, while a restarted worker of the same job finds its own.
+pub fn namespace(job: &str) -> String {
+    format!("j{:012x}", ps_server::routing::table_hash(job) & 0xffff_ffff_ffff)
+}
+
 impl Params {
-    /// Parameters of `model` (a name such as `hgt`) with rows of `dim`.
-    pub fn new(client: Arc<ShardedClient>, model: &str, dim: usize, fencing: Arc<AtomicU64>) -> Self {
-        Self { client, model: model.to_owned(), dim, fencing }
+    /// Parameters of `model` (a name such as `hgt`) of job `job`, with rows
+    /// of `dim`.
+    pub fn new(
+        client: Arc<ShardedClient>,
+        job: &str,
+        model: &str,
+        dim: usize,
+        fencing: Arc<AtomicU64>,
+    ) -> Self {
+        Self { client, model: format!("{}_{model}", namespace(job)), dim, fencing }
     }
 
     /// The table of a node type.
@@ -197,4 +211,24 @@ pub fn shape(t: &Tensor) -> Vec<u64> {
 /// A tensor's values as f32, row-major.
 pub fn values(t: &Tensor) -> Vec<f32> {
     Vec::<f32>::try_from(t.detach().to_device(tch::Device::Cpu).flatten(0, -1)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_namespaces_are_stable_distinct_and_valid_table_names() {
+        let (a, b) = (namespace("ecomm-1795924652"), namespace("ecomm-1795924653"));
+        assert_eq!(a, namespace("ecomm-1795924652"), "a restarted worker finds its job's names");
+        assert_ne!(a, b, "two jobs never share a table");
+        for ns in [a, b] {
+            let table = format!("{ns}_lightgcn_category");
+            assert!(table.len() <= 64, "{table} fits the PS name limit");
+            assert!(
+                ns.starts_with('j')
+                    && ns[1..].bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+            );
+        }
+    }
 }

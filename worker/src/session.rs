@@ -176,7 +176,8 @@ impl std::fmt::Debug for ModelSession {
 
 impl ModelSession {
     /// Builds the model for `graph`'s schema (a partition or the whole graph:
-    /// they share relations and features) and registers its parameters.
+    /// they share relations and features) and registers its parameters
+    /// under job `job`'s names on the PS.
     ///
     /// # Errors
     /// Fails when the PS refuses or is unreachable.
@@ -184,6 +185,7 @@ impl ModelSession {
     pub fn new(
         rt: &Handle,
         graph: &Graph,
+        job: &str,
         spec: &JobSpec,
         kind: ModelKind,
         client: Arc<ShardedClient>,
@@ -200,7 +202,7 @@ impl ModelSession {
         let model = Model::new(&vs.root(), &config, &schema);
         let head = (spec.tasks.gamma > 0.0 && num_categories > 0)
             .then(|| nn::linear(vs.root() / "category_head", config.dim, num_categories, Default::default()));
-        let params = Params::new(client, kind.as_str(), spec.model.dim as usize, fencing);
+        let params = Params::new(client, job, kind.as_str(), spec.model.dim as usize, fencing);
         rt.block_on(params.create_tables(global_counts, &spec.train.embeddings, spec.seed))
             .context("create embedding tables")?;
         rt.block_on(params.init_dense(&vs, &spec.train.dense)).context("register dense weights")?;

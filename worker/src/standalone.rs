@@ -118,6 +118,7 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
         let session = ModelSession::new(
             rt.handle(),
             &graph,
+            &spec.name,
             &spec,
             kind,
             client.clone(),
