@@ -221,17 +221,18 @@ impl ModelSession {
             "all" => None,
             name => name.parse::<Behavior>().ok().map(|b| b.index() as u8),
         };
+        let sampler = sampler_choice(spec, self.kind);
         RunOptions {
             epochs: spec.train.epochs,
             batch_size: spec.train.batch_size as usize,
             max_steps_per_epoch: spec.train.max_steps_per_epoch,
-            sampler: sampler_choice(spec, self.kind),
-            fanouts: match sampler_choice(spec, self.kind) {
+            fanouts: match &sampler {
                 _ if self.kind == ModelKind::Mf => Vec::new(),
                 // Every walk neighbour, at every layer.
                 SamplerChoice::RandomWalk(p) => vec![p.top_t; spec.model.layers as usize],
                 _ => spec.sampler.fanouts.clone(),
             },
+            sampler,
             weighting: match spec.sampler.weighting {
                 coordinator::job::spec::Weighting::Uniform => Weighting::Uniform,
                 coordinator::job::spec::Weighting::Decay => Weighting::Decay,

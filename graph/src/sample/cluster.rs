@@ -86,12 +86,6 @@ impl<'a> ClusterSampler<'a> {
     pub fn sample(&self, group: &[u32]) -> ClusterBlock {
         let num_types = NodeType::ALL.len();
         let num_edge_types = self.graph.edge_types.len();
-        let mut inside = vec![false; self.sub_parts()];
-        for &p in group {
-            if let Some(slot) = inside.get_mut(p as usize) {
-                *slot = true;
-            }
-        }
         let mut nodes = vec![Vec::new(); num_types];
         let mut position: Vec<FxHashMap<u32, u32>> = vec![FxHashMap::default(); num_types];
         for &p in group {

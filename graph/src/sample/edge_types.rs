@@ -83,6 +83,15 @@ impl<'a> MessageGraph<'a> {
         &self.names[e]
     }
 
+    /// The edge types into each destination type, by `NodeType::index`.
+    pub fn incoming(&self) -> Vec<Vec<usize>> {
+        let mut into = vec![Vec::new(); crate::schema::NodeType::ALL.len()];
+        for (e, et) in self.edge_types.iter().enumerate() {
+            into[et.dst.index()].push(e);
+        }
+        into
+    }
+
     /// Names of all edge types, in order.
     pub fn names(&self) -> Vec<String> {
         self.names.clone()

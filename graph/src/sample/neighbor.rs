@@ -127,10 +127,7 @@ impl<'a> NeighborSampler<'a> {
         let mut picked = Vec::new();
         let mut scratch = Vec::new();
         // Edge types grouped by destination type.
-        let mut into: Vec<Vec<usize>> = vec![Vec::new(); num_types];
-        for (e, et) in self.graph.edge_types.iter().enumerate() {
-            into[et.dst.index()].push(e);
-        }
+        let into = self.graph.incoming();
         let mut degrees: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
         let mut weights: Vec<f32> = Vec::new();
         for &fanout in &self.fanouts {

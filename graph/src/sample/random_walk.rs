@@ -58,15 +58,6 @@ pub struct WalkGraph {
 /// A node of a message graph: (type index, id).
 type Node = (usize, u32);
 
-/// The incoming edge types of each destination type.
-fn incoming(messages: &MessageGraph<'_>) -> Vec<Vec<usize>> {
-    let mut into = vec![Vec::new(); NodeType::ALL.len()];
-    for (e, et) in messages.edge_types.iter().enumerate() {
-        into[et.dst.index()].push(e);
-    }
-    into
-}
-
 /// One uniform step from `node` over all its incoming edges, or None when
 /// it has none. Returns the source and the edge's timestamp.
 fn step(
@@ -108,7 +99,7 @@ pub fn visit(
     params: &WalkParams,
     rng: &mut impl Rng,
 ) -> Vec<((NodeType, u32), u32, i64)> {
-    top_visits(messages, &incoming(messages), (start.0.index(), start.1), params, rng)
+    top_visits(messages, &messages.incoming(), (start.0.index(), start.1), params, rng)
         .into_iter()
         .map(|((t, id), c, ts)| ((NodeType::ALL[t], id), c, ts))
         .collect()
@@ -150,7 +141,7 @@ impl WalkGraph {
     /// # Panics
     /// When `params.restart` is outside [0, 1].
     pub fn build(messages: &MessageGraph<'_>, num_nodes: &[usize], params: &WalkParams, seed: u64) -> Self {
-        let into = incoming(messages);
+        let into = messages.incoming();
         let types = Self::node_types(messages);
         let pairs: Vec<(NodeType, NodeType)> =
             types.iter().flat_map(|&d| types.iter().map(move |&s| (s, d))).collect();
@@ -163,8 +154,10 @@ impl WalkGraph {
                 adjs[i].indptr.push(0);
             }
             for id in 0..num_nodes[d.index()] as u32 {
-                let top = top_visits(messages, &into, (d.index(), id), params, &mut rng);
+                let mut top = top_visits(messages, &into, (d.index(), id), params, &mut rng);
                 let total: u32 = top.iter().map(|v| v.1).sum();
+                // Within a row, neighbours by id, like stored relations.
+                top.sort_unstable_by_key(|v| v.0);
                 for ((s, src), count, ts) in top {
                     let adj = &mut adjs[pair_index(s, d.index()).expect("walks stay within the types")];
                     adj.indices.push(src);
@@ -175,18 +168,6 @@ impl WalkGraph {
                 for &i in &rows {
                     let end = adjs[i].indices.len() as u64;
                     adjs[i].indptr.push(end);
-                }
-            }
-        }
-        // Within a row, order neighbours by id, like stored relations.
-        for adj in &mut adjs {
-            for r in 0..adj.indptr.len().saturating_sub(1) {
-                let (lo, hi) = (adj.indptr[r] as usize, adj.indptr[r + 1] as usize);
-                let mut row: Vec<_> =
-                    (lo..hi).map(|k| (adj.indices[k], adj.count[k], adj.weight[k], adj.ts[k])).collect();
-                row.sort_unstable_by_key(|x| x.0);
-                for (k, (i, c, w, t)) in (lo..hi).zip(row) {
-                    (adj.indices[k], adj.count[k], adj.weight[k], adj.ts[k]) = (i, c, w, t);
                 }
             }
         }
