@@ -6,7 +6,9 @@
 //! measures the bytes f16 and f16+zstd send for gradients with a realistic
 //! distribution, against f32.
 //!
-//! Run with `cargo bench -p ps-server --bench ps` (or `make bench`).
+//! Run with `cargo bench -p ps-server --bench ps` (or `make bench`). Extra
+//! arguments name the encodings to measure (`f32`, `f16`, `f16+zstd`);
+//! with none, all three run.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -223,11 +225,15 @@ async fn main() -> anyhow::Result<()> {
         mb(rows(echo_push)),
         "1.00"
     );
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     for (label, encoding, compression) in [
         ("f32", ValueEncoding::F32, Compression::None),
         ("f16", ValueEncoding::F16, Compression::None),
         ("f16+zstd", ValueEncoding::F16, Compression::Zstd),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(label, ..)| only.is_empty() || only.iter().any(|o| o == label))
+    {
         let client = ShardedClient::new(
             &endpoints,
             ClientOptions { encoding, compression, ..ClientOptions::default() },

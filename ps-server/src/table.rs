@@ -1,7 +1,13 @@
-//! An embedding table: rows keyed by id in striped hash maps, so concurrent
+//! An embedding table: rows keyed by id in striped slabs, so concurrent
 //! pushes to different stripes never contend and no global lock exists. A
 //! push locks the stripes it touches in ascending order (no deadlock) and
 //! holds them while it applies, so it is seen completely or not at all.
+//!
+//! Each stripe keeps its rows in one contiguous slab (values then optimizer
+//! state, row after row) with a small id → slot index beside it. Requests
+//! first resolve every slot of a stripe, then walk the rows while
+//! prefetching the ones a few places ahead, so the memory latency of random
+//! rows overlaps instead of adding up.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +15,7 @@ use std::sync::RwLock;
 
 use rustc_hash::FxHashMap;
 
+use crate::error::{PsError, Result};
 use crate::init::Init;
 use crate::optimizer::Optimizer;
 use crate::routing::mix64;
@@ -42,8 +49,8 @@ pub struct TableConfig {
     pub non_finite: NonFinite,
 }
 
-/// One materialised row: its values followed by its optimizer state, in
-/// one allocation so an update touches one place in memory.
+/// One row copied out of or into a table (checkpoints, exports, tests): its
+/// values followed by its optimizer state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     data: Box<[f32]>,
@@ -67,11 +74,82 @@ impl Row {
     pub fn state(&self) -> &[f32] {
         &self.data[self.dim..]
     }
+}
 
-    /// Values and state, mutable.
-    pub fn split_mut(&mut self) -> (&mut [f32], &mut [f32], &mut u64) {
-        let (values, state) = self.data.split_at_mut(self.dim);
-        (values, state, &mut self.step)
+/// How many rows ahead of the one being applied are prefetched.
+const PREFETCH_AHEAD: usize = 4;
+
+/// One stripe's rows: `width` floats per slot (values, then state).
+#[derive(Debug, Default)]
+struct Stripe {
+    index: FxHashMap<u64, u32>,
+    ids: Vec<u64>,
+    steps: Vec<u64>,
+    data: Vec<f32>,
+}
+
+impl Stripe {
+    fn row(&self, slot: u32, width: usize) -> &[f32] {
+        let at = slot as usize * width;
+        &self.data[at..at + width]
+    }
+
+    fn insert(&mut self, id: u64, row: &Row) -> u32 {
+        let slot = self.ids.len() as u32;
+        self.index.insert(id, slot);
+        self.ids.push(id);
+        self.steps.push(row.step);
+        self.data.extend_from_slice(&row.data);
+        slot
+    }
+}
+
+/// Asks the CPU to bring `row` into cache ahead of its use.
+#[inline]
+fn prefetch(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in row.chunks(16) {
+        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch never
+        // faults or changes memory; the pointer is in bounds anyway.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast())
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// Request positions grouped by stripe (a counting sort): `order` lists the
+/// positions of stripe s at `order[starts[s]..starts[s + 1]]`, in request order.
+struct ByStripe {
+    order: Vec<u32>,
+    starts: [u32; NUM_STRIPES + 1],
+}
+
+impl ByStripe {
+    fn new(ids: &[u64]) -> Self {
+        let stripes: Vec<u8> = ids.iter().map(|&id| stripe_of(id) as u8).collect();
+        let mut starts = [0u32; NUM_STRIPES + 1];
+        for &s in &stripes {
+            starts[s as usize + 1] += 1;
+        }
+        for s in 0..NUM_STRIPES {
+            starts[s + 1] += starts[s];
+        }
+        let mut next = starts;
+        let mut order = vec![0u32; ids.len()];
+        for (k, &s) in stripes.iter().enumerate() {
+            order[next[s as usize] as usize] = k as u32;
+            next[s as usize] += 1;
+        }
+        Self { order, starts }
+    }
+
+    /// The non-empty stripes, ascending, with their positions.
+    fn groups(&self) -> impl Iterator<Item = (usize, &[u32])> {
+        (0..NUM_STRIPES)
+            .map(|s| (s, &self.order[self.starts[s] as usize..self.starts[s + 1] as usize]))
+            .filter(|(_, ks)| !ks.is_empty())
     }
 }
 
@@ -80,7 +158,8 @@ impl Row {
 pub struct Table {
     config: TableConfig,
     spec: tessera_proto::ps::v1::TableSpec,
-    stripes: Vec<RwLock<FxHashMap<u64, Row>>>,
+    width: usize,
+    stripes: Vec<RwLock<Stripe>>,
     rows_pulled: AtomicU64,
     rows_pushed: AtomicU64,
 }
@@ -93,9 +172,10 @@ impl Table {
     /// An empty table built from `spec`, already validated into `config`.
     pub fn new(config: TableConfig, spec: tessera_proto::ps::v1::TableSpec) -> Self {
         Self {
+            width: config.dim + config.optimizer.state_len(config.dim),
             config,
             spec,
-            stripes: (0..NUM_STRIPES).map(|_| RwLock::new(FxHashMap::default())).collect(),
+            stripes: (0..NUM_STRIPES).map(|_| RwLock::new(Stripe::default())).collect(),
             rows_pulled: AtomicU64::new(0),
             rows_pushed: AtomicU64::new(0),
         }
@@ -106,15 +186,30 @@ impl Table {
         &self.spec
     }
 
-    /// Replaces every row (restore). Rows must have the table's dim.
-    pub fn replace_rows(&self, rows: impl IntoIterator<Item = (u64, Row)>) {
-        let mut fresh: Vec<FxHashMap<u64, Row>> = (0..NUM_STRIPES).map(|_| FxHashMap::default()).collect();
+    /// Replaces every row (restore). The table is unchanged when a row
+    /// has the wrong number of values or of optimizer state values.
+    ///
+    /// # Errors
+    /// `InvalidArgument` naming the first row of the wrong shape.
+    pub fn replace_rows(&self, rows: impl IntoIterator<Item = (u64, Row)>) -> Result<()> {
+        let mut fresh: Vec<Stripe> = (0..NUM_STRIPES).map(|_| Stripe::default()).collect();
         for (id, row) in rows {
-            fresh[stripe_of(id)].insert(id, row);
+            if row.dim != self.config.dim || row.data.len() != self.width {
+                return Err(PsError::InvalidArgument(format!(
+                    "row {id} of {}: {} values and {} state values, the table needs {} and {}",
+                    self.config.name,
+                    row.dim,
+                    row.data.len() - row.dim,
+                    self.config.dim,
+                    self.width - self.config.dim
+                )));
+            }
+            fresh[stripe_of(id)].insert(id, &row);
         }
         for (stripe, rows) in self.stripes.iter().zip(fresh) {
             *stripe.write().unwrap_or_else(|p| p.into_inner()) = rows;
         }
+        Ok(())
     }
 
     /// Its configuration.
@@ -122,24 +217,34 @@ impl Table {
         &self.config
     }
 
+    fn initial_row(&self, id: u64) -> Row {
+        let dim = self.config.dim;
+        let mut values = vec![0.0; dim];
+        self.config.init.0.fill(self.config.init.1, &self.config.name, id, &mut values);
+        Row::new(&values, &self.config.optimizer.init_state(dim), 0)
+    }
+
     /// Reads rows (materialised or initial values) into `out`, `dim` values per id.
     pub fn pull(&self, ids: &[u64], out: &mut Vec<f32>) {
-        let dim = self.config.dim;
+        let (dim, width) = (self.config.dim, self.width);
         self.rows_pulled.fetch_add(ids.len() as u64, Ordering::Relaxed);
         out.clear();
         out.resize(ids.len() * dim, 0.0);
-        // Visit ids stripe by stripe so each stripe is locked once.
-        let mut by_stripe: Vec<Vec<usize>> = vec![Vec::new(); NUM_STRIPES];
-        for (k, id) in ids.iter().enumerate() {
-            by_stripe[stripe_of(*id)].push(k);
-        }
-        for (s, ks) in by_stripe.iter().enumerate().filter(|(_, ks)| !ks.is_empty()) {
+        let groups = ByStripe::new(ids);
+        let mut slots: Vec<Option<u32>> = Vec::new();
+        for (s, ks) in groups.groups() {
             let stripe = self.stripes[s].read().unwrap_or_else(|p| p.into_inner());
-            for &k in ks {
-                let slot = &mut out[k * dim..(k + 1) * dim];
-                match stripe.get(&ids[k]) {
-                    Some(row) => slot.copy_from_slice(row.values()),
-                    None => self.config.init.0.fill(self.config.init.1, &self.config.name, ids[k], slot),
+            slots.clear();
+            slots.extend(ks.iter().map(|&k| stripe.index.get(&ids[k as usize]).copied()));
+            for (j, (&k, slot)) in ks.iter().zip(&slots).enumerate() {
+                if let Some(Some(ahead)) = slots.get(j + PREFETCH_AHEAD) {
+                    prefetch(&stripe.row(*ahead, width)[..dim]);
+                }
+                let k = k as usize;
+                let dst = &mut out[k * dim..(k + 1) * dim];
+                match slot {
+                    Some(slot) => dst.copy_from_slice(&stripe.row(*slot, width)[..dim]),
+                    None => self.config.init.0.fill(self.config.init.1, &self.config.name, ids[k], dst),
                 }
             }
         }
@@ -147,27 +252,32 @@ impl Table {
 
     /// Applies one validated push: `grads` holds `dim` values per id, ids unique.
     pub fn push(&self, ids: &[u64], grads: &[f32]) {
-        let dim = self.config.dim;
-        let mut by_stripe: Vec<Vec<usize>> = vec![Vec::new(); NUM_STRIPES];
-        for (k, id) in ids.iter().enumerate() {
-            by_stripe[stripe_of(*id)].push(k);
-        }
+        let (dim, width) = (self.config.dim, self.width);
+        let groups = ByStripe::new(ids);
         // Lock every touched stripe, in ascending order, before changing any.
-        let mut guards: Vec<_> = by_stripe
-            .iter()
-            .enumerate()
-            .filter(|(_, ks)| !ks.is_empty())
+        let mut guards: Vec<_> = groups
+            .groups()
             .map(|(s, ks)| (ks, self.stripes[s].write().unwrap_or_else(|p| p.into_inner())))
             .collect();
+        let mut slots: Vec<u32> = Vec::new();
         for (ks, stripe) in &mut guards {
+            slots.clear();
             for &k in ks.iter() {
-                let id = ids[k];
-                let row = stripe.entry(id).or_insert_with(|| {
-                    let mut values = vec![0.0; dim];
-                    self.config.init.0.fill(self.config.init.1, &self.config.name, id, &mut values);
-                    Row::new(&values, &self.config.optimizer.init_state(dim), 0)
-                });
-                let (values, state, step) = row.split_mut();
+                let id = ids[k as usize];
+                let slot = match stripe.index.get(&id) {
+                    Some(&slot) => slot,
+                    None => stripe.insert(id, &self.initial_row(id)),
+                };
+                slots.push(slot);
+            }
+            for (j, (&k, &slot)) in ks.iter().zip(&slots).enumerate() {
+                if let Some(&ahead) = slots.get(j + PREFETCH_AHEAD) {
+                    prefetch(stripe.row(ahead, width));
+                }
+                let (k, at) = (k as usize, slot as usize * width);
+                let Stripe { data, steps, .. } = &mut **stripe;
+                let (values, state) = data[at..at + width].split_at_mut(dim);
+                let step = &mut steps[slot as usize];
                 self.config.optimizer.apply(values, state, step, &grads[k * dim..(k + 1) * dim]);
             }
         }
@@ -181,15 +291,19 @@ impl Table {
 
     /// Number of materialised rows.
     pub fn num_rows(&self) -> usize {
-        self.stripes.iter().map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len()).sum()
+        self.stripes.iter().map(|s| s.read().unwrap_or_else(|p| p.into_inner()).ids.len()).sum()
     }
 
     /// A copy of every materialised row (for checkpoints and tests).
     pub fn snapshot(&self) -> HashMap<u64, Row> {
+        let (dim, width) = (self.config.dim, self.width);
         let mut all = HashMap::new();
         for stripe in &self.stripes {
             let stripe = stripe.read().unwrap_or_else(|p| p.into_inner());
-            all.extend(stripe.iter().map(|(k, v)| (*k, v.clone())));
+            for (slot, (&id, &step)) in stripe.ids.iter().zip(&stripe.steps).enumerate() {
+                let row = stripe.row(slot as u32, width);
+                all.insert(id, Row::new(&row[..dim], &row[dim..], step));
+            }
         }
         all
     }

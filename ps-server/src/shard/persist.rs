@@ -133,7 +133,7 @@ impl Shard {
         for (spec, rows) in image.tables {
             let table = Table::new(table_config(&spec)?, spec.clone());
             num_rows += rows.len() as u64;
-            table.replace_rows(rows);
+            table.replace_rows(rows)?;
             fresh.insert(spec.name.clone(), Arc::new(table));
         }
         let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());

@@ -150,7 +150,8 @@ fn bad_pushes_are_refused_and_change_nothing() {
     let mut corrupt = push("item", &mine, &[0.5; 12], Compression::Zstd);
     if let Some(g) = corrupt.grads.as_mut() {
         let mut data = g.data.to_vec();
-        data[3] ^= 0x5a;
+        // The zstd frame follows the three low byte planes of 12 values.
+        data[3 * 12 + 3] ^= 0x5a;
         g.data = data.into();
     }
     let mut oversized = push("item", &mine, &[0.5; 12], Compression::None);
