@@ -2,7 +2,10 @@
 //! 64, Adagrad, batches of 4,096 ids. It measures pull and push rows/s with
 //! f32, f16 and f16+zstd through the sharded client, next to a plain tonic
 //! echo service (two servers, the same two parallel requests per batch)
-//! moving the f32 payload of the same rows, and reports the ratios. It also
+//! moving the f32 payload of the same rows, and reports the ratios. The modes
+//! run interleaved, in rounds, and each ratio is the median over rounds of
+//! the mode's rate against the echo's in the same round, so a machine that
+//! slows down mid-run moves both sides of a ratio together. It also
 //! measures the bytes f16 and f16+zstd send for gradients with a realistic
 //! distribution, against f32.
 //!
@@ -11,8 +14,10 @@
 //! with none, all three run.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use ps_server::client::{ClientOptions, ShardedClient};
 use ps_server::codec::encode_values;
 use rand::{Rng, SeedableRng};
@@ -31,7 +36,9 @@ const DIM: usize = 64;
 const BATCH: usize = 4096;
 const NUM_IDS: u64 = 1_000_000;
 const CONCURRENCY: usize = 2;
-const MEASURE: Duration = Duration::from_secs(3);
+/// Measuring rounds; each runs every mode once for WINDOW.
+const ROUNDS: usize = 7;
+const WINDOW: Duration = Duration::from_millis(700);
 
 #[derive(Debug, Default)]
 struct EchoService;
@@ -102,22 +109,18 @@ fn realistic_grads(rng: &mut ChaCha8Rng, rows: usize) -> Vec<f32> {
     out
 }
 
-/// Runs `step` from CONCURRENCY tasks for MEASURE; returns batches per second.
-async fn rate<F, Fut>(step: F) -> anyhow::Result<f64>
-where
-    F: Fn(u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
-{
-    for i in 0..4 {
-        step(i).await?; // warm up connections
-    }
+/// One measured operation: `step(i)` moves batch number `i`.
+type Step = Arc<dyn Fn(u64) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// Runs `step` from CONCURRENCY tasks for `window`; returns batches per second.
+async fn rate(step: &Step, window: Duration) -> anyhow::Result<f64> {
     let start = Instant::now();
     let tasks: Vec<_> = (0..CONCURRENCY as u64)
         .map(|t| {
             let step = step.clone();
             tokio::spawn(async move {
                 let mut n = 0u64;
-                while start.elapsed() < MEASURE {
+                while start.elapsed() < window {
                     step(t * 1_000_000 + n).await?;
                     n += 1;
                 }
@@ -130,6 +133,16 @@ where
         total += t.await??;
     }
     Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
 }
 
 #[tokio::main]
@@ -167,9 +180,8 @@ async fn main() -> anyhow::Result<()> {
         clip_value: 0.0,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let batches: std::sync::Arc<Vec<Vec<u64>>> =
-        std::sync::Arc::new((0..64).map(|_| batch(&mut rng)).collect());
-    let grads = std::sync::Arc::new(realistic_grads(&mut rng, BATCH));
+    let batches: Arc<Vec<Vec<u64>>> = Arc::new((0..64).map(|_| batch(&mut rng)).collect());
+    let grads = Arc::new(realistic_grads(&mut rng, BATCH));
     // Pre-touch the rows so pulls read materialised rows.
     let warm = ShardedClient::new(&endpoints, ClientOptions::default())?;
     warm.create_table(&spec).await?;
@@ -179,52 +191,25 @@ async fn main() -> anyhow::Result<()> {
 
     // Echo: the f32 payload of a batch, split over the two servers like the shards.
     let half = (BATCH * DIM * 4 / 2) as u64;
-    let echo_pull = {
+    let echo = |request_bytes: u64, reply_bytes: u64| -> Step {
         let echoes = echoes.clone();
-        rate(move |_| {
+        Arc::new(move |_| {
             let echoes = echoes.clone();
-            async move {
+            Box::pin(async move {
                 futures::future::try_join_all(echoes.into_iter().map(|mut e| async move {
-                    e.echo(EchoRequest { payload: Default::default(), reply_bytes: half }).await
+                    let payload = vec![1u8; request_bytes as usize].into();
+                    e.echo(EchoRequest { payload, reply_bytes }).await
                 }))
                 .await?;
                 Ok(())
-            }
+            })
         })
-        .await?
     };
-    let echo_push = {
-        let echoes = echoes.clone();
-        rate(move |_| {
-            let echoes = echoes.clone();
-            async move {
-                futures::future::try_join_all(echoes.into_iter().map(|mut e| async move {
-                    e.echo(EchoRequest { payload: vec![1u8; half as usize].into(), reply_bytes: 0 }).await
-                }))
-                .await?;
-                Ok(())
-            }
-        })
-        .await?
-    };
-    let rows = |batches_per_sec: f64| batches_per_sec * BATCH as f64;
-    println!("ps-server benchmark: 2 shards, dim {DIM}, batches of {BATCH} ids, Adagrad, {CONCURRENCY} concurrent clients, loopback");
-    println!("{:<26} {:>14} {:>14} {:>12}", "", "rows/s", "MB/s (f32 eq)", "vs echo");
-    let mb = |r: f64| r * (DIM * 4) as f64 / 1e6;
-    println!(
-        "{:<26} {:>14.0} {:>14.0} {:>12}",
-        "echo, server→client",
-        rows(echo_pull),
-        mb(rows(echo_pull)),
-        "1.00"
-    );
-    println!(
-        "{:<26} {:>14.0} {:>14.0} {:>12}",
-        "echo, client→server",
-        rows(echo_push),
-        mb(rows(echo_push)),
-        "1.00"
-    );
+    // (label, direction: 0 = server→client, 1 = client→server, step)
+    let mut modes: Vec<(String, usize, Step)> = vec![
+        ("echo, server→client".into(), 0, echo(0, half)),
+        ("echo, client→server".into(), 1, echo(half, 0)),
+    ];
     let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     for (label, encoding, compression) in [
         ("f32", ValueEncoding::F32, Compression::None),
@@ -238,38 +223,61 @@ async fn main() -> anyhow::Result<()> {
             &endpoints,
             ClientOptions { encoding, compression, ..ClientOptions::default() },
         )?;
-        let pull = {
+        let pull: Step = {
             let (client, batches) = (client.clone(), batches.clone());
-            rate(move |i| {
+            Arc::new(move |i| {
                 let (client, batches) = (client.clone(), batches.clone());
-                async move {
+                Box::pin(async move {
                     client.pull("item", &batches[i as usize % batches.len()], 0).await?;
                     Ok(())
-                }
+                })
             })
-            .await?
         };
-        let push = {
-            let (client, batches, grads) = (client.clone(), batches.clone(), grads.clone());
-            rate(move |i| {
+        let push: Step = {
+            let (client, batches, grads) = (client, batches.clone(), grads.clone());
+            Arc::new(move |i| {
                 let (client, batches, grads) = (client.clone(), batches.clone(), grads.clone());
-                async move { client.push("item", &batches[i as usize % batches.len()], &grads, DIM, 0, 0).await }
+                Box::pin(async move {
+                    client.push("item", &batches[i as usize % batches.len()], &grads, DIM, 0, 0).await
+                })
             })
-            .await?
         };
+        modes.push((format!("pull {label}"), 0, pull));
+        modes.push((format!("push {label} (Adagrad)"), 1, push));
+    }
+
+    // Rounds: every mode runs once per round, back to back, so each ratio
+    // compares windows a few seconds apart rather than a whole run apart.
+    for (_, _, step) in &modes {
+        for i in 0..4 {
+            step(i).await?; // warm up connections and code paths
+        }
+    }
+    let mut rates = vec![Vec::new(); modes.len()];
+    for _ in 0..ROUNDS {
+        for ((_, _, step), rates) in modes.iter().zip(&mut rates) {
+            rates.push(rate(step, WINDOW).await?);
+        }
+    }
+    let rows = |batches_per_sec: f64| batches_per_sec * BATCH as f64;
+    let mb = |r: f64| r * (DIM * 4) as f64 / 1e6;
+    println!(
+        "ps-server benchmark: 2 shards, dim {DIM}, batches of {BATCH} ids, Adagrad, {CONCURRENCY} concurrent \
+         clients, loopback; {ROUNDS} rounds of {WINDOW:?} per mode, interleaved"
+    );
+    println!(
+        "{:<26} {:>12} {:>14} {:>10} {:>16}",
+        "", "rows/s", "MB/s (f32 eq)", "vs echo", "range of rounds"
+    );
+    for ((label, direction, _), r) in modes.iter().zip(&rates) {
+        let ratios: Vec<f64> = r.iter().zip(&rates[*direction]).map(|(a, e)| a / e).collect();
+        let (lo, hi) = ratios.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         println!(
-            "{:<26} {:>14.0} {:>14.0} {:>12.2}",
-            format!("pull {label}"),
-            rows(pull),
-            mb(rows(pull)),
-            pull / echo_pull
-        );
-        println!(
-            "{:<26} {:>14.0} {:>14.0} {:>12.2}",
-            format!("push {label} (Adagrad)"),
-            rows(push),
-            mb(rows(push)),
-            push / echo_push
+            "{label:<26} {:>12.0} {:>14.0} {:>10.2} {:>16}",
+            rows(median(r.clone())),
+            mb(rows(median(r.clone()))),
+            median(ratios),
+            format!("{lo:.2}–{hi:.2}")
         );
     }
     let f32_bytes = encode_values(&grads, ValueEncoding::F32, Compression::None)?.data.len() as f64;

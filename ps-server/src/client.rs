@@ -193,21 +193,27 @@ impl ShardedClient {
     /// Unique sorted ids per shard, and for each request position its
     /// (shard, index within that shard's list).
     fn split(&self, table: &str, ids: &[u64]) -> (Vec<Vec<u64>>, Vec<(u32, usize)>) {
-        // One hash per id; sorting (shard, id, position) groups and dedups.
-        let mut tagged: Vec<(u32, u64, u32)> = ids
-            .iter()
-            .enumerate()
-            .map(|(k, &id)| (shard_of(table, id, self.num_shards()), id, k as u32))
-            .collect();
-        tagged.sort_unstable();
-        let mut per_shard: Vec<Vec<u64>> = vec![Vec::new(); self.shards.len()];
+        // One hash per id; then per shard, sorting (id, position) packed in
+        // one integer groups repeats and orders the list.
+        let num_shards = self.num_shards();
+        let shards: Vec<u32> = ids.iter().map(|&id| shard_of(table, id, num_shards)).collect();
+        let mut tagged: Vec<Vec<u128>> = vec![Vec::new(); self.shards.len()];
+        for (k, (&id, &s)) in ids.iter().zip(&shards).enumerate() {
+            tagged[s as usize].push(u128::from(id) << 32 | k as u128);
+        }
+        let mut per_shard: Vec<Vec<u64>> = Vec::with_capacity(tagged.len());
         let mut places = vec![(0u32, 0usize); ids.len()];
-        for &(s, id, k) in &tagged {
-            let list = &mut per_shard[s as usize];
-            if list.last() != Some(&id) {
-                list.push(id);
+        for (s, mut tagged) in tagged.into_iter().enumerate() {
+            tagged.sort_unstable();
+            let mut list: Vec<u64> = Vec::with_capacity(tagged.len());
+            for t in tagged {
+                let (id, k) = ((t >> 32) as u64, t as u32 as usize);
+                if list.last() != Some(&id) {
+                    list.push(id);
+                }
+                places[k] = (s as u32, list.len() - 1);
             }
-            places[k as usize] = (s, list.len() - 1);
+            per_shard.push(list);
         }
         (per_shard, places)
     }
@@ -249,10 +255,12 @@ impl ShardedClient {
             by_shard[s] = Some(rows);
         }
         // Copy each row from its shard's payload straight to its place.
-        let mut out = vec![0f32; ids.len() * dim];
-        for (row, (s, at)) in out.chunks_exact_mut(dim.max(1)).zip(places) {
+        let mut out = Vec::with_capacity(ids.len() * dim);
+        for (s, at) in places {
             let rows = by_shard[s as usize].as_ref().context("missing shard rows")?;
-            rows.copy_into(at * dim, row);
+            let end = out.len();
+            out.resize(end + dim, 0.0);
+            rows.copy_into(at * dim, &mut out[end..]);
         }
         Ok((out, dim))
     }

@@ -224,27 +224,38 @@ impl Table {
         Row::new(&values, &self.config.optimizer.init_state(dim), 0)
     }
 
-    /// Reads rows (materialised or initial values) into `out`, `dim` values per id.
+    /// Appends the rows of `ids` (materialised or initial values) to `out`,
+    /// `dim` values per id, in request order. Every stripe involved is
+    /// read-locked for the whole call, so the rows form one consistent view.
     pub fn pull(&self, ids: &[u64], out: &mut Vec<f32>) {
         let (dim, width) = (self.config.dim, self.width);
         self.rows_pulled.fetch_add(ids.len() as u64, Ordering::Relaxed);
-        out.clear();
-        out.resize(ids.len() * dim, 0.0);
-        let groups = ByStripe::new(ids);
-        let mut slots: Vec<Option<u32>> = Vec::new();
-        for (s, ks) in groups.groups() {
-            let stripe = self.stripes[s].read().unwrap_or_else(|p| p.into_inner());
-            slots.clear();
-            slots.extend(ks.iter().map(|&k| stripe.index.get(&ids[k as usize]).copied()));
-            for (j, (&k, slot)) in ks.iter().zip(&slots).enumerate() {
-                if let Some(Some(ahead)) = slots.get(j + PREFETCH_AHEAD) {
-                    prefetch(&stripe.row(*ahead, width)[..dim]);
-                }
-                let k = k as usize;
-                let dst = &mut out[k * dim..(k + 1) * dim];
-                match slot {
-                    Some(slot) => dst.copy_from_slice(&stripe.row(*slot, width)[..dim]),
-                    None => self.config.init.0.fill(self.config.init.1, &self.config.name, ids[k], dst),
+        let stripes: Vec<u8> = ids.iter().map(|&id| stripe_of(id) as u8).collect();
+        let mut touched = [false; NUM_STRIPES];
+        stripes.iter().for_each(|&s| touched[s as usize] = true);
+        // Ascending order, as pushes lock: no deadlock.
+        let guards: Vec<_> = (0..NUM_STRIPES)
+            .map(|s| touched[s].then(|| self.stripes[s].read().unwrap_or_else(|p| p.into_inner())))
+            .collect();
+        let rows: Vec<Option<&[f32]>> = ids
+            .iter()
+            .zip(&stripes)
+            .map(|(id, &s)| {
+                let stripe = guards[s as usize].as_deref()?;
+                stripe.index.get(id).map(|&slot| &stripe.row(slot, width)[..dim])
+            })
+            .collect();
+        out.reserve(ids.len() * dim);
+        for (k, row) in rows.iter().enumerate() {
+            if let Some(Some(ahead)) = rows.get(k + PREFETCH_AHEAD) {
+                prefetch(ahead);
+            }
+            match row {
+                Some(row) => out.extend_from_slice(row),
+                None => {
+                    let at = out.len();
+                    out.resize(at + dim, 0.0);
+                    self.config.init.0.fill(self.config.init.1, &self.config.name, ids[k], &mut out[at..]);
                 }
             }
         }

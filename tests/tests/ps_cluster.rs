@@ -228,3 +228,56 @@ async fn dense_parameters_round_trip_through_the_sharded_client() -> anyhow::Res
     assert!(format!("{err:#}").contains("differs"), "{err:#}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sharded_client_reassembles_repeats_in_request_order() -> anyhow::Result<()> {
+    use ps_server::client::{ClientOptions, ShardedClient};
+
+    let shards: Vec<_> = (0..3).map(|s| start_ps_server(s, 3)).collect::<anyhow::Result<_>>()?;
+    let endpoints: Vec<String> = shards.iter().map(|(_, a)| format!("http://{a}")).collect();
+    let mut spec = table_spec();
+    spec.init = Some(pb::InitSpec { kind: Some(pb::init_spec::Kind::UniformBound(0.5)), seed: 3 });
+    // Unsorted, with repeats, spread over the three shards.
+    let ids: Vec<u64> = (0..300u64).map(|k| (k * 7919 + k * k) % 97).collect();
+    for (encoding, compression, tolerance) in [
+        (ValueEncoding::F32, Compression::None, 0.0),
+        (ValueEncoding::F32, Compression::Zstd, 0.0),
+        (ValueEncoding::F16, Compression::None, 1e-3),
+        (ValueEncoding::F16, Compression::Zstd, 1e-3),
+    ] {
+        spec.name = format!("t{}{}", encoding as i32, compression as i32);
+        let client = ShardedClient::new(
+            &endpoints,
+            ClientOptions { encoding, compression, ..ClientOptions::default() },
+        )?;
+        client.create_table(&spec).await?;
+        let (before, dim) = client.pull(&spec.name, &ids, 0).await?;
+        assert_eq!(dim, DIM);
+        // Row k equals the row of its id pulled alone.
+        for (k, id) in ids.iter().enumerate() {
+            let (alone, _) = client.pull(&spec.name, &[*id], 0).await?;
+            assert_eq!(&before[k * DIM..(k + 1) * DIM], &alone[..], "{} row {k} (id {id})", spec.name);
+        }
+        // SGD with lr 1: each id moves by minus the sum of its repeats' gradients.
+        let grads: Vec<f32> = (0..ids.len() * DIM).map(|i| (i % 5) as f32 * 0.25).collect();
+        client.push(&spec.name, &ids, &grads, DIM, 0, 0).await?;
+        let mut sums = std::collections::HashMap::<u64, Vec<f32>>::new();
+        for (k, id) in ids.iter().enumerate() {
+            let sum = sums.entry(*id).or_insert_with(|| vec![0.0; DIM]);
+            sum.iter_mut().zip(&grads[k * DIM..(k + 1) * DIM]).for_each(|(s, g)| *s += g);
+        }
+        let (after, _) = client.pull(&spec.name, &ids, 0).await?;
+        for (k, id) in ids.iter().enumerate() {
+            for d in 0..DIM {
+                let want = before[k * DIM + d] - sums[id][d];
+                let got = after[k * DIM + d];
+                assert!(
+                    (got - want).abs() <= tolerance * want.abs().max(1.0),
+                    "{} id {id} [{d}]: {got} vs {want}",
+                    spec.name
+                );
+            }
+        }
+    }
+    Ok(())
+}

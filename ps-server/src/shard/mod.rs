@@ -126,6 +126,17 @@ impl Shard {
         (self.shard, self.num_shards)
     }
 
+    /// The dimension of table `name`, if it exists.
+    pub fn dim_of(&self, name: &str) -> Option<u64> {
+        let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
+        tables.get(name).map(|t| t.config().dim as u64)
+    }
+
+    /// Whether a checkpoint or restore holds the push gate right now.
+    pub fn checkpoint_running(&self) -> bool {
+        matches!(self.gate.try_read(), Err(std::sync::TryLockError::WouldBlock))
+    }
+
     fn table(&self, name: &str) -> Result<Arc<Table>> {
         let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
         tables.get(name).cloned().ok_or_else(|| PsError::NotFound(format!("table {name:?} does not exist")))
