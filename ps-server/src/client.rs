@@ -18,7 +18,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::codec::{decode_values, encode_ids, encode_values, encode_values_owned, DecodedPayload};
 use crate::dense::NamedTensor;
 use crate::membership::ShardMember;
-use crate::routing::{mix64, shard_of, table_hash};
+use crate::routing::{mix64, table_hash, Router};
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -193,25 +193,23 @@ impl ShardedClient {
     /// Unique sorted ids per shard, and for each request position its
     /// (shard, index within that shard's list).
     fn split(&self, table: &str, ids: &[u64]) -> (Vec<Vec<u64>>, Vec<(u32, usize)>) {
-        // One hash per id; then per shard, sorting (id, position) packed in
-        // one integer groups repeats and orders the list.
-        let num_shards = self.num_shards();
-        let shards: Vec<u32> = ids.iter().map(|&id| shard_of(table, id, num_shards)).collect();
-        let mut tagged: Vec<Vec<u128>> = vec![Vec::new(); self.shards.len()];
-        for (k, (&id, &s)) in ids.iter().zip(&shards).enumerate() {
-            tagged[s as usize].push(u128::from(id) << 32 | k as u128);
+        // One hash per id; then per shard, sorting (id, position) by id
+        // groups repeats and orders the list.
+        let router = Router::new(table, self.num_shards());
+        let mut tagged: Vec<Vec<(u64, u32)>> = vec![Vec::new(); self.shards.len()];
+        for (k, &id) in ids.iter().enumerate() {
+            tagged[router.shard_of(id) as usize].push((id, k as u32));
         }
         let mut per_shard: Vec<Vec<u64>> = Vec::with_capacity(tagged.len());
         let mut places = vec![(0u32, 0usize); ids.len()];
         for (s, mut tagged) in tagged.into_iter().enumerate() {
-            tagged.sort_unstable();
+            tagged.sort_unstable_by_key(|t| t.0);
             let mut list: Vec<u64> = Vec::with_capacity(tagged.len());
-            for t in tagged {
-                let (id, k) = ((t >> 32) as u64, t as u32 as usize);
+            for (id, k) in tagged {
                 if list.last() != Some(&id) {
                     list.push(id);
                 }
-                places[k] = (s as u32, list.len() - 1);
+                places[k as usize] = (s as u32, list.len() - 1);
             }
             per_shard.push(list);
         }

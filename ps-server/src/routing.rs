@@ -16,7 +16,26 @@ pub fn table_hash(table: &str) -> u64 {
 
 /// The shard of row (table, id).
 pub fn shard_of(table: &str, id: u64, num_shards: u32) -> u32 {
-    (mix64(table_hash(table) ^ mix64(id)) % u64::from(num_shards.max(1))) as u32
+    Router::new(table, num_shards).shard_of(id)
+}
+
+/// [`shard_of`] for many ids of one table: the table's hash is taken once.
+#[derive(Debug, Clone, Copy)]
+pub struct Router {
+    table: u64,
+    num_shards: u64,
+}
+
+impl Router {
+    /// The router of `table` over `num_shards` shards.
+    pub fn new(table: &str, num_shards: u32) -> Self {
+        Self { table: table_hash(table), num_shards: u64::from(num_shards.max(1)) }
+    }
+
+    /// The shard of row `id`.
+    pub fn shard_of(&self, id: u64) -> u32 {
+        (mix64(self.table ^ mix64(id)) % self.num_shards) as u32
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::dense::DenseStore;
 use crate::error::{PsError, Result};
 use crate::init::Init;
 use crate::optimizer::Optimizer;
-use crate::routing::shard_of;
+use crate::routing::Router;
 use crate::table::{NonFinite, Table, TableConfig};
 
 /// Largest number of ids in one request.
@@ -163,6 +163,7 @@ impl Shard {
     }
 
     fn check_ids(&self, table: &TableConfig, ids: &[u64]) -> Result<()> {
+        let router = Router::new(&table.name, self.num_shards);
         for &id in ids {
             if table.num_ids > 0 && id >= table.num_ids {
                 return Err(PsError::InvalidArgument(format!(
@@ -170,7 +171,7 @@ impl Shard {
                     table.name, table.num_ids
                 )));
             }
-            let owner = shard_of(&table.name, id, self.num_shards);
+            let owner = router.shard_of(id);
             if owner != self.shard {
                 return Err(PsError::InvalidArgument(format!(
                     "table {}: id {id} belongs to shard {owner}, not shard {}",
