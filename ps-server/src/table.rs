@@ -319,3 +319,72 @@ impl Table {
         all
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sgd_table(dim: usize) -> Table {
+        let config = TableConfig {
+            name: "t".into(),
+            dim,
+            optimizer: Optimizer::Sgd { lr: 1.0, weight_decay: 0.0 },
+            init: (Init::Uniform(0.5), 7),
+            num_ids: 0,
+            non_finite: NonFinite::Reject,
+        };
+        Table::new(config, tessera_proto::ps::v1::TableSpec::default())
+    }
+
+    proptest! {
+        /// Pushes of unique ids in any order, new or not, then pulls with
+        /// repeats, match a plain map of rows.
+        #[test]
+        fn slabs_match_a_map_of_rows(pushes in proptest::collection::vec(proptest::collection::btree_set(0u64..300, 0..40), 1..12), pulls in proptest::collection::vec(0u64..400, 0..100)) {
+            let dim = 3;
+            let table = sgd_table(dim);
+            let mut model: HashMap<u64, Vec<f32>> = HashMap::new();
+            let initial = |id: u64| {
+                let mut v = vec![0.0; dim];
+                Init::Uniform(0.5).fill(7, "t", id, &mut v);
+                v
+            };
+            for (step, ids) in pushes.iter().enumerate() {
+                // Reverse order within a push: the table must not rely on sorted ids.
+                let ids: Vec<u64> = ids.iter().rev().copied().collect();
+                let grads: Vec<f32> = (0..ids.len() * dim).map(|i| (i + step) as f32 * 0.125).collect();
+                table.push(&ids, &grads);
+                for (k, id) in ids.iter().enumerate() {
+                    let row = model.entry(*id).or_insert_with(|| initial(*id));
+                    row.iter_mut().zip(&grads[k * dim..(k + 1) * dim]).for_each(|(w, g)| *w -= g);
+                }
+            }
+            let mut out = vec![9.0; 2];
+            table.pull(&pulls, &mut out);
+            prop_assert_eq!(out.len(), 2 + pulls.len() * dim);
+            for (k, id) in pulls.iter().enumerate() {
+                let want = model.get(id).cloned().unwrap_or_else(|| initial(*id));
+                prop_assert_eq!(&out[2 + k * dim..2 + (k + 1) * dim], &want[..], "id {}", id);
+            }
+            prop_assert_eq!(table.num_rows(), model.len());
+            let snapshot = table.snapshot();
+            for (id, row) in &snapshot {
+                prop_assert_eq!(row.values(), &model[id][..]);
+            }
+        }
+    }
+
+    #[test]
+    fn restore_refuses_rows_of_the_wrong_shape_and_keeps_the_table() {
+        let table = sgd_table(2);
+        table.push(&[4, 5], &[1.0, 1.0, 2.0, 2.0]);
+        let before = table.snapshot();
+        let rows = vec![(1, Row::new(&[0.5, 0.5], &[], 3)), (2, Row::new(&[0.5, 0.5], &[0.1, 0.1], 1))];
+        let err = table.replace_rows(rows).unwrap_err().to_string();
+        assert!(err.contains("row 2 of t"), "{err}");
+        assert_eq!(table.snapshot(), before);
+        table.replace_rows(before.clone()).unwrap();
+        assert_eq!(table.snapshot(), before);
+    }
+}
