@@ -268,6 +268,14 @@ pub async fn run(
             tracing::error!("failed to {e:#}");
         }
     }
-    tracing::info!("ps-server stopped");
+    let stats = shard.stats();
+    tracing::info!(
+        num_updates = stats.num_updates,
+        grad_bytes_raw = stats.bytes_in_raw,
+        grad_bytes_wire = stats.bytes_in_wire,
+        row_bytes_raw = stats.bytes_out_raw,
+        row_bytes_wire = stats.bytes_out_wire,
+        "ps-server stopped"
+    );
     served
 }
