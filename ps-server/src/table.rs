@@ -122,6 +122,8 @@ fn prefetch(row: &[f32]) {
 /// Request positions grouped by stripe (a counting sort): `order` lists the
 /// positions of stripe s at `order[starts[s]..starts[s + 1]]`, in request order.
 struct ByStripe {
+    /// The stripe of each request position.
+    stripes: Vec<u8>,
     order: Vec<u32>,
     starts: [u32; NUM_STRIPES + 1],
 }
@@ -142,7 +144,7 @@ impl ByStripe {
             order[next[s as usize] as usize] = k as u32;
             next[s as usize] += 1;
         }
-        Self { order, starts }
+        Self { stripes, order, starts }
     }
 
     /// The non-empty stripes, ascending, with their positions.
@@ -217,10 +219,15 @@ impl Table {
         &self.config
     }
 
+    /// Writes the initial values of row `id` (never pushed) into `out`.
+    fn fill_initial(&self, id: u64, out: &mut [f32]) {
+        self.config.init.0.fill(self.config.init.1, &self.config.name, id, out);
+    }
+
     fn initial_row(&self, id: u64) -> Row {
         let dim = self.config.dim;
         let mut values = vec![0.0; dim];
-        self.config.init.0.fill(self.config.init.1, &self.config.name, id, &mut values);
+        self.fill_initial(id, &mut values);
         Row::new(&values, &self.config.optimizer.init_state(dim), 0)
     }
 
@@ -230,16 +237,15 @@ impl Table {
     pub fn pull(&self, ids: &[u64], out: &mut Vec<f32>) {
         let (dim, width) = (self.config.dim, self.width);
         self.rows_pulled.fetch_add(ids.len() as u64, Ordering::Relaxed);
-        let stripes: Vec<u8> = ids.iter().map(|&id| stripe_of(id) as u8).collect();
-        let mut touched = [false; NUM_STRIPES];
-        stripes.iter().for_each(|&s| touched[s as usize] = true);
+        let groups = ByStripe::new(ids);
         // Ascending order, as pushes lock: no deadlock.
-        let guards: Vec<_> = (0..NUM_STRIPES)
-            .map(|s| touched[s].then(|| self.stripes[s].read().unwrap_or_else(|p| p.into_inner())))
-            .collect();
+        let mut guards: Vec<Option<_>> = (0..NUM_STRIPES).map(|_| None).collect();
+        for (s, _) in groups.groups() {
+            guards[s] = Some(self.stripes[s].read().unwrap_or_else(|p| p.into_inner()));
+        }
         let rows: Vec<Option<&[f32]>> = ids
             .iter()
-            .zip(&stripes)
+            .zip(&groups.stripes)
             .map(|(id, &s)| {
                 let stripe = guards[s as usize].as_deref()?;
                 stripe.index.get(id).map(|&slot| &stripe.row(slot, width)[..dim])
@@ -255,7 +261,7 @@ impl Table {
                 None => {
                     let at = out.len();
                     out.resize(at + dim, 0.0);
-                    self.config.init.0.fill(self.config.init.1, &self.config.name, ids[k], &mut out[at..]);
+                    self.fill_initial(ids[k], &mut out[at..]);
                 }
             }
         }
