@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the system tools the build and tests need when they are missing:
-# etcd (Debian's etcd-server), protoc (protobuf-compiler), gpmetis (metis,
-# used only by the partition benchmark) and a TrueType font for the report's
-# plots (fonts-dejavu-core). Skips whatever is already there.
+# etcd (Debian's etcd-server), protoc (protobuf-compiler), the protobuf
+# well-known types that etcd-client's build compiles against (libprotobuf-dev,
+# only a "recommends" of protobuf-compiler, so --no-install-recommends leaves
+# it out), gpmetis (metis, used only by the partition benchmark) and a
+# TrueType font for the report's plots (fonts-dejavu-core). Skips whatever is
+# already there.
 set -euo pipefail
 missing=()
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
 command -v gpmetis >/dev/null 2>&1 || missing+=(metis)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ -n "${TESSERA_FONT:-}" ] || missing+=(fonts-dejavu-core)
 [ ${#missing[@]} -eq 0 ] && exit 0

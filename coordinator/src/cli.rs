@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "coordinator", version)]
 pub struct Cli {
     /// Coordinator endpoint for the job verbs.
-    #[arg(long, global = true, env = "TESSERA_COORDINATOR", default_value = crate::client::DEFAULT_ENDPOINT)]
+    #[arg(long, global = true, env = "TESSERA_COORDINATOR", default_value = tessera_control::client::DEFAULT_ENDPOINT)]
     pub coordinator: String,
     /// The verb to run.
     #[command(subcommand)]
@@ -72,7 +72,7 @@ pub enum Exit {
 impl Exit {
     /// The exit code for an error: `Unreachable` when the cause is one.
     pub fn for_error(e: &anyhow::Error) -> Self {
-        if e.chain().any(|c| c.downcast_ref::<crate::client::Unreachable>().is_some()) {
+        if e.chain().any(|c| c.downcast_ref::<tessera_control::client::Unreachable>().is_some()) {
             Exit::Unreachable
         } else {
             Exit::Error

@@ -1,15 +1,12 @@
 //! The Tessera coordinator: builds and partitions the graph, keeps job state
 //! in etcd, assigns partitions to workers and serves the CLI.
 
-pub mod agent;
 pub mod cli;
-pub mod client;
 pub mod error;
-pub mod job;
 pub mod local;
 pub mod partition;
 pub mod report;
 pub mod scheduler;
 pub mod server;
 pub mod service;
-pub mod store;
+pub mod view;

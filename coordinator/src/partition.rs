@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use tessera_graph::partition::halo::HaloSearch;
-use tessera_graph::partition::{self, merge, MergedGraph, PartitionPlan, Quality, NCON};
+use tessera_graph::partition::{self, merge, MergedGraph, PartitionPlan, Quality};
 use tessera_graph::Graph;
 
 /// Default load imbalance METIS is asked to respect, per constraint.
@@ -51,39 +51,13 @@ pub struct PartitionOptions {
     pub export_metis: Option<PathBuf>,
 }
 
-/// Runs METIS k-way on `merged`.
-///
-/// # Errors
-/// Fails when METIS rejects the input or runs out of memory.
-pub fn metis_assignment(
-    merged: &MergedGraph,
-    parts: u32,
-    seed: u64,
-    imbalance: f32,
-) -> anyhow::Result<Vec<u32>> {
-    let mut part = vec![0 as metis::Idx; merged.num_vertices()];
-    if merged.num_vertices() == 0 {
-        return Ok(Vec::new());
-    }
-    let ubvec = [imbalance; NCON];
-    metis::Graph::new(NCON as metis::Idx, parts as metis::Idx, &merged.xadj, &merged.adjncy)
-        .context("hand the merged graph to METIS")?
-        .set_vwgt(&merged.vwgt)
-        .set_adjwgt(&merged.adjwgt)
-        .set_ubvec(&ubvec)
-        .set_option(metis::option::Seed(seed as metis::Idx))
-        .part_kway(&mut part)
-        .map_err(|e| anyhow::anyhow!("METIS k-way failed: {e:?}"))?;
-    Ok(part.into_iter().map(|p| p as u32).collect())
-}
-
 /// The assignment for `method`.
 ///
 /// # Errors
 /// Fails when METIS fails.
 pub fn assign(merged: &MergedGraph, options: &PartitionOptions) -> anyhow::Result<Vec<u32>> {
     match options.method {
-        Method::Metis => metis_assignment(merged, options.parts, options.seed, options.imbalance),
+        Method::Metis => Ok(partition::metis_assignment(merged, options.parts, options.seed, options.imbalance)?),
         Method::Random => {
             Ok(partition::random_assignment(merged.num_vertices(), options.parts, options.seed))
         }

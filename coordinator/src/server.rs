@@ -13,7 +13,7 @@ use tonic::transport::Server;
 
 use crate::scheduler::Scheduler;
 use crate::service::{CoordinatorCore, CoordinatorService};
-use crate::store::Store;
+use tessera_control::store::Store;
 
 /// Default gRPC listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7000";
@@ -41,7 +41,7 @@ pub async fn run(
     shutdown: CancellationToken,
     on_bound: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
-    let unreachable = |e: crate::error::CoordinatorError| crate::client::Unreachable {
+    let unreachable = |e: tessera_control::StoreError| tessera_control::client::Unreachable {
         what: "etcd",
         endpoint: config.etcd_endpoints.join(","),
         reason: e.to_string(),
@@ -65,7 +65,7 @@ pub async fn run(
         .add_service(reflection)
         .add_service(CoordinatorServer::new(service))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled());
-    let served = ps_server::server::serve_with_grace(serve, &shutdown, ps_server::server::SHUTDOWN_GRACE)
+    let served = tessera_runtime::serve_with_grace(serve, &shutdown, tessera_runtime::SHUTDOWN_GRACE)
         .await
         .unwrap_or(Ok(()))
         .context("serve coordinator gRPC");
@@ -76,6 +76,3 @@ pub async fn run(
     tracing::info!("coordinator stopped");
     served
 }
-
-/// Cancels a token on SIGINT or SIGTERM (the parameter server's handler).
-pub use ps_server::server::cancel_on_signal;

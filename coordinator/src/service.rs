@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::error::{CoordinatorError, Result};
-use crate::job::view::{to_proto, to_summary};
-use crate::job::JobSpec;
-use crate::store::{check_job_id, now_ms, JobMeta, JobStatus, Store};
+use crate::view::{to_proto, to_summary};
+use tessera_job::JobSpec;
+use tessera_control::store::{check_job_id, now_ms, JobMeta, JobStatus, Store};
 
 /// Period at which `WatchJob` looks for changes.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(200);

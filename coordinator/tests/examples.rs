@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use coordinator::job::JobSpec;
+use tessera_job::JobSpec;
 
 #[test]
 fn example_job_specs_are_valid() {

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use ps_server::client::{ClientOptions, ShardedClient};
-use ps_server::codec::encode_values;
+use ps_client::codec::encode_values;
+use ps_client::{ClientOptions, Fence, ShardedClient};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tessera_proto::bench::v1::echo_client::EchoClient;
@@ -61,8 +61,8 @@ async fn start_echo(shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
     let incoming = TcpListenerStream::new(listener).map(|s| s.inspect(|s| drop(s.set_nodelay(true))));
     tokio::spawn(
         tonic::transport::Server::builder()
-            .initial_stream_window_size(Some(ps_server::server::H2_STREAM_WINDOW))
-            .initial_connection_window_size(Some(ps_server::server::H2_CONNECTION_WINDOW))
+            .initial_stream_window_size(Some(ps_client::wire::H2_STREAM_WINDOW))
+            .initial_connection_window_size(Some(ps_client::wire::H2_CONNECTION_WINDOW))
             .add_service(
                 EchoServer::new(EchoService)
                     .max_decoding_message_size(64 << 20)
@@ -155,8 +155,8 @@ async fn main() -> anyhow::Result<()> {
     for a in echo_addrs {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{a}"))?
             .tcp_nodelay(true)
-            .initial_stream_window_size(ps_server::server::H2_STREAM_WINDOW)
-            .initial_connection_window_size(ps_server::server::H2_CONNECTION_WINDOW)
+            .initial_stream_window_size(ps_client::wire::H2_STREAM_WINDOW)
+            .initial_connection_window_size(ps_client::wire::H2_CONNECTION_WINDOW)
             .connect()
             .await?;
         echoes.push(
@@ -186,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
     let warm = ShardedClient::new(&endpoints, ClientOptions::default())?;
     warm.create_table(&spec).await?;
     for ids in batches.iter() {
-        warm.push("item", ids, &grads, DIM, 0, 0).await?;
+        warm.push("item", ids, &grads, DIM, Fence::NONE, 0).await?;
     }
 
     // Echo: the f32 payload of a batch, split over the two servers like the shards.
@@ -238,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
             Arc::new(move |i| {
                 let (client, batches, grads) = (client.clone(), batches.clone(), grads.clone());
                 Box::pin(async move {
-                    client.push("item", &batches[i as usize % batches.len()], &grads, DIM, 0, 0).await
+                    Ok(client.push("item", &batches[i as usize % batches.len()], &grads, DIM, Fence::NONE, 0).await?)
                 })
             })
         };

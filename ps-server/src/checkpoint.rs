@@ -1,9 +1,10 @@
 //! The checkpoint file format of one shard and its atomic write: tables with
 //! their specs, every row with its optimizer state, dense parameters, the
-//! fencing token, and a CRC32 trailer. Files are written as `.tmp`, fsynced,
+//! fencing tokens per scope, and a CRC32 trailer. Files are written as `.tmp`, fsynced,
 //! renamed to `ckpt-<id>.bin` and the directory fsynced, so a crash leaves
 //! either the old or the new checkpoint, never half of one.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +17,10 @@ use crate::error::{PsError, Result};
 use crate::optimizer::Optimizer;
 use crate::table::Row;
 
-const MAGIC: &[u8; 8] = b"TSPSCKP1";
+/// Format 2: fencing tokens per scope. Format 1 (one shard-wide token) is
+/// still read; its token becomes the shard-wide scope `""`.
+const MAGIC: &[u8; 8] = b"TSPSCKP2";
+const MAGIC_V1: &[u8; 8] = b"TSPSCKP1";
 /// Checkpoints kept on disk; older ones are deleted after a new one lands.
 pub const KEEP: usize = 3;
 
@@ -31,8 +35,8 @@ pub struct ShardImage {
     pub id: u64,
     /// Pushes applied when it was taken.
     pub num_updates: u64,
-    /// Fencing token.
-    pub fencing_token: u64,
+    /// Fencing token per scope (a job's namespace; `""` is shard-wide).
+    pub fencing: BTreeMap<String, u64>,
     /// Tables with their rows.
     pub tables: Vec<(pb::TableSpec, Vec<(u64, Row)>)>,
     /// Dense parameters.
@@ -77,7 +81,11 @@ fn encode(image: &ShardImage, out: &mut CrcWriter<impl Write>) -> std::io::Resul
     out.u32(image.num_shards)?;
     out.u64(image.id)?;
     out.u64(image.num_updates)?;
-    out.u64(image.fencing_token)?;
+    out.u64(image.fencing.len() as u64)?;
+    for (scope, token) in &image.fencing {
+        out.bytes(scope.as_bytes())?;
+        out.u64(*token)?;
+    }
     out.u64(image.tables.len() as u64)?;
     for (spec, rows) in &image.tables {
         out.bytes(&spec.encode_to_vec())?;
@@ -206,16 +214,26 @@ impl<'a> Cursor<'a> {
 pub fn read(path: &Path) -> Result<ShardImage> {
     let data = std::fs::read(path).map_err(io("read", path))?;
     let corrupt = |why: &str| PsError::InvalidArgument(format!("checkpoint {}: {why}", path.display()));
-    if data.len() < MAGIC.len() + 4 || &data[..MAGIC.len()] != MAGIC {
+    if data.len() < MAGIC.len() + 4 || (&data[..MAGIC.len()] != MAGIC && &data[..MAGIC.len()] != MAGIC_V1) {
         return Err(corrupt("not a Tessera checkpoint"));
     }
+    let v1 = &data[..MAGIC.len()] == MAGIC_V1;
     let (body, trailer) = data.split_at(data.len() - 4);
     if crc32fast::hash(body) != u32::from_le_bytes(trailer.try_into().unwrap_or_default()) {
         return Err(corrupt("checksum mismatch"));
     }
     let mut c = Cursor { data: body, at: MAGIC.len() };
-    let (shard, num_shards, id, num_updates, fencing_token) =
-        (c.u32()?, c.u32()?, c.u64()?, c.u64()?, c.u64()?);
+    let (shard, num_shards, id, num_updates) = (c.u32()?, c.u32()?, c.u64()?, c.u64()?);
+    let mut fencing = BTreeMap::new();
+    if v1 {
+        fencing.insert(String::new(), c.u64()?);
+    } else {
+        for _ in 0..c.len()? {
+            let scope =
+                String::from_utf8(c.bytes()?.to_vec()).map_err(|_| corrupt("fencing scope is not UTF-8"))?;
+            fencing.insert(scope, c.u64()?);
+        }
+    }
     let num_tables = c.len()?;
     let mut tables = Vec::with_capacity(num_tables.min(1024));
     for _ in 0..num_tables {
@@ -250,5 +268,5 @@ pub fn read(path: &Path) -> Result<ShardImage> {
     if c.at != body.len() {
         return Err(corrupt("trailing bytes"));
     }
-    Ok(ShardImage { shard, num_shards, id, num_updates, fencing_token, tables, dense })
+    Ok(ShardImage { shard, num_shards, id, num_updates, fencing, tables, dense })
 }

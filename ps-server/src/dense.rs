@@ -5,14 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use ps_client::dense::NamedTensor;
+
 use crate::error::{PsError, Result};
 use crate::optimizer::Optimizer;
-
-/// A named tensor: (name, shape, row-major values).
-pub type NamedTensor = (String, Vec<u64>, Vec<f32>);
-
-/// Largest number of values in one dense parameter.
-pub const MAX_DENSE_VALUES: usize = 64 << 20;
 
 /// One dense parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,18 +38,6 @@ pub struct DenseInner {
     pub params: BTreeMap<String, DenseParam>,
     /// Updates applied across all parameters.
     pub version: u64,
-}
-
-/// Number of values a shape holds, refusing overflow and oversize.
-///
-/// # Errors
-/// `InvalidArgument` naming the parameter.
-pub fn num_values(name: &str, shape: &[u64]) -> Result<usize> {
-    let n = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
-    match n {
-        Some(n) if !shape.is_empty() && n > 0 && n as usize <= MAX_DENSE_VALUES => Ok(n as usize),
-        _ => Err(PsError::InvalidArgument(format!("dense {name}: shape {shape:?} is empty or too large"))),
-    }
 }
 
 impl DenseStore {

@@ -23,6 +23,12 @@ pub enum PsError {
     },
 }
 
+impl From<ps_client::codec::CodecError> for PsError {
+    fn from(err: ps_client::codec::CodecError) -> Self {
+        PsError::InvalidArgument(err.0)
+    }
+}
+
 /// Result alias for the parameter server.
 pub type Result<T, E = PsError> = std::result::Result<T, E>;
 

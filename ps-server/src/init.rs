@@ -4,7 +4,7 @@
 use tessera_proto::ps::v1 as pb;
 
 use crate::error::{PsError, Result};
-use crate::routing::{mix64, table_hash};
+use ps_client::routing::{mix64, table_hash};
 
 /// A validated initialiser.
 #[derive(Debug, Clone, Copy, PartialEq)]

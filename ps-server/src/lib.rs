@@ -2,15 +2,11 @@
 //! parameters with server-side optimizers, served over gRPC.
 
 pub mod checkpoint;
-pub mod client;
-pub mod codec;
 pub mod dense;
 pub mod error;
 pub mod init;
-pub mod membership;
 pub mod metrics;
 pub mod optimizer;
-pub mod routing;
 pub mod server;
 pub mod service;
 pub mod shard;

@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let shutdown = CancellationToken::new();
-    tokio::spawn(ps_server::server::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(tessera_runtime::cancel_on_signal(shutdown.clone()));
     let mut config = ps_server::ServerConfig::new(cli.listen, cli.shard, cli.num_shards);
     config.advertise = cli.advertise;
     config.checkpoint_dir = cli.checkpoint_dir;

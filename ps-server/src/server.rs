@@ -16,65 +16,18 @@ use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
-use crate::membership::{register, ShardMember};
+use ps_client::wire::{H2_CONNECTION_WINDOW, H2_STREAM_WINDOW, MAX_MESSAGE_BYTES};
+use tessera_control::keys::{Keys, ShardMember};
+use tessera_proto::ps::v1::parameter_server_server::ParameterServerServer;
+use tessera_runtime::{register_key, serve_with_grace, SHUTDOWN_GRACE};
+
 use crate::metrics::Latencies;
 use crate::service::PsService;
 use crate::shard::Shard;
 use crate::staleness::{Staleness, StalenessMode};
-use tessera_proto::ps::v1::parameter_server_server::ParameterServerServer;
 
 /// Default gRPC listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
-
-/// Largest gRPC message accepted or sent.
-pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
-
-/// HTTP/2 stream window: a whole 4,096 × 64 f32 batch fits in one window.
-pub const H2_STREAM_WINDOW: u32 = 4 << 20;
-/// HTTP/2 connection window.
-pub const H2_CONNECTION_WINDOW: u32 = 16 << 20;
-
-/// How long a stopping server waits for open connections (such as workers
-/// still holding a channel) before it stops anyway.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// Drives `serve` to its end; once `shutdown` is cancelled, gives it at most
-/// `grace` more. Returns `None` when the grace ran out first.
-pub async fn serve_with_grace<F, E>(
-    serve: F,
-    shutdown: &CancellationToken,
-    grace: Duration,
-) -> Option<Result<(), E>>
-where
-    F: std::future::Future<Output = Result<(), E>>,
-{
-    tokio::pin!(serve);
-    tokio::select! {
-        result = &mut serve => Some(result),
-        _ = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(grace = ?grace, "connections still open after the shutdown grace; stopping anyway");
-            None
-        }
-    }
-}
-
-/// Cancels `token` on SIGINT or SIGTERM. Every Tessera server uses it.
-pub async fn cancel_on_signal(token: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        tracing::error!("failed to install the SIGTERM handler");
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown signal received");
-    token.cancel();
-}
 
 /// What a shard needs to start.
 #[derive(Debug, Clone)]
@@ -117,8 +70,8 @@ impl ServerConfig {
             checkpoint_dir: None,
             checkpoint_interval: None,
             etcd_endpoints: Vec::new(),
-            etcd_prefix: "/tessera/".into(),
-            lease_ttl: crate::membership::DEFAULT_LEASE_TTL,
+            etcd_prefix: tessera_control::keys::DEFAULT_PREFIX.into(),
+            lease_ttl: tessera_runtime::DEFAULT_LEASE_TTL,
             metrics_listen: None,
             staleness: StalenessMode::Async,
             worker_timeout: crate::staleness::DEFAULT_WORKER_TIMEOUT,
@@ -211,16 +164,12 @@ pub async fn run(
             num_shards: config.num_shards,
             endpoint: config.advertise.clone().unwrap_or_else(|| format!("http://{addr}")),
         };
-        Some(
-            register(
-                &config.etcd_endpoints,
-                &config.etcd_prefix,
-                &member,
-                config.lease_ttl,
-                background.clone(),
-            )
-            .await?,
-        )
+        let key = Keys::new(&config.etcd_prefix).ps_member(member.shard);
+        let value = serde_json::to_string(&member).context("encode ps member")?;
+        let registration =
+            register_key(&config.etcd_endpoints, &key, value, config.lease_ttl, background.clone()).await?;
+        tracing::info!(shard = member.shard, endpoint = %member.endpoint, lease_id = registration.lease_id(), "registered in etcd");
+        Some(registration)
     };
     on_bound(Bound { grpc: addr, metrics });
     tracing::info!(%addr, shard = config.shard, num_shards = config.num_shards, "ps-server listening");

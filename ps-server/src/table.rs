@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use crate::error::{PsError, Result};
 use crate::init::Init;
 use crate::optimizer::Optimizer;
-use crate::routing::mix64;
+use ps_client::routing::mix64;
 
 /// Number of lock stripes per table.
 pub const NUM_STRIPES: usize = 64;

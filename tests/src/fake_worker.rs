@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coordinator::agent::{Agent, AgentConfig, Work};
+use tessera_control::agent::{Agent, AgentConfig, Work};
 use tessera_proto::coordinator::v1::{MetricsReport, ProgressReport, WorkerDirective};
 use tokio_util::sync::CancellationToken;
 

@@ -1,5 +1,6 @@
 //! Tessera's test harness: starts a real etcd and the real binaries on free
-//! loopback ports, with temporary data directories, and stops them afterwards.
+//! loopback ports, with temporary data directories, and stops them afterwards;
+//! waits for jobs and holds the bar a trained model must clear.
 
 pub mod binaries;
 pub mod coordinator;
@@ -8,6 +9,7 @@ pub mod fake_worker;
 pub mod ports;
 pub mod process;
 pub mod ps;
+pub mod worker;
 
 pub use etcd::Etcd;
 pub use process::ChildProcess;

@@ -66,7 +66,7 @@ impl Cluster {
     }
 
     async fn client(&self) -> anyhow::Result<CoordinatorClient<tonic::transport::Channel>> {
-        Ok(coordinator::client::connect(&self.coordinator.endpoint()).await?)
+        Ok(tessera_control::client::connect(&self.coordinator.endpoint()).await?)
     }
 
     fn cli(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {

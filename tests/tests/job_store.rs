@@ -1,7 +1,7 @@
 //! The coordinator's job store against a real etcd: a job that ended stays
 //! ended, whoever writes a status afterwards.
 
-use coordinator::store::{JobMeta, JobStatus, Store};
+use tessera_control::store::{JobMeta, JobStatus, Store};
 use tessera_proto::coordinator::v1::JobState;
 use tessera_tests::Etcd;
 

@@ -2,8 +2,8 @@
 //! from many clients lose no update, and a bad push over the wire is refused
 //! with INVALID_ARGUMENT while the rows stay as they were.
 
-use ps_server::codec::{decode_values, encode_ids, encode_values};
-use ps_server::routing::shard_of;
+use ps_client::codec::{decode_values, encode_ids, encode_values};
+use ps_client::routing::shard_of;
 use tessera_proto::common::v1::{Compression, IdEncoding, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;
@@ -75,6 +75,7 @@ async fn concurrent_sgd_over_grpc_equals_the_sum_of_pushes() -> anyhow::Result<(
                             worker_id: format!("w{worker}"),
                             fencing_token: 0,
                             clock: step,
+                            fencing_scope: String::new(),
                         })
                         .await?;
                 }
@@ -118,6 +119,7 @@ async fn concurrent_sgd_over_grpc_equals_the_sum_of_pushes() -> anyhow::Result<(
             worker_id: "bad".into(),
             fencing_token: 0,
             clock: 0,
+            fencing_scope: String::new(),
         })
         .await
         .expect_err("wrong dimension accepted");
@@ -131,7 +133,7 @@ async fn concurrent_sgd_over_grpc_equals_the_sum_of_pushes() -> anyhow::Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adam_over_grpc_matches_a_reference() -> anyhow::Result<()> {
-    use ps_server::client::{ClientOptions, ShardedClient};
+    use ps_client::{ClientOptions, Fence, ShardedClient};
 
     let shards: Vec<_> =
         (0..NUM_SHARDS).map(|s| start_ps_server(s, NUM_SHARDS)).collect::<anyhow::Result<_>>()?;
@@ -168,7 +170,7 @@ async fn adam_over_grpc_matches_a_reference() -> anyhow::Result<()> {
             .iter()
             .flat_map(|&id| (0..DIM).map(move |d| ((id * 7 + d as u64 + t) % 11) as f32 / 10.0 - 0.5))
             .collect();
-        client.push("adam", &touched, &grads, DIM, 0, t).await?;
+        client.push("adam", &touched, &grads, DIM, Fence::NONE, t).await?;
         for (k, &id) in touched.iter().enumerate() {
             let r = id as usize;
             steps[r] += 1;
@@ -191,7 +193,8 @@ async fn adam_over_grpc_matches_a_reference() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dense_parameters_round_trip_through_the_sharded_client() -> anyhow::Result<()> {
-    use ps_server::client::{dense_shard_of, ClientOptions, ShardedClient};
+    use ps_client::dense::dense_shard_of;
+    use ps_client::{ClientOptions, Fence, ShardedClient};
 
     let shards: Vec<_> =
         (0..NUM_SHARDS).map(|s| start_ps_server(s, NUM_SHARDS)).collect::<anyhow::Result<_>>()?;
@@ -217,21 +220,21 @@ async fn dense_parameters_round_trip_through_the_sharded_client() -> anyhow::Res
     };
     client.init_dense(&tensors, &sgd).await?;
     let grads: Vec<_> = names.iter().map(|n| (n.clone(), vec![2, 3], vec![2.0f32; 6])).collect();
-    client.push_dense(&grads, 0).await?;
+    client.push_dense(&grads, Fence::NONE).await?;
     let pulled = client.pull_dense(&names).await?;
     for ((name, shape, values), expected) in pulled.iter().zip(&names) {
         assert_eq!(name, expected);
         assert_eq!(shape, &vec![2, 3]);
         assert_eq!(values, &vec![0.0f32; 6], "{name}");
     }
-    let err = client.push_dense(&[(names[0].clone(), vec![3, 2], vec![1.0; 6])], 0).await.unwrap_err();
+    let err = client.push_dense(&[(names[0].clone(), vec![3, 2], vec![1.0; 6])], Fence::NONE).await.unwrap_err();
     assert!(format!("{err:#}").contains("differs"), "{err:#}");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sharded_client_reassembles_repeats_in_request_order() -> anyhow::Result<()> {
-    use ps_server::client::{ClientOptions, ShardedClient};
+    use ps_client::{ClientOptions, Fence, ShardedClient};
 
     let shards: Vec<_> = (0..3).map(|s| start_ps_server(s, 3)).collect::<anyhow::Result<_>>()?;
     let endpoints: Vec<String> = shards.iter().map(|(_, a)| format!("http://{a}")).collect();
@@ -260,7 +263,7 @@ async fn the_sharded_client_reassembles_repeats_in_request_order() -> anyhow::Re
         }
         // SGD with lr 1: each id moves by minus the sum of its repeats' gradients.
         let grads: Vec<f32> = (0..ids.len() * DIM).map(|i| (i % 5) as f32 * 0.25).collect();
-        client.push(&spec.name, &ids, &grads, DIM, 0, 0).await?;
+        client.push(&spec.name, &ids, &grads, DIM, Fence::NONE, 0).await?;
         let mut sums = std::collections::HashMap::<u64, Vec<f32>>::new();
         for (k, id) in ids.iter().enumerate() {
             let sum = sums.entry(*id).or_insert_with(|| vec![0.0; DIM]);

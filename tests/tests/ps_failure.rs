@@ -6,8 +6,8 @@
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
-use ps_server::client::{ClientOptions, ShardedClient};
-use ps_server::routing::shard_of;
+use ps_client::{ClientOptions, Fence, ShardedClient};
+use ps_client::routing::shard_of;
 use tessera_proto::common::v1::{Compression, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;
@@ -42,7 +42,7 @@ async fn push_round(client: &ShardedClient, round: u64) -> anyhow::Result<()> {
         .iter()
         .flat_map(|&id| (0..DIM).map(move |d| ((id + d as u64 + round) % 7) as f32 - 3.0))
         .collect();
-    client.push("user", &ids, &grads, DIM, 0, round).await
+    Ok(client.push("user", &ids, &grads, DIM, Fence::NONE, round).await?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,17 +1,17 @@
 //! The real thing on loopback: etcd, two `ps-server` shards, `coordinator
 //! serve` and two `worker serve` processes train HGT and an MF baseline on a
-//! small synthetic graph, partitioned by METIS, and the job ends with test
-//! metrics for both models.
+//! small synthetic graph, partitioned by METIS; the job ends with test
+//! metrics for both models, and both beat random ranking by the margins the
+//! model tests use.
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tessera_graph::synth::{build_graph, SynthConfig};
-use tessera_proto::coordinator::v1::{GetJobRequest, JobState, SubmitJobRequest};
-use tessera_tests::binaries::binary;
+use tessera_proto::coordinator::v1::{JobState, SubmitJobRequest};
 use tessera_tests::coordinator::start_coordinator;
 use tessera_tests::ps::start_ps_server_with;
-use tessera_tests::{ChildProcess, Etcd};
+use tessera_tests::worker::{check_beats_random, start_worker, wait_for_end};
+use tessera_tests::Etcd;
 
 const PREFIX: &str = "/tessera-train/";
 
@@ -22,30 +22,16 @@ async fn two_workers_and_two_shards_train_hgt_and_mf_to_success() -> anyhow::Res
     let _ps = [start_ps_server_with(0, 2, &ps_flags)?, start_ps_server_with(1, 2, &ps_flags)?];
     let coordinator = start_coordinator(&etcd.endpoint(), PREFIX, "127.0.0.1:0")?;
     let dir = tempfile::tempdir()?;
-    build_graph(&SynthConfig::new(300, 200, 6_000, 11), dir.path(), 0.1)?;
-    let mut workers = Vec::new();
-    for id in ["w0", "w1"] {
-        let mut command = Command::new(binary("worker")?);
-        command.args([
-            "serve",
-            "--worker-id",
-            id,
-            "--etcd",
-            &etcd.endpoint(),
-            "--etcd-prefix",
-            PREFIX,
-            "--coordinator",
-            &coordinator.endpoint(),
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-        ]);
-        workers.push(ChildProcess::spawn(id, &mut command)?);
-    }
+    // The graph of worker/tests/models.rs, so the same bars apply.
+    build_graph(&SynthConfig::new(300, 150, 12_000, 3), dir.path(), 0.1)?;
+    let _workers = [
+        start_worker("w0", &etcd.endpoint(), PREFIX, &coordinator.endpoint())?,
+        start_worker("w1", &etcd.endpoint(), PREFIX, &coordinator.endpoint())?,
+    ];
     let spec = format!(
         r#"
 name = "tiny-train"
+seed = 7
 baselines = ["mf"]
 [dataset]
 graph = "{}"
@@ -56,7 +42,7 @@ heads = 2
 [sampler]
 fanouts = [5, 3]
 [train]
-epochs = 2
+epochs = 6
 batch_size = 128
 [cluster]
 workers = 2
@@ -65,22 +51,13 @@ report_interval = "200ms"
 "#,
         dir.path().join("graph").display()
     );
-    let mut client = coordinator::client::connect(&coordinator.endpoint()).await?;
+    let mut client = tessera_control::client::connect(&coordinator.endpoint()).await?;
     let job_id = client
         .submit_job(SubmitJobRequest { spec_toml: spec, job_id: "train-1".into() })
         .await?
         .into_inner()
         .job_id;
-    let started = Instant::now();
-    let job = loop {
-        let job = client.get_job(GetJobRequest { job_id: job_id.clone() }).await?.into_inner();
-        let state = JobState::try_from(job.state).unwrap_or(JobState::Unspecified);
-        if matches!(state, JobState::Succeeded | JobState::Failed | JobState::Cancelled) {
-            break job;
-        }
-        assert!(started.elapsed() < Duration::from_secs(240), "job did not finish: {job:#?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let job = wait_for_end(&mut client, &job_id, Duration::from_secs(300)).await?;
     assert_eq!(job.state, JobState::Succeeded as i32, "{job:#?}");
     assert_eq!(job.num_partitions, 2);
     assert!(job.progress.iter().all(|p| p.finished));
@@ -89,5 +66,7 @@ report_interval = "200ms"
         assert!(value.is_finite() && (0.0..=1.0).contains(&value), "{name} = {value}: {:?}", job.metrics);
     }
     eprintln!("metrics: {:?}", job.metrics);
+    check_beats_random(&job, "hgt")?;
+    check_beats_random(&job, "mf")?;
     Ok(())
 }

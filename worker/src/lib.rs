@@ -3,12 +3,13 @@
 //! only crate that links libtorch.
 
 pub mod build_info;
-pub mod cluster;
 pub mod device;
 pub mod eval;
 pub mod model;
 pub mod params;
+pub mod serve;
 pub mod session;
+#[cfg(feature = "standalone")]
 pub mod standalone;
 pub mod train;
 pub mod view;

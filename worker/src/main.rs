@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use worker::build_info::BuildInfo;
 
@@ -52,10 +51,10 @@ struct ServeArgs {
     #[arg(long, env = "TESSERA_ETCD", value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
     etcd: Vec<String>,
     /// etcd key prefix.
-    #[arg(long, env = "TESSERA_ETCD_PREFIX", default_value = "/tessera/")]
+    #[arg(long, env = "TESSERA_ETCD_PREFIX", default_value = tessera_control::keys::DEFAULT_PREFIX)]
     etcd_prefix: String,
     /// Coordinator endpoint.
-    #[arg(long, env = "TESSERA_COORDINATOR", default_value = coordinator::client::DEFAULT_ENDPOINT)]
+    #[arg(long, env = "TESSERA_COORDINATOR", default_value = tessera_control::client::DEFAULT_ENDPOINT)]
     coordinator: String,
     /// Lease TTL of the registration.
     #[arg(long, env = "TESSERA_WORKER_LEASE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -68,10 +67,10 @@ struct ServeArgs {
 fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    rt.spawn(coordinator::server::cancel_on_signal(shutdown.clone()));
+    rt.spawn(tessera_runtime::cancel_on_signal(shutdown.clone()));
     let worker_id = args.worker_id.unwrap_or_else(|| format!("worker-{}", std::process::id()));
-    let config = worker::cluster::ServeConfig {
-        agent: coordinator::agent::AgentConfig {
+    let config = worker::serve::ServeConfig {
+        agent: tessera_control::agent::AgentConfig {
             worker_id,
             etcd_endpoints: args.etcd,
             etcd_prefix: args.etcd_prefix,
@@ -82,7 +81,23 @@ fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
         device,
         ps_wait: args.ps_wait,
     };
-    worker::cluster::serve(config, shutdown, &rt)
+    worker::serve::run(config, shutdown, &rt)
+}
+
+#[cfg(feature = "standalone")]
+fn train_standalone(spec: &std::path::Path, results: Option<PathBuf>, device: tch::Device) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let out = worker::standalone::run_standalone(spec, device)?;
+    print!("{}", worker::standalone::render_table(&out));
+    if let Some(path) = results {
+        std::fs::write(&path, serde_json::to_vec_pretty(&out)?).with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "standalone"))]
+fn train_standalone(_: &std::path::Path, _: Option<PathBuf>, _: tch::Device) -> anyhow::Result<()> {
+    anyhow::bail!("this worker was built without the `standalone` feature; rebuild with it, or use `worker serve`")
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,15 +115,7 @@ fn main() -> anyhow::Result<()> {
     worker::device::set_threads(cli.threads);
     let device = worker::device::parse_device(&cli.device)?;
     match cli.command {
-        Some(Command::Train { standalone: true, spec, results }) => {
-            let out = worker::standalone::run_standalone(&spec, device)?;
-            print!("{}", worker::standalone::render_table(&out));
-            if let Some(path) = results {
-                std::fs::write(&path, serde_json::to_vec_pretty(&out)?)
-                    .with_context(|| format!("write {}", path.display()))?;
-            }
-            Ok(())
-        }
+        Some(Command::Train { standalone: true, spec, results }) => train_standalone(&spec, results, device),
         Some(Command::Train { standalone: false, .. }) => {
             anyhow::bail!(
                 "cluster training is started by `worker serve` under a coordinator; use --standalone here"

@@ -1,53 +1,45 @@
 //! The worker's one door to the parameter servers: embedding tables per
 //! (model, node type) and the model's dense weights, pulled and pushed
-//! through `ps_server::client::ShardedClient`. Model code never calls it.
+//! through `ps_client::ShardedClient`. Model code never calls it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ps_server::client::ShardedClient;
+use ps_client::routing::job_namespace;
+use ps_client::{Fence, ShardedClient};
 use tch::{nn, Tensor};
 use tessera_graph::schema::NodeType;
 use tessera_proto::ps::v1 as pb;
 
-use coordinator::job::spec::OptimizerSpec;
+use tessera_job::{OptimizerKind, OptimizerSpec};
 
 /// Standard deviation of new embedding rows.
 pub const INIT_STD: f32 = 0.1;
 
 /// Converts a job-spec optimizer to the protocol's.
-///
-/// # Errors
-/// Fails on an unknown optimizer name.
-pub fn optimizer(spec: &OptimizerSpec) -> anyhow::Result<pb::OptimizerSpec> {
+pub fn optimizer(spec: &OptimizerSpec) -> pb::OptimizerSpec {
     let lr = spec.lr as f32;
-    let kind = match spec.kind.as_str() {
-        "sgd" => pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr }),
-        "adagrad" => {
+    let kind = match spec.kind {
+        OptimizerKind::Sgd => pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr }),
+        OptimizerKind::Adagrad => {
             pb::optimizer_spec::Kind::Adagrad(pb::Adagrad { lr, initial_accumulator: 0.0, eps: 1e-10 })
         }
-        "adam" => pb::optimizer_spec::Kind::Adam(pb::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
-        other => anyhow::bail!("unknown optimizer {other:?}"),
+        OptimizerKind::Adam => pb::optimizer_spec::Kind::Adam(pb::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
     };
-    Ok(pb::OptimizerSpec { kind: Some(kind), weight_decay: spec.weight_decay as f32 })
+    pb::OptimizerSpec { kind: Some(kind), weight_decay: spec.weight_decay as f32 }
 }
 
 /// Parameters of one model on the PS.
 #[derive(Debug, Clone)]
 pub struct Params {
     client: Arc<ShardedClient>,
+    /// The job's namespace: the prefix of its names and its fencing scope.
+    scope: String,
     model: String,
     dim: usize,
     fencing: Arc<AtomicU64>,
-}
-
-/// The prefix of a job's PS names: `j` and 48 bits of a stable hash of the
-/// job id, so jobs sharing the PS shards never share a table or a dense
-/// weight, while a restarted worker of the same job finds its own.
-pub fn namespace(job: &str) -> String {
-    format!("j{:012x}", ps_server::routing::table_hash(job) & 0xffff_ffff_ffff)
 }
 
 impl Params {
@@ -60,7 +52,8 @@ impl Params {
         dim: usize,
         fencing: Arc<AtomicU64>,
     ) -> Self {
-        Self { client, model: format!("{}_{model}", namespace(job)), dim, fencing }
+        let scope = job_namespace(job);
+        Self { client, model: format!("{scope}_{model}"), scope, dim, fencing }
     }
 
     /// The table of a node type.
@@ -83,7 +76,7 @@ impl Params {
         spec: &OptimizerSpec,
         seed: u64,
     ) -> anyhow::Result<()> {
-        let optimizer = optimizer(spec)?;
+        let optimizer = optimizer(spec);
         for &(t, count) in counts {
             let table = pb::TableSpec {
                 name: self.table(t),
@@ -131,8 +124,13 @@ impl Params {
         if ids.is_empty() {
             return Ok(());
         }
-        let fencing = self.fencing.load(Ordering::Acquire);
-        self.client.push(&self.table(node_type), ids, grads, self.dim, fencing, clock).await
+        let fence = self.fence();
+        Ok(self.client.push(&self.table(node_type), ids, grads, self.dim, fence, clock).await?)
+    }
+
+    /// The fence every push carries: the job's scope and its latest token.
+    fn fence(&self) -> Fence<'_> {
+        Fence { scope: &self.scope, token: self.fencing.load(Ordering::Acquire) }
     }
 
     fn dense_name(&self, name: &str) -> String {
@@ -150,7 +148,7 @@ impl Params {
         if tensors.is_empty() {
             return Ok(());
         }
-        self.client.init_dense(&tensors, &optimizer(spec)?).await.context("register dense weights")?;
+        self.client.init_dense(&tensors, &optimizer(spec)).await.context("register dense weights")?;
         self.pull_dense(vs).await
     }
 
@@ -189,7 +187,7 @@ impl Params {
             return Ok(());
         }
         let grads: Vec<_> = grads.into_iter().map(|(n, s, v)| (self.dense_name(&n), s, v)).collect();
-        self.client.push_dense(&grads, self.fencing.load(Ordering::Acquire)).await
+        Ok(self.client.push_dense(&grads, self.fence()).await?)
     }
 }
 
@@ -211,24 +209,4 @@ pub fn shape(t: &Tensor) -> Vec<u64> {
 /// A tensor's values as f32, row-major.
 pub fn values(t: &Tensor) -> Vec<f32> {
     Vec::<f32>::try_from(t.detach().to_device(tch::Device::Cpu).flatten(0, -1)).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn job_namespaces_are_stable_distinct_and_valid_table_names() {
-        let (a, b) = (namespace("ecomm-1795924652"), namespace("ecomm-1795924653"));
-        assert_eq!(a, namespace("ecomm-1795924652"), "a restarted worker finds its job's names");
-        assert_ne!(a, b, "two jobs never share a table");
-        for ns in [a, b] {
-            let table = format!("{ns}_lightgcn_category");
-            assert!(table.len() <= 64, "{table} fits the PS name limit");
-            assert!(
-                ns.starts_with('j')
-                    && ns[1..].bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-            );
-        }
-    }
 }

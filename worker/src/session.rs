@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ps_server::client::ShardedClient;
+use ps_client::ShardedClient;
 use tch::{nn, Device};
 use tessera_graph::partition::merge;
 use tessera_graph::sample::{
@@ -25,7 +25,7 @@ use crate::train::batch::{Batcher, ClusterBatches};
 use crate::train::run::{run, Control, Progress, RunOptions, RunSummary, SamplerChoice};
 use crate::train::step::StepTasks;
 use crate::view::TrainView;
-use coordinator::job::spec::{JobSpec, NegativeKind, SamplerKind};
+use tessera_job::{JobSpec, NegativeKind, SamplerKind, Target};
 
 /// The model config a spec asks for, for model `kind`.
 pub fn model_config(spec: &JobSpec, kind: ModelKind) -> Config {
@@ -44,9 +44,9 @@ pub fn model_config(spec: &JobSpec, kind: ModelKind) -> Config {
         } else {
             0.0
         },
-        mlp_scorer: m.scorer == coordinator::job::spec::Scorer::Mlp,
+        mlp_scorer: m.scorer == tessera_job::Scorer::Mlp,
         layer_mean: m.layer_mean && kind != ModelKind::Mf,
-        identity_init: m.init == coordinator::job::spec::LayerInit::Identity,
+        identity_init: m.init == tessera_job::LayerInit::Identity,
         edge_importance: matches!(sampler_choice(spec, kind), SamplerChoice::RandomWalk(_)),
     }
 }
@@ -127,7 +127,7 @@ pub fn sub_parts(graph: &Graph, parts: u32, seed: u64) -> anyhow::Result<Vec<Vec
     let assignment = if parts <= 1 {
         vec![0; merged.num_vertices()]
     } else {
-        coordinator::partition::metis_assignment(&merged, parts, seed, 1.05)
+        tessera_graph::partition::metis_assignment(&merged, parts, seed, 1.05)
             .context("split the training graph into Cluster-GCN sub-parts")?
     };
     let mut part_of: Vec<Vec<u32>> = NodeType::ALL.iter().map(|&t| vec![0; graph.num_nodes(t)]).collect();
@@ -217,10 +217,14 @@ impl ModelSession {
         start: (u32, u64),
         device: Device,
     ) -> RunOptions {
-        let main_behavior = match spec.tasks.target.as_str() {
-            "all" => None,
-            name => name.parse::<Behavior>().ok().map(|b| b.index() as u8),
-        };
+        let main_behavior = match spec.tasks.target {
+            Target::All => None,
+            Target::Click => Some(Behavior::Click),
+            Target::Cart => Some(Behavior::Cart),
+            Target::Fav => Some(Behavior::Fav),
+            Target::Buy => Some(Behavior::Buy),
+        }
+        .map(|b| b.index() as u8);
         let sampler = sampler_choice(spec, self.kind);
         RunOptions {
             epochs: spec.train.epochs,
@@ -234,9 +238,9 @@ impl ModelSession {
             },
             sampler,
             weighting: match spec.sampler.weighting {
-                coordinator::job::spec::Weighting::Uniform => Weighting::Uniform,
-                coordinator::job::spec::Weighting::Decay => Weighting::Decay,
-                coordinator::job::spec::Weighting::Pagerank => {
+                tessera_job::Weighting::Uniform => Weighting::Uniform,
+                tessera_job::Weighting::Decay => Weighting::Decay,
+                tessera_job::Weighting::Pagerank => {
                     let mut counts = [0usize; NodeType::ALL.len()];
                     for t in NodeType::ALL {
                         counts[t.index()] = graph.num_nodes(t);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use ps_server::client::{ClientOptions, ShardedClient};
+use ps_client::{ClientOptions, ShardedClient};
 use tch::Device;
 use tessera_graph::schema::NodeType;
 use tessera_graph::store::Graph;
@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress, RunSummary};
 use crate::view::TrainView;
-use coordinator::cli::watch::{metric_cells, metric_header};
-use coordinator::job::spec::{EvalSplit, JobSpec};
+use tessera_control::table::{metric_cells, metric_header};
+use tessera_job::{EvalSplit, JobSpec};
 
 /// One model's outcome.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -11,8 +11,8 @@ use tessera_proto::coordinator::v1::{
 
 use crate::cli::watch::{watch_job, WatchOutcome};
 use crate::cli::Exit;
-use crate::client::connect;
-use crate::job::JobSpec;
+use tessera_control::client::connect;
+use tessera_job::JobSpec;
 
 /// Flags of `submit`.
 #[derive(Debug, Args)]

@@ -56,7 +56,7 @@ pub async fn local(args: LocalArgs) -> anyhow::Result<Exit> {
         }
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(crate::server::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(tessera_runtime::cancel_on_signal(shutdown.clone()));
     let result = tokio::select! {
         r = run_local(options, &children) => r.map(|o| match o.outcome {
             WatchOutcome::Succeeded => Exit::Ok,

@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::{cancel_on_signal, run, ServeConfig, DEFAULT_LISTEN};
+use tessera_runtime::cancel_on_signal;
+
+use crate::server::{run, ServeConfig, DEFAULT_LISTEN};
 
 /// Flags of `serve`.
 #[derive(Debug, Args)]

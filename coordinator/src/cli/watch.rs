@@ -12,7 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tessera_proto::coordinator::v1::{Job, JobState, WatchJobRequest};
 
 use crate::cli::Exit;
-use crate::client::connect;
+use tessera_control::client::connect;
 
 /// How a watched job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +137,7 @@ impl View {
 }
 
 fn epochs_of(job: &Job) -> u32 {
-    crate::job::JobSpec::parse(&job.spec_toml, None).map_or(1, |s| s.total_epochs())
+    tessera_job::JobSpec::parse(&job.spec_toml, None).map_or(1, |s| s.total_epochs())
 }
 
 fn partition_fraction(p: &tessera_proto::coordinator::v1::ProgressReport, epochs: u32) -> f64 {
@@ -256,22 +256,6 @@ pub fn render_metrics(job: &Job) -> String {
         out.push_str(&format!("  {name:<28} {:>10.4}\n", job.metrics[name]));
     }
     out
-}
-
-/// Header cells of a metric table: each column right-aligned in `width`.
-pub fn metric_header(columns: &[&str], width: usize) -> String {
-    columns.iter().map(|c| format!(" {c:>width$}")).collect()
-}
-
-/// One row's cells: each metric with 4 decimals, `-` when missing.
-pub fn metric_cells(columns: &[&str], width: usize, value: impl Fn(&str) -> Option<f64>) -> String {
-    columns
-        .iter()
-        .map(|c| match value(c) {
-            Some(v) => format!(" {v:>width$.4}"),
-            None => format!(" {:>width$}", "-"),
-        })
-        .collect()
 }
 
 /// A loss for the progress lines: four decimals, or "-" before the first

@@ -14,8 +14,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tessera_proto::coordinator::v1::{GetJobRequest, Job, SubmitJobRequest};
 
-use crate::cli::watch::{metric_cells, metric_header, watch_job_observed, WatchOutcome};
-use crate::job::JobSpec;
+use tessera_control::table::{metric_cells, metric_header};
+
+use crate::cli::watch::{watch_job_observed, WatchOutcome};
+use tessera_job::JobSpec;
 use crate::report::{self, history::History};
 use children::{free_port, Children};
 
@@ -49,7 +51,7 @@ pub struct LocalOutcome {
 async fn wait_for_etcd(endpoint: &str, deadline: Duration) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     loop {
-        if let Ok(store) = crate::store::Store::connect(&[endpoint.to_owned()], "/probe/").await {
+        if let Ok(store) = tessera_control::store::Store::connect(&[endpoint.to_owned()], "/probe/").await {
             if store.job_ids().await.is_ok() {
                 return Ok(());
             }
@@ -142,7 +144,7 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
                 "--checkpoint-interval".into(),
                 humantime::format_duration(spec.cluster.checkpoint_interval).to_string(),
                 "--staleness".into(),
-                spec.cluster.staleness.clone(),
+                spec.cluster.staleness.to_string(),
             ]),
             &logs,
         )?;
@@ -175,8 +177,8 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     }
     eprintln!("workers     {} (logs in {})", spec.cluster.workers, logs.display());
     let spec_toml = toml::to_string(&spec).context("encode job spec")?;
-    let mut client = crate::client::connect(&endpoint).await?;
-    let job_id = format!("{}-{}", spec.name.replace('_', "-"), crate::store::now_ms() / 1000);
+    let mut client = tessera_control::client::connect(&endpoint).await?;
+    let job_id = format!("{}-{}", spec.name.replace('_', "-"), tessera_control::store::now_ms() / 1000);
     client
         .submit_job(SubmitJobRequest { spec_toml, job_id: job_id.clone() })
         .await

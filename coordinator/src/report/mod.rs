@@ -16,7 +16,7 @@ use tessera_graph::stats::GraphStats;
 use tessera_graph::store::Graph;
 use tessera_proto::coordinator::v1::Job;
 
-use crate::job::JobSpec;
+use tessera_job::JobSpec;
 use history::History;
 
 /// Everything the report is made from.

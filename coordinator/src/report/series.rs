@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 
 use tessera_proto::coordinator::v1::{Job, PopularityProfile};
 
-use super::history::{History, Point, TimeSplit};
+use tessera_control::timing::TimeSplit;
+
+use super::history::{History, Point};
 use super::plots::Series;
-use crate::job::JobSpec;
+use tessera_job::JobSpec;
 
 /// Points per line after averaging into time bins.
 const BINS: f64 = 120.0;

@@ -1,15 +1,17 @@
-//! Graph partitioning support shared by the coordinator, which runs METIS,
+//! Graph partitioning support shared by the coordinator, which partitions,
 //! and the worker, which loads one part: the merged undirected graph that the
-//! partitioner cuts, quality figures, halo expansion and the on-disk format of
-//! a partitioned graph.
+//! partitioner cuts, the METIS adapter, quality figures, halo expansion and
+//! the on-disk format of a partitioned graph.
 
 pub mod halo;
 pub mod merged;
+pub mod kway;
 pub mod plan;
 pub mod quality;
 pub mod space;
 
 pub use merged::{merge, MergedGraph, NCON};
+pub use kway::metis_assignment;
 pub use plan::{write_partitions, Part, PartInfo, PartitionPlan, PLAN_FILE};
 pub use quality::Quality;
 pub use space::NodeSpace;

@@ -5,8 +5,8 @@ use tessera_proto::common::v1::{Compression, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 
 use super::Shard;
-use crate::codec::{decode_values, encode_values};
-use crate::dense::{num_values, NamedTensor};
+use ps_client::codec::{decode_values, encode_values};
+use ps_client::dense::{num_values, NamedTensor};
 use crate::error::{PsError, Result};
 use crate::optimizer::Optimizer;
 
@@ -79,7 +79,7 @@ impl Shard {
                 Some(_) => {}
             }
         }
-        self.check_fencing(request.fencing_token)?;
+        self.check_fencing(&request.fencing_scope, request.fencing_token, grads.iter().map(|g| g.0.as_str()))?;
         let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
         Ok(pb::PushDenseResponse { version: self.dense.apply(grads)? })
     }

@@ -1,26 +1,28 @@
 //! One shard's state and its request logic: table creation, pull and push
-//! with every check done before any state changes, the fencing token, and
-//! counters. The gRPC service only converts types and calls these methods.
+//! with every check done before any state changes, the fencing tokens (one
+//! per scope, so jobs sharing a shard never fence each other), and counters. The gRPC service only converts types and calls these methods.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tessera_proto::common::v1::{Compression, TransferStats, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 
-use crate::codec::{decode_ids, encode_values_owned, DecodedPayload};
+use ps_client::codec::{decode_ids, encode_values_owned, DecodedPayload};
+use ps_client::routing::Router;
 use crate::dense::DenseStore;
 use crate::error::{PsError, Result};
 use crate::init::Init;
 use crate::optimizer::Optimizer;
-use crate::routing::Router;
 use crate::table::{NonFinite, Table, TableConfig};
 
 /// Largest number of ids in one request.
 pub const DEFAULT_MAX_IDS: usize = 1 << 20;
 /// Largest row dimension.
 pub const MAX_DIM: u32 = 4096;
+/// Most fencing scopes (jobs) one shard tracks.
+pub const MAX_FENCING_SCOPES: usize = 4096;
 
 /// Counters reported by `Stats`.
 #[derive(Debug, Default)]
@@ -45,7 +47,9 @@ pub struct Shard {
     max_ids: usize,
     tables: RwLock<HashMap<String, Arc<Table>>>,
     dense: DenseStore,
-    fencing_token: AtomicU64,
+    /// Latest fencing token per scope (a job's namespace; `""` is the
+    /// shard-wide scope of callers that name none).
+    fencing: Mutex<BTreeMap<String, u64>>,
     /// Pushes hold it shared; a checkpoint holds it exclusively, so it sees
     /// every push completely or not at all.
     gate: RwLock<()>,
@@ -114,7 +118,7 @@ impl Shard {
             max_ids: DEFAULT_MAX_IDS,
             tables: RwLock::new(HashMap::new()),
             dense: DenseStore::default(),
-            fencing_token: AtomicU64::new(0),
+            fencing: Mutex::new(BTreeMap::new()),
             gate: RwLock::new(()),
             persist: persist::Persistence::default(),
             counters: Counters::default(),
@@ -262,7 +266,7 @@ impl Shard {
                     .for_each(|g| *g = if g.is_nan() { 0.0 } else { g.clamp(-bound, bound) }),
             }
         }
-        self.check_fencing(request.fencing_token)?;
+        self.check_fencing(&request.fencing_scope, request.fencing_token, [request.table.as_str()])?;
         let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
         table.push(&ids, &grads);
         self.counters.num_updates.fetch_add(1, Ordering::Relaxed);
@@ -274,12 +278,46 @@ impl Shard {
         })
     }
 
-    pub(crate) fn check_fencing(&self, token: u64) -> Result<()> {
-        let current = self.fencing_token.fetch_max(token, Ordering::AcqRel);
-        if token < current {
-            return Err(PsError::Fenced(format!("fencing token {token} is older than the job's {current}")));
+    /// Checks `token` against the latest token of `scope` and raises it.
+    /// A non-empty scope must prefix every name the request touches, so a
+    /// stale worker cannot dodge its job's token by naming another scope.
+    pub(crate) fn check_fencing<'a>(
+        &self,
+        scope: &str,
+        token: u64,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        if !scope.is_empty() {
+            if !valid_name(scope) {
+                return Err(PsError::InvalidArgument(format!(
+                    "fencing scope {scope:?} must be 1-64 characters of [a-z0-9_]"
+                )));
+            }
+            if let Some(name) = names.into_iter().find(|n| !n.starts_with(scope)) {
+                return Err(PsError::InvalidArgument(format!(
+                    "{name:?} is outside its fencing scope {scope:?}"
+                )));
+            }
         }
+        let mut fencing = self.fencing.lock().unwrap_or_else(|p| p.into_inner());
+        if !fencing.contains_key(scope) && fencing.len() >= MAX_FENCING_SCOPES {
+            return Err(PsError::InvalidArgument(format!(
+                "fencing scope {scope:?}: the shard already tracks {MAX_FENCING_SCOPES} scopes"
+            )));
+        }
+        let current = fencing.entry(scope.to_owned()).or_default();
+        if token < *current {
+            return Err(PsError::Fenced(format!(
+                "fencing token {token} is older than {current}, the latest of scope {scope:?}"
+            )));
+        }
+        *current = token;
         Ok(())
+    }
+
+    /// The latest fencing token of every scope.
+    pub fn fencing_tokens(&self) -> BTreeMap<String, u64> {
+        self.fencing.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Figures for `Stats`.

@@ -81,7 +81,7 @@ impl Shard {
                 num_shards: self.num_shards,
                 id,
                 num_updates: self.counters.num_updates.load(Ordering::Relaxed),
-                fencing_token: self.fencing_token.load(Ordering::Relaxed),
+                fencing: self.fencing_tokens(),
                 tables: list,
                 dense: self.dense.snapshot(),
             }
@@ -139,7 +139,7 @@ impl Shard {
         let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
         *self.tables.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         self.dense.replace(image.dense);
-        self.fencing_token.store(image.fencing_token, Ordering::Relaxed);
+        *self.fencing.lock().unwrap_or_else(|p| p.into_inner()) = image.fencing;
         let now = self.counters.num_updates.swap(image.num_updates, Ordering::Relaxed);
         self.persist.last_id.store(image.id, Ordering::Relaxed);
         let updates_lost = now.saturating_sub(image.num_updates);

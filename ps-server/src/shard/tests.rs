@@ -7,8 +7,8 @@ use tessera_proto::common::v1::{Compression, IdEncoding, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 
 use super::Shard;
-use crate::codec::{encode_ids, encode_values};
-use crate::routing::shard_of;
+use ps_client::codec::{encode_ids, encode_values};
+use ps_client::routing::shard_of;
 
 fn spec(name: &str, dim: u32, kind: pb::optimizer_spec::Kind, zeros: bool) -> pb::TableSpec {
     pb::TableSpec {
@@ -36,6 +36,7 @@ fn push(table: &str, ids: &[u64], grads: &[f32], comp: Compression) -> pb::PushR
         grads: Some(encode_values(grads, ValueEncoding::F32, comp).unwrap()),
         worker_id: "w".into(),
         fencing_token: 0,
+        fencing_scope: String::new(),
         clock: 0,
     }
 }
@@ -51,7 +52,7 @@ fn pull(shard: &Shard, table: &str, ids: &[u64]) -> Vec<f32> {
             clock: 0,
         })
         .unwrap();
-    crate::codec::decode_values(&response.rows.unwrap(), ids.len() * response.dim as usize).unwrap()
+    ps_client::codec::decode_values(&response.rows.unwrap(), ids.len() * response.dim as usize).unwrap()
 }
 
 #[test]
@@ -243,7 +244,12 @@ fn dense_parameters_update_all_or_nothing() {
     assert_eq!(shard.init_dense(&init).unwrap().created, vec!["w".to_owned(), "b".to_owned()]);
     assert!(shard.init_dense(&init).unwrap().created.is_empty(), "init is idempotent");
     let push =
-        |grads: Vec<pb::DenseTensor>| pb::PushDenseRequest { grads, worker_id: "w".into(), fencing_token: 0 };
+        |grads: Vec<pb::DenseTensor>| pb::PushDenseRequest {
+            grads,
+            worker_id: "w".into(),
+            fencing_token: 0,
+            fencing_scope: String::new(),
+        };
     let version = shard.push_dense(&push(vec![dense_tensor("w", vec![2, 2], &[2.0; 4])])).unwrap().version;
     assert_eq!(version, 1);
     // One good and one misshapen gradient: nothing is applied.
@@ -268,7 +274,7 @@ fn dense_parameters_update_all_or_nothing() {
         .tensors
         .iter()
         .map(|t| {
-            crate::codec::decode_values(t.values.as_ref().unwrap(), t.shape.iter().product::<u64>() as usize)
+            ps_client::codec::decode_values(t.values.as_ref().unwrap(), t.shape.iter().product::<u64>() as usize)
                 .unwrap()
         })
         .collect();

@@ -22,7 +22,7 @@ use tessera_graph::schema::NodeType;
 pub use layer_input::{LayerEdges, LayerInput, Schema};
 
 /// Model families (same names as the job spec).
-pub use coordinator::job::spec::ModelKind;
+pub use tessera_job::ModelKind;
 
 /// Per node type (indexed by `NodeType::index`), an optional tensor.
 pub type TypedTensors = Vec<Option<Tensor>>;

@@ -1,33 +1,36 @@
-//! The training loop. A sampler thread builds batches ahead; each batch's
-//! rows are pulled on the async runtime while earlier steps compute; pushes
-//! of row gradients run in the background (at most two in flight); dense
-//! gradients are pushed and the dense weights refreshed every
-//! `dense_sync_every` steps. The caller sees progress through a callback that
-//! can pause or stop training. Time is split into sample, pull, compute,
-//! push and wait.
+//! The training loop, put together from small parts: a sampler thread
+//! builds batches ahead ([`sample_batches`]); [`Prefetch`] pulls each
+//! batch's rows on the async runtime while earlier steps compute;
+//! [`PushQueue`] pushes row gradients in the background (at most two in
+//! flight); [`DenseSync`] pushes dense gradients and refreshes the dense
+//! weights every `dense_sync_every` steps; [`ProgressWindow`] feeds a
+//! callback that can pause or stop training. Time is split into sample,
+//! pull, compute, push and wait.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::mpsc::sync_channel;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{nn, Device};
 use tessera_graph::sample::WalkParams;
-use tessera_graph::schema::NodeType;
 use tokio::runtime::Handle;
-use tokio::task::JoinHandle;
 
 use crate::model::Model;
-use crate::params::{named, shape, values, Params};
+use crate::params::Params;
 use crate::train::batch::{Batch, Batcher};
+use crate::train::dense_sync::DenseSync;
 use crate::train::negatives::NegativeSampler;
-use crate::train::step::{train_step, Rows, StepTasks};
+use crate::train::prefetch::Prefetch;
+use crate::train::push_queue::PushQueue;
+use crate::train::step::{train_step, StepTasks};
+use crate::train::window::{Position, ProgressWindow};
 use crate::view::TrainView;
 
 /// Where the step time went, in seconds (the type the coordinator's report uses too).
-pub use coordinator::report::history::TimeSplit;
+pub use tessera_control::timing::TimeSplit;
 
 /// A progress snapshot.
 #[derive(Debug, Clone)]
@@ -141,28 +144,51 @@ pub fn steps_per_epoch(batcher: &Batcher<'_>, positives: usize, options: &RunOpt
     }
 }
 
-struct Pulled {
-    batch: Batch,
-    rows: JoinHandle<anyhow::Result<(Rows, f64)>>,
-}
-
-fn spawn_pull(rt: &Handle, view: &TrainView<'_>, params: &Params, batch: Batch) -> Pulled {
-    let ids: Vec<(NodeType, Vec<u64>)> =
-        NodeType::ALL.iter().map(|&t| (t, view.to_global(t, &batch.block.nodes[t.index()]))).collect();
-    let params = params.clone();
-    let clock = batch.step;
-    let rows = rt.spawn(async move {
-        let started = Instant::now();
-        let mut rows: Rows = (0..NodeType::ALL.len()).map(|_| None).collect();
-        for (t, ids) in ids {
-            if !ids.is_empty() {
-                rows[t.index()] =
-                    Some(params.pull(t, &ids, clock).await.with_context(|| format!("pull {t} rows"))?);
+/// Builds the batches of epochs `start..` in order on the sampler thread and
+/// sends them to `tx`, until done, stopped, or the receiver is gone.
+fn sample_batches(
+    view: &TrainView<'_>,
+    batcher: &Batcher<'_>,
+    options: &RunOptions,
+    steps: u64,
+    negatives: &NegativeSampler,
+    stop: &AtomicBool,
+    tx: SyncSender<(u32, Batch)>,
+) {
+    let (start_epoch, start_step) = options.start;
+    for epoch in start_epoch..options.epochs {
+        let plan = batcher.plan(view, options.seed, epoch);
+        let first = if epoch == start_epoch { start_step } else { 0 };
+        for step in first..steps {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let global_step = u64::from(epoch) * steps + step;
+            let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let batch = batcher.batch(
+                &plan,
+                step,
+                global_step,
+                options.batch_size,
+                options.tasks.negatives,
+                negatives,
+                &mut rng,
+            );
+            if tx.send((epoch, batch)).is_err() {
+                return;
             }
         }
-        Ok((rows, started.elapsed().as_secs_f64()))
-    });
-    Pulled { batch, rows }
+    }
+}
+
+/// Asks `on_progress` what to do, holding while it says pause.
+fn obey(on_progress: &mut dyn FnMut(&Progress) -> Control, progress: &Progress) -> Control {
+    let mut control = on_progress(progress);
+    while control == Control::Pause {
+        std::thread::sleep(Duration::from_millis(500));
+        control = on_progress(progress);
+    }
+    control
 }
 
 /// Trains `model` on `view`; see the module docs.
@@ -182,7 +208,6 @@ pub fn run(
     on_progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> anyhow::Result<RunSummary> {
     let steps = steps_per_epoch(batcher, view.positives.len(), options);
-    let num_negatives = options.tasks.negatives;
     let negatives = if options.popularity_negatives {
         NegativeSampler::popularity(&view.item_popularity)
     } else {
@@ -190,192 +215,72 @@ pub fn run(
     };
     let started = Instant::now();
     let mut time = TimeSplit::default();
-    let mut summary_losses: BTreeMap<String, (f64, u64)> = BTreeMap::new();
-    let mut window_losses: BTreeMap<String, (f64, u64)> = BTreeMap::new();
-    let mut window_edges = 0u64;
-    let mut window_start = Instant::now();
-    let mut total_steps = 0u64;
-    let mut total_edges = 0u64;
-    let mut stopped = false;
-    let mut dense_acc: BTreeMap<String, Vec<f32>> = BTreeMap::new();
-    let mut pushes: VecDeque<JoinHandle<anyhow::Result<f64>>> = VecDeque::new();
-    let (start_epoch, start_step) = options.start;
-    let stop_sampling = std::sync::atomic::AtomicBool::new(false);
-    let stop_ref = &stop_sampling;
+    let mut window = ProgressWindow::new(options.report_every);
+    let mut dense = DenseSync::new(options.dense_sync_every);
+    let mut pushes = PushQueue::new(rt, params, if options.deterministic { 0 } else { 2 });
+    let (mut total_steps, mut total_edges, mut stopped) = (0u64, 0u64, false);
+    let stop_sampling = AtomicBool::new(false);
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
-        let (batch_tx, batch_rx) = sync_channel::<(u32, Batch)>(3);
-        scope.spawn(move || {
-            for epoch in start_epoch..options.epochs {
-                let plan = batcher.plan(view, options.seed, epoch);
-                let first = if epoch == start_epoch { start_step } else { 0 };
-                for step in first..steps {
-                    if stop_ref.load(std::sync::atomic::Ordering::Relaxed) {
-                        return;
-                    }
-                    let global_step = u64::from(epoch) * steps + step;
-                    let mut rng = ChaCha8Rng::seed_from_u64(
-                        options.seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        let (tx, rx) = sync_channel::<(u32, Batch)>(3);
+        let (negatives, stop) = (&negatives, &stop_sampling);
+        scope.spawn(move || sample_batches(view, batcher, options, steps, negatives, stop, tx));
+        let mut prefetch = Prefetch::new(rt, view, params, rx, if options.deterministic { 1 } else { 2 });
+        let trained = (|| -> anyhow::Result<()> {
+            while let Some((epoch, batch, rows)) = prefetch.next(&mut time)? {
+                // A cluster batch can hold no positive edge: nothing to train.
+                if !batch.users.is_empty() {
+                    let computed = Instant::now();
+                    let output = train_step(
+                        model,
+                        category_head,
+                        view,
+                        &batch,
+                        &rows,
+                        &options.tasks,
+                        options.now,
+                        options.device,
                     );
-                    let batch = batcher.batch(
-                        &plan,
-                        step,
-                        global_step,
-                        options.batch_size,
-                        num_negatives,
-                        &negatives,
-                        &mut rng,
-                    );
-                    if batch_tx.send((epoch, batch)).is_err() {
-                        return;
+                    dense.accumulate(vs);
+                    time.compute += computed.elapsed().as_secs_f64();
+                    window.record_losses(&output.losses);
+                    let grads = output
+                        .row_grads
+                        .into_iter()
+                        .map(|(t, local, g)| (t, view.to_global(t, &local), g))
+                        .collect();
+                    time.push += pushes.submit(grads, batch.step)?;
+                }
+                total_steps += 1;
+                total_edges += batch.users.len() as u64;
+                window.record_edges(batch.users.len() as u64);
+                dense.after_step(total_steps, rt, params, vs, &mut time)?;
+                let position = Position::after(epoch, batch.step - u64::from(epoch) * steps + 1, steps, options.epochs);
+                if position.completed_epoch.is_some() && !position.finished {
+                    window.new_epoch();
+                }
+                if window.due(position.completed_epoch.is_some()) {
+                    let progress = window.snapshot(position, time);
+                    if obey(on_progress, &progress) == Control::Stop {
+                        stopped = true;
+                        return Ok(());
                     }
                 }
             }
-        });
-        let mut pending: VecDeque<(u32, Pulled)> = VecDeque::new();
-        let mut exhausted = false;
-        loop {
-            let depth = if options.deterministic { 1 } else { 2 };
-            while pending.len() < depth && !exhausted {
-                match batch_rx.recv() {
-                    Ok((epoch, batch)) => {
-                        time.sample += batch.sample_secs;
-                        pending.push_back((epoch, spawn_pull(rt, view, params, batch)));
-                    }
-                    Err(_) => exhausted = true,
-                }
-            }
-            let Some((epoch, pulled)) = pending.pop_front() else { break };
-            let waited = Instant::now();
-            let (rows, pull_secs) = rt.block_on(pulled.rows).context("pull task")??;
-            time.wait += waited.elapsed().as_secs_f64();
-            time.pull += pull_secs;
-            let batch = pulled.batch;
-            let computed = Instant::now();
-            // A cluster batch can hold no positive edge: nothing to train.
-            if !batch.users.is_empty() {
-                let output = train_step(
-                    model,
-                    category_head,
-                    view,
-                    &batch,
-                    &rows,
-                    &options.tasks,
-                    options.now,
-                    options.device,
-                );
-                // Dense gradients, accumulated until the next sync.
-                for (name, var) in named(vs) {
-                    let grad = var.grad();
-                    if grad.defined() {
-                        let g = values(&grad);
-                        let acc = dense_acc.entry(name).or_insert_with(|| vec![0.0; g.len()]);
-                        for (a, v) in acc.iter_mut().zip(g) {
-                            *a += v;
-                        }
-                    }
-                }
-                vs.trainable_variables().iter().for_each(|v| {
-                    let mut g = v.grad();
-                    if g.defined() {
-                        let _ = g.zero_();
-                    }
-                });
-                time.compute += computed.elapsed().as_secs_f64();
-                for (name, value) in &output.losses {
-                    for map in [&mut window_losses, &mut summary_losses] {
-                        let e = map.entry(name.clone()).or_insert((0.0, 0));
-                        e.0 += value;
-                        e.1 += 1;
-                    }
-                }
-                // Row gradients go out in the background.
-                let grads: Vec<(NodeType, Vec<u64>, Vec<f32>)> = output
-                    .row_grads
-                    .into_iter()
-                    .map(|(t, local, g)| (t, view.to_global(t, &local), g))
-                    .collect();
-                let p = params.clone();
-                let clock = batch.step;
-                pushes.push_back(rt.spawn(async move {
-                    let started = Instant::now();
-                    for (t, ids, g) in grads {
-                        p.push(t, &ids, &g, clock).await.with_context(|| format!("push {t} gradients"))?;
-                    }
-                    Ok(started.elapsed().as_secs_f64())
-                }));
-                let in_flight = if options.deterministic { 0 } else { 2 };
-                while pushes.len() > in_flight {
-                    let oldest = pushes.pop_front().expect("non-empty");
-                    time.push += rt.block_on(oldest).context("push task")??;
-                }
-            }
-            total_steps += 1;
-            let edges = batch.users.len() as u64;
-            total_edges += edges;
-            window_edges += edges;
-            if total_steps.is_multiple_of(u64::from(options.dense_sync_every.max(1))) && !dense_acc.is_empty()
-            {
-                let synced = Instant::now();
-                let grads = std::mem::take(&mut dense_acc)
-                    .into_iter()
-                    .map(|(name, g)| {
-                        let var = named(vs).remove(&name).expect("variable exists");
-                        (name, shape(&var), g)
-                    })
-                    .collect();
-                rt.block_on(params.push_dense(grads)).context("push dense gradients")?;
-                time.push += synced.elapsed().as_secs_f64();
-                let refreshed = Instant::now();
-                rt.block_on(params.pull_dense(vs)).context("refresh dense weights")?;
-                time.pull += refreshed.elapsed().as_secs_f64();
-            }
-            let step_in_epoch = batch.step - u64::from(epoch) * steps + 1;
-            let epoch_done = step_in_epoch == steps;
-            if epoch_done && epoch + 1 < options.epochs {
-                summary_losses.clear();
-            }
-            let last = epoch_done && epoch + 1 == options.epochs;
-            // Every epoch's end is reported, so the caller can validate.
-            if window_start.elapsed() >= options.report_every || epoch_done {
-                let secs = window_start.elapsed().as_secs_f64().max(1e-9);
-                let progress = Progress {
-                    epoch: if epoch_done && !last { epoch + 1 } else { epoch },
-                    step: if epoch_done && !last { 0 } else { step_in_epoch },
-                    steps_per_epoch: steps,
-                    losses: window_losses.iter().map(|(k, (s, n))| (k.clone(), s / *n as f64)).collect(),
-                    edges_per_sec: window_edges as f64 / secs,
-                    time,
-                    finished: last,
-                    completed_epoch: epoch_done.then_some(epoch),
-                };
-                window_losses.clear();
-                window_edges = 0;
-                window_start = Instant::now();
-                let mut control = on_progress(&progress);
-                while control == Control::Pause {
-                    std::thread::sleep(Duration::from_millis(500));
-                    control = on_progress(&progress);
-                }
-                if control == Control::Stop {
-                    stopped = true;
-                    break;
-                }
-            }
-        }
-        stop_ref.store(true, std::sync::atomic::Ordering::Relaxed);
-        drop(batch_rx);
-        Ok(())
+            Ok(())
+        })();
+        stop_sampling.store(true, Ordering::Relaxed);
+        drop(prefetch);
+        trained
     });
-    for push in pushes {
-        time.push += rt.block_on(push).context("push task")??;
-    }
+    let drained = pushes.drain();
     result?;
+    time.push += drained?;
     Ok(RunSummary {
         steps: total_steps,
         edges: total_edges,
         time,
         wall_secs: started.elapsed().as_secs_f64(),
         stopped,
-        last_losses: summary_losses.into_iter().map(|(k, (s, n))| (k, s / n as f64)).collect(),
+        last_losses: window.epoch_losses(),
     })
 }

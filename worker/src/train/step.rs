@@ -14,7 +14,7 @@ use crate::model::{no_tensors, Model, TypedTensors};
 use crate::train::batch::Batch;
 use crate::train::loss::{bce, bpr, hardest_negative, info_nce};
 use crate::view::TrainView;
-use coordinator::job::spec::{Loss, TasksSpec};
+use tessera_job::{Loss, TasksSpec};
 
 /// Pulled rows per node type index (None for types with no nodes).
 pub type Rows = Vec<Option<Vec<f32>>>;

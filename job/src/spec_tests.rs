@@ -1,6 +1,10 @@
 //! Job spec parsing: defaults, unknown fields and out-of-range values.
 
+use std::path::Path;
+use std::time::Duration;
+
 use super::*;
+use crate::{LayerInit, OptimizerKind, Staleness, Target};
 
 const MINIMAL: &str = r#"
 name = "demo"
@@ -61,7 +65,9 @@ fn out_of_range_values_name_their_field() {
         ),
         ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"random_walk\"\ntop_t = 0", "sampler.top_t"),
         ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"random_walk\"\nrestart = 1.0", "sampler.restart"),
-        ("[model]\nkind = \"hgt\"\n[train.embeddings]\nkind = \"lion\"\nlr = 0.1", "train.embeddings"),
+        ("[model]\nkind = \"hgt\"\n[train.embeddings]\nkind = \"lion\"\nlr = 0.1", "unknown variant `lion`"),
+        ("[model]\nkind = \"hgt\"\n[train.dense]\nkind = \"adam\"\nlr = -1.0", "train.dense"),
+        ("[model]\nkind = \"hgt\"\n[tasks]\ntarget = \"likes\"", "unknown variant `likes`"),
         ("[model]\nkind = \"hgt\"\ninit = \"zeros\"", "init"),
     ] {
         let text = MINIMAL.replace("[model]\nkind = \"hgt\"", patch);
@@ -77,4 +83,28 @@ fn bad_duration_and_oversized_spec_are_refused() {
     assert!(err.contains("checkpoint_interval") || err.contains("soon"), "{err}");
     let huge = format!("{MINIMAL}#{}", "x".repeat(MAX_SPEC_BYTES));
     assert!(JobSpec::parse(&huge, None).unwrap_err().to_string().contains("bytes"));
+}
+
+#[test]
+fn enums_parse_from_their_names() {
+    let text = format!(
+        "{MINIMAL}[tasks]\ntarget = \"buy\"\n[train.embeddings]\nkind = \"adam\"\nlr = 0.01\n[cluster]\nstaleness = \"ssp:2\"\n"
+    );
+    let spec = JobSpec::parse(&text, None).unwrap();
+    assert_eq!(spec.tasks.target, Target::Buy);
+    assert_eq!(spec.train.embeddings.kind, OptimizerKind::Adam);
+    assert_eq!(spec.train.dense, crate::train::DEFAULT_DENSE_OPTIMIZER);
+    assert_eq!(spec.cluster.staleness, Staleness::Ssp(2));
+    let back = JobSpec::parse(&toml::to_string(&spec).unwrap(), None).unwrap();
+    assert_eq!(back, spec, "a spec survives a TOML round trip");
+}
+
+#[test]
+fn a_section_given_in_part_keeps_the_other_defaults() {
+    let text = format!("{MINIMAL}[sampler]\nkind = \"random_walk\"\n[train]\nepochs = 3\n");
+    let spec = JobSpec::parse(&text, None).unwrap();
+    assert_eq!(spec.sampler.top_t, crate::sampler::DEFAULT_TOP_T);
+    assert_eq!(spec.sampler.fanouts, crate::sampler::DEFAULT_FANOUTS.to_vec());
+    assert_eq!(spec.train.batch_size, crate::train::DEFAULT_BATCH_SIZE);
+    assert_eq!(spec.train.epochs, 3);
 }

@@ -3,7 +3,7 @@
 
 use tessera_proto::coordinator::v1::{Assignment, Job, JobSummary};
 
-use crate::store::JobRecord;
+use tessera_control::store::JobRecord;
 
 /// Overall progress in [0, 1]: the mean over partitions of the steps done
 /// out of `epochs × steps_per_epoch`.

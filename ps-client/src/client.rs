@@ -8,17 +8,19 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use futures::future::try_join_all;
 use tessera_proto::common::v1::{Compression, IdEncoding, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;
 use tonic::transport::{Channel, Endpoint};
 
+use tessera_control::keys::{Keys, ShardMember};
+
 use crate::codec::{decode_values, encode_ids, encode_values, encode_values_owned, DecodedPayload};
-use crate::dense::NamedTensor;
-use crate::membership::ShardMember;
-use crate::routing::{mix64, table_hash, Router};
+use crate::dense::{dense_shard_of, num_values, NamedTensor};
+use crate::error::{is_transient, PsClientError, Result};
+use crate::routing::Router;
+use crate::wire::{H2_CONNECTION_WINDOW, H2_STREAM_WINDOW, MAX_MESSAGE_BYTES};
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -56,9 +58,20 @@ impl Default for ClientOptions {
     }
 }
 
-/// The shard of dense parameter `name`.
-pub fn dense_shard_of(name: &str, num_shards: u32) -> u32 {
-    (mix64(table_hash(name)) % u64::from(num_shards.max(1))) as u32
+/// The fencing token a push carries, and its scope: the job's namespace
+/// (the prefix of its table and parameter names). A shard compares tokens
+/// only within one scope, so jobs sharing shards never fence each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence<'a> {
+    /// The scope, such as `j0123456789ab`; empty for the shard-wide scope.
+    pub scope: &'a str,
+    /// The token; a push below the scope's current token is refused.
+    pub token: u64,
+}
+
+impl Fence<'static> {
+    /// Token 0 in the shard-wide scope: for tools and tests outside a job.
+    pub const NONE: Fence<'static> = Fence { scope: "", token: 0 };
 }
 
 /// A client for all shards.
@@ -68,37 +81,35 @@ pub struct ShardedClient {
     options: ClientOptions,
 }
 
-fn retryable(status: &tonic::Status) -> bool {
-    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::DeadlineExceeded)
-}
-
 impl ShardedClient {
     /// A client for `endpoints[i]` = shard i. Connections are made lazily,
     /// so a shard that is down now is retried when used.
     ///
     /// # Errors
     /// Fails on a malformed endpoint.
-    pub fn new(endpoints: &[String], options: ClientOptions) -> anyhow::Result<Self> {
-        anyhow::ensure!(!endpoints.is_empty(), "no parameter-server endpoints");
+    pub fn new(endpoints: &[String], options: ClientOptions) -> Result<Self> {
+        if endpoints.is_empty() {
+            return Err(PsClientError::Discovery("no parameter-server endpoints".into()));
+        }
         let shards = endpoints
             .iter()
             .map(|e| {
                 let channel = Endpoint::from_shared(e.clone())
-                    .with_context(|| format!("parse endpoint {e}"))?
+                    .map_err(|err| PsClientError::Discovery(format!("endpoint {e:?}: {err}")))?
                     .connect_timeout(options.connect_timeout)
                     .timeout(options.request_timeout)
                     .tcp_keepalive(Some(Duration::from_secs(30)))
                     .http2_keep_alive_interval(Duration::from_secs(30))
                     .keep_alive_while_idle(true)
                     .tcp_nodelay(true)
-                    .initial_stream_window_size(crate::server::H2_STREAM_WINDOW)
-                    .initial_connection_window_size(crate::server::H2_CONNECTION_WINDOW)
+                    .initial_stream_window_size(H2_STREAM_WINDOW)
+                    .initial_connection_window_size(H2_CONNECTION_WINDOW)
                     .connect_lazy();
                 Ok(ParameterServerClient::new(channel)
-                    .max_decoding_message_size(crate::server::MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(crate::server::MAX_MESSAGE_BYTES))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES))
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<Result<_>>()?;
         Ok(Self { shards, options })
     }
 
@@ -113,20 +124,23 @@ impl ShardedClient {
         num_shards: u32,
         timeout: Duration,
         options: ClientOptions,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self> {
+        let discovery = |what: String| PsClientError::Discovery(what);
         let mut client = etcd_client::Client::connect(etcd, None)
             .await
-            .with_context(|| format!("connect to etcd at {}", etcd.join(",")))?;
+            .map_err(|e| discovery(format!("connect to etcd at {}: {e}", etcd.join(","))))?;
         let deadline = tokio::time::Instant::now() + timeout;
+        let key = Keys::new(prefix).ps_members();
         loop {
-            let key = format!("{prefix}members/ps/");
             let response = client
                 .get(key.clone(), Some(etcd_client::GetOptions::new().with_prefix()))
                 .await
-                .context("list ps members")?;
+                .map_err(|e| discovery(format!("list ps members under {key}: {e}")))?;
             let mut members: HashMap<u32, String> = HashMap::new();
             for kv in response.kvs() {
-                let member: ShardMember = serde_json::from_slice(kv.value()).context("decode ps member")?;
+                let member: ShardMember = serde_json::from_slice(kv.value()).map_err(|e| {
+                    discovery(format!("ps member {} is not JSON: {e}", String::from_utf8_lossy(kv.key())))
+                })?;
                 if member.num_shards == num_shards {
                     members.insert(member.shard, member.endpoint);
                 }
@@ -135,11 +149,12 @@ impl ShardedClient {
                 let endpoints: Vec<String> = (0..num_shards).filter_map(|s| members.remove(&s)).collect();
                 return Self::new(&endpoints, options);
             }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "only {} of {num_shards} ps shards registered under {key} after {timeout:?}",
-                members.len()
-            );
+            if tokio::time::Instant::now() >= deadline {
+                return Err(discovery(format!(
+                    "only {} of {num_shards} ps shards registered under {key} after {timeout:?}",
+                    members.len()
+                )));
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -149,17 +164,19 @@ impl ShardedClient {
         self.shards.len() as u32
     }
 
-    async fn call<T, F, Fut>(&self, shard: u32, what: &str, f: F) -> anyhow::Result<T>
+    /// Calls shard `shard`, retrying with backoff while the failure is
+    /// transient; any other refusal comes back at once, typed.
+    async fn call<T, F, Fut>(&self, shard: u32, what: &'static str, f: F) -> Result<T>
     where
         F: Fn(ParameterServerClient<Channel>) -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+        Fut: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut backoff = self.options.initial_backoff;
         let mut attempt = 1;
         loop {
             match f(self.shards[shard as usize].clone()).await {
                 Ok(response) => return Ok(response.into_inner()),
-                Err(status) if retryable(&status) && attempt < self.options.max_attempts => {
+                Err(status) if is_transient(status.code()) && attempt < self.options.max_attempts => {
                     tracing::warn!(
                         shard,
                         attempt,
@@ -170,7 +187,7 @@ impl ShardedClient {
                     backoff = (backoff * 2).min(self.options.max_backoff);
                     attempt += 1;
                 }
-                Err(status) => anyhow::bail!("{what} on ps shard {shard}: {status}"),
+                Err(status) => return Err(PsClientError::from_status(what, shard, attempt, &status)),
             }
         }
     }
@@ -179,7 +196,7 @@ impl ShardedClient {
     ///
     /// # Errors
     /// Fails when a shard refuses it or stays unreachable.
-    pub async fn create_table(&self, spec: &pb::TableSpec) -> anyhow::Result<()> {
+    pub async fn create_table(&self, spec: &pb::TableSpec) -> Result<()> {
         try_join_all((0..self.num_shards()).map(|s| {
             self.call(s, "create_table", move |mut c| {
                 let spec = spec.clone();
@@ -221,7 +238,7 @@ impl ShardedClient {
     ///
     /// # Errors
     /// Fails when a shard refuses the request or stays unreachable.
-    pub async fn pull(&self, table: &str, ids: &[u64], clock: u64) -> anyhow::Result<(Vec<f32>, usize)> {
+    pub async fn pull(&self, table: &str, ids: &[u64], clock: u64) -> Result<(Vec<f32>, usize)> {
         let (per_shard, places) = self.split(table, ids);
         let results = try_join_all(per_shard.iter().enumerate().filter(|(_, l)| !l.is_empty()).map(
             |(s, list)| async move {
@@ -241,21 +258,25 @@ impl ShardedClient {
                     .await?;
                 let dim = response.dim as usize;
                 let rows = DecodedPayload::new(&response.rows.unwrap_or_default(), list.len() * dim)
-                    .with_context(|| format!("decode rows from ps shard {s}"))?;
-                anyhow::Ok((s, dim, rows))
+                    .map_err(|e| PsClientError::Local(format!("decode rows of {table} from ps shard {s}: {e}")))?;
+                Ok::<_, PsClientError>((s, dim, rows))
             },
         ))
         .await?;
         let dim = results.first().map_or(0, |r| r.1);
         let mut by_shard: Vec<Option<DecodedPayload>> = vec![None; self.shards.len()];
         for (s, d, rows) in results {
-            anyhow::ensure!(d == dim, "ps shards disagree on the dim of {table}: {d} vs {dim}");
+            if d != dim {
+                return Err(PsClientError::Local(format!("ps shards disagree on the dim of {table}: {d} vs {dim}")));
+            }
             by_shard[s] = Some(rows);
         }
         // Copy each row from its shard's payload straight to its place.
         let mut out = Vec::with_capacity(ids.len() * dim);
         for (s, at) in places {
-            let rows = by_shard[s as usize].as_ref().context("missing shard rows")?;
+            let rows = by_shard[s as usize]
+                .as_ref()
+                .ok_or_else(|| PsClientError::Local(format!("ps shard {s} sent no rows of {table}")))?;
             let end = out.len();
             out.resize(end + dim, 0.0);
             rows.copy_into(at * dim, &mut out[end..]);
@@ -263,26 +284,28 @@ impl ShardedClient {
         Ok((out, dim))
     }
 
-    /// Pushes gradients `grads` (`dim` values per id, request order); the
-    /// gradients of a repeated id are summed first.
+    /// Pushes gradients `grads` (`dim` values per id, request order) under
+    /// `fence`; the gradients of a repeated id are summed first.
     ///
     /// # Errors
-    /// Fails on a length mismatch, a refusal or a shard that stays unreachable.
+    /// Fails on a length mismatch, a refusal (fenced, invalid) or a shard
+    /// that stays unreachable.
     pub async fn push(
         &self,
         table: &str,
         ids: &[u64],
         grads: &[f32],
         dim: usize,
-        fencing_token: u64,
+        fence: Fence<'_>,
         clock: u64,
-    ) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            grads.len() == ids.len() * dim,
-            "push to {table}: {} values for {} ids × dim {dim}",
-            grads.len(),
-            ids.len()
-        );
+    ) -> Result<()> {
+        if grads.len() != ids.len() * dim {
+            return Err(PsClientError::Local(format!(
+                "push to {table}: {} values for {} ids × dim {dim}",
+                grads.len(),
+                ids.len()
+            )));
+        }
         let (per_shard, places) = self.split(table, ids);
         let mut sums: Vec<Vec<f32>> = per_shard.iter().map(|l| vec![0.0; l.len() * dim]).collect();
         for (k, (s, at)) in places.into_iter().enumerate() {
@@ -301,8 +324,9 @@ impl ShardedClient {
                         ids: Some(ids.clone()),
                         grads: Some(grads.clone()),
                         worker_id: self.options.worker_id.clone(),
-                        fencing_token,
+                        fencing_token: fence.token,
                         clock,
+                        fencing_scope: fence.scope.to_owned(),
                     };
                     async move { c.push(request).await }
                 })
@@ -319,7 +343,7 @@ impl ShardedClient {
         tensors: &[NamedTensor],
         encoding: ValueEncoding,
         compression: Compression,
-    ) -> anyhow::Result<Vec<Vec<pb::DenseTensor>>> {
+    ) -> Result<Vec<Vec<pb::DenseTensor>>> {
         let mut per_shard: Vec<Vec<pb::DenseTensor>> = vec![Vec::new(); self.shards.len()];
         for (name, shape, values) in tensors {
             per_shard[dense_shard_of(name, self.num_shards()) as usize].push(pb::DenseTensor {
@@ -339,7 +363,7 @@ impl ShardedClient {
         &self,
         tensors: &[NamedTensor],
         optimizer: &pb::OptimizerSpec,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let per_shard = self.dense_by_shard(tensors, ValueEncoding::F32, Compression::None)?;
         try_join_all(per_shard.into_iter().enumerate().filter(|(_, t)| !t.is_empty()).map(|(s, tensors)| {
             self.call(s as u32, "init_dense", move |mut c| {
@@ -355,7 +379,7 @@ impl ShardedClient {
     ///
     /// # Errors
     /// Fails on an unknown name or an unreachable shard.
-    pub async fn pull_dense(&self, names: &[String]) -> anyhow::Result<Vec<NamedTensor>> {
+    pub async fn pull_dense(&self, names: &[String]) -> Result<Vec<NamedTensor>> {
         let mut per_shard: Vec<Vec<String>> = vec![Vec::new(); self.shards.len()];
         for name in names {
             per_shard[dense_shard_of(name, self.num_shards()) as usize].push(name.clone());
@@ -375,7 +399,7 @@ impl ShardedClient {
         .await?;
         let mut found: HashMap<String, (Vec<u64>, Vec<f32>)> = HashMap::new();
         for tensor in responses.into_iter().flat_map(|r| r.tensors) {
-            let n = crate::dense::num_values(&tensor.name, &tensor.shape)?;
+            let n = num_values(&tensor.name, &tensor.shape)?;
             let values = decode_values(&tensor.values.unwrap_or_default(), n)?;
             found.insert(tensor.name, (tensor.shape, values));
         }
@@ -385,23 +409,24 @@ impl ShardedClient {
                 found
                     .remove(n)
                     .map(|(shape, values)| (n.clone(), shape, values))
-                    .with_context(|| format!("dense {n} missing from the reply"))
+                    .ok_or_else(|| PsClientError::Local(format!("dense {n} missing from the reply")))
             })
             .collect()
     }
 
-    /// Pushes dense gradients to their shards.
+    /// Pushes dense gradients to their shards under `fence`.
     ///
     /// # Errors
-    /// Fails on a refusal or an unreachable shard.
-    pub async fn push_dense(&self, grads: &[NamedTensor], fencing_token: u64) -> anyhow::Result<()> {
+    /// Fails on a refusal (fenced, invalid) or an unreachable shard.
+    pub async fn push_dense(&self, grads: &[NamedTensor], fence: Fence<'_>) -> Result<()> {
         let per_shard = self.dense_by_shard(grads, self.options.encoding, self.options.compression)?;
         try_join_all(per_shard.into_iter().enumerate().filter(|(_, t)| !t.is_empty()).map(|(s, tensors)| {
             self.call(s as u32, "push_dense", move |mut c| {
                 let request = pb::PushDenseRequest {
                     grads: tensors.clone(),
                     worker_id: self.options.worker_id.clone(),
-                    fencing_token,
+                    fencing_token: fence.token,
+                    fencing_scope: fence.scope.to_owned(),
                 };
                 async move { c.push_dense(request).await }
             })

@@ -1,5 +1,5 @@
 //! Row placement: the one hash that maps (table, id) to a shard, used by the
-//! servers and the client alike.
+//! servers and the client alike, and the per-job namespace of PS names.
 
 /// splitmix64 finaliser: a fast, well-mixing 64-bit hash step.
 pub fn mix64(mut x: u64) -> u64 {
@@ -17,6 +17,14 @@ pub fn table_hash(table: &str) -> u64 {
 /// The shard of row (table, id).
 pub fn shard_of(table: &str, id: u64, num_shards: u32) -> u32 {
     Router::new(table, num_shards).shard_of(id)
+}
+
+/// The prefix of a job's PS names: `j` and 48 bits of a stable hash of the
+/// job id, so jobs sharing the PS shards never share a table or a dense
+/// weight, while a restarted worker of the same job finds its own. It is
+/// also the job's fencing scope on the shards.
+pub fn job_namespace(job: &str) -> String {
+    format!("j{:012x}", table_hash(job) & 0xffff_ffff_ffff)
 }
 
 /// [`shard_of`] for many ids of one table: the table's hash is taken once.
@@ -49,6 +57,21 @@ mod tests {
             let s = shard_of("item", id, n);
             prop_assert!(s < n);
             prop_assert_eq!(s, shard_of("item", id, n));
+        }
+    }
+
+    #[test]
+    fn job_namespaces_are_stable_distinct_and_valid_table_names() {
+        let (a, b) = (job_namespace("ecomm-1795924652"), job_namespace("ecomm-1795924653"));
+        assert_eq!(a, job_namespace("ecomm-1795924652"), "a restarted worker finds its job's names");
+        assert_ne!(a, b, "two jobs never share a table");
+        for ns in [a, b] {
+            let table = format!("{ns}_lightgcn_category");
+            assert!(table.len() <= 64, "{table} fits the PS name limit");
+            assert!(
+                ns.starts_with('j')
+                    && ns[1..].bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+            );
         }
     }
 

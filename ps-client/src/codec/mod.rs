@@ -4,14 +4,21 @@
 
 use tessera_proto::common::v1::{IdEncoding, IdList};
 
-use crate::error::{PsError, Result};
-
 mod values;
 
 pub use values::{decode_values, encode_values, encode_values_owned, DecodedPayload};
 
-fn invalid(msg: impl Into<String>) -> PsError {
-    PsError::InvalidArgument(msg.into())
+/// A payload or id list that does not decode, or values that cannot be
+/// encoded as asked. The message names the part that is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CodecError(pub String);
+
+/// Result alias of the codec.
+pub type Result<T, E = CodecError> = std::result::Result<T, E>;
+
+fn invalid(msg: impl Into<String>) -> CodecError {
+    CodecError(msg.into())
 }
 
 /// Encodes ids; `DeltaVarint` requires them sorted and unique.

@@ -17,8 +17,7 @@ use tessera_proto::common::v1::{Compression, Payload, ValueEncoding};
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::zstd_safe::{CParameter, ParamSwitch};
 
-use super::invalid;
-use crate::error::{PsError, Result};
+use super::{invalid, CodecError, Result};
 
 // Payloads are little-endian on the wire and cast directly from memory.
 #[cfg(not(target_endian = "little"))]
@@ -42,7 +41,7 @@ thread_local! {
     static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
-fn zstd_error(e: std::io::Error) -> PsError {
+fn zstd_error(e: std::io::Error) -> CodecError {
     invalid(format!("zstd: {e}"))
 }
 

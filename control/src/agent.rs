@@ -6,15 +6,16 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ps_server::membership::{register_key, Registration};
+use tessera_job::JobSpec;
 use tessera_proto::coordinator::v1::coordinator_client::CoordinatorClient;
 use tessera_proto::coordinator::v1::{JobState, MetricsReport, ProgressReport, WorkerDirective};
+use tessera_runtime::{register_key, Registration};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::client::connect;
-use crate::job::JobSpec;
-use crate::store::{JobRecord, PlanRecord, Store, WorkerMember};
+use crate::keys::WorkerMember;
+use crate::store::{JobRecord, PlanRecord, Store};
 
 /// How often an idle worker looks for an assignment.
 pub const POLL_PERIOD: Duration = Duration::from_millis(200);

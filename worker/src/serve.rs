@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use coordinator::agent::{Agent, AgentConfig, Work};
-use ps_server::client::{ClientOptions, ShardedClient};
+use tessera_control::agent::{Agent, AgentConfig, Work};
+use ps_client::{ClientOptions, ShardedClient};
 use tch::Device;
 use tessera_graph::partition::{Part, PartitionPlan};
 use tessera_graph::schema::NodeType;
@@ -24,7 +24,7 @@ use crate::eval::samples::describe;
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress};
 use crate::view::TrainView;
-use coordinator::job::spec::EvalSplit;
+use tessera_job::EvalSplit;
 
 /// What `worker serve` needs.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 ///
 /// # Errors
 /// Fails when etcd is unreachable at start.
-pub fn serve(config: ServeConfig, shutdown: CancellationToken, rt: &Runtime) -> anyhow::Result<()> {
+pub fn run(config: ServeConfig, shutdown: CancellationToken, rt: &Runtime) -> anyhow::Result<()> {
     let mut agent = rt.block_on(Agent::start(config.agent.clone(), shutdown.child_token()))?;
     // Failures per (job, partition, fencing token): after MAX_ATTEMPTS the
     // error goes to the coordinator, which fails the job, instead of the
@@ -271,7 +271,7 @@ fn evaluate_all(
     rt: &Runtime,
     plan: &PartitionPlan,
     job: &str,
-    spec: &coordinator::job::JobSpec,
+    spec: &tessera_job::JobSpec,
     client: Arc<ShardedClient>,
     fencing: Arc<AtomicU64>,
     counts: &[(NodeType, u64)],

@@ -1,17 +1,8 @@
-//! Job and membership state in etcd. Everything the coordinator knows lives
-//! here, so a restarted coordinator carries on where the last one stopped.
+//! Job and membership state in etcd, typed. Everything the coordinator knows
+//! lives here, so a restarted coordinator carries on where the last one
+//! stopped; workers read their assignments through the same store.
 //!
-//! Layout under the prefix (such as `/tessera/`):
-//! - `members/ps/<shard>`, `members/workers/<id>`: JSON, each under a lease;
-//! - `jobs/<job>/spec`: the TOML as submitted;
-//! - `jobs/<job>/meta`: JSON id, model, creation time;
-//! - `jobs/<job>/state`: JSON state, message, error, update time;
-//! - `fencing`: the cluster's fencing counter; `jobs/<job>/fencing`: the
-//!   job's latest token (both decimal integers);
-//! - `jobs/<job>/plan`: JSON partition directory and count;
-//! - `jobs/<job>/assignment/<partition>`: JSON worker and fencing token;
-//! - `jobs/<job>/progress/<partition>`: the latest `ProgressReport` (protobuf);
-//! - `jobs/<job>/metrics/<time>-<worker>`: one `MetricsReport` each (protobuf).
+//! The key layout is in [`crate::keys`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +12,8 @@ use prost::Message as _;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tessera_proto::coordinator::v1::{JobState, MetricsReport, ProgressReport};
 
-use crate::error::{CoordinatorError, Result};
+use crate::error::{Result, StoreError};
+use crate::keys::{Keys, ShardMember, WorkerMember};
 
 /// Job identity, written once at submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,22 +86,6 @@ pub struct AssignmentRecord {
     pub fencing: u64,
 }
 
-/// What a worker publishes about itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkerMember {
-    /// Worker id.
-    pub worker_id: String,
-    /// Host name.
-    #[serde(default)]
-    pub host: String,
-    /// Process id.
-    #[serde(default)]
-    pub pid: u32,
-    /// Device the worker trains on.
-    #[serde(default)]
-    pub device: String,
-}
-
 /// Everything stored about one job.
 #[derive(Debug, Clone)]
 pub struct JobRecord {
@@ -140,18 +116,18 @@ pub fn now_ms() -> i64 {
 #[derive(Clone)]
 pub struct Store {
     client: Client,
-    prefix: String,
+    keys: Keys,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("Store").field("prefix", &self.keys.prefix()).finish_non_exhaustive()
     }
 }
 
 fn decode_json<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes)
-        .map_err(|e| CoordinatorError::Corrupt { key: key.into(), reason: e.to_string() })
+        .map_err(|e| StoreError::Corrupt { key: key.into(), reason: e.to_string() })
 }
 
 fn encode_json<T: Serialize>(value: &T) -> String {
@@ -169,7 +145,7 @@ pub fn check_job_id(job_id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(CoordinatorError::InvalidArgument(format!(
+        Err(StoreError::InvalidArgument(format!(
             "job id {job_id:?} must be 1-64 characters of [a-z0-9-]"
         )))
     }
@@ -185,21 +161,21 @@ impl Store {
             .with_connect_timeout(std::time::Duration::from_secs(3))
             .with_timeout(std::time::Duration::from_secs(5));
         let client = Client::connect(endpoints, Some(options)).await?;
-        Ok(Self { client, prefix: prefix.to_owned() })
+        Ok(Self { client, keys: Keys::new(prefix) })
     }
 
     /// The key prefix.
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        self.keys.prefix()
     }
 
     fn job_key(&self, job_id: &str, leaf: &str) -> String {
-        format!("{}jobs/{job_id}/{leaf}", self.prefix)
+        self.keys.job(job_id, leaf)
     }
 
     /// The key a worker registers under.
     pub fn worker_key(&self, worker_id: &str) -> String {
-        format!("{}members/workers/{worker_id}", self.prefix)
+        self.keys.worker(worker_id)
     }
 
     /// Creates a job; refuses an existing id.
@@ -217,7 +193,7 @@ impl Store {
         ]);
         let response = self.client.clone().txn(txn).await?;
         if !response.succeeded() {
-            return Err(CoordinatorError::JobExists(meta.job_id.clone()));
+            return Err(StoreError::JobExists(meta.job_id.clone()));
         }
         Ok(())
     }
@@ -227,7 +203,7 @@ impl Store {
     /// # Errors
     /// Fails when etcd fails.
     pub async fn job_ids(&self) -> Result<Vec<String>> {
-        let prefix = format!("{}jobs/", self.prefix);
+        let prefix = self.keys.jobs();
         let response = self
             .client
             .clone()
@@ -263,7 +239,7 @@ impl Store {
         for kv in response.kvs() {
             let key = kv.key_str().unwrap_or_default().to_owned();
             let Some(leaf) = key.strip_prefix(&prefix) else { continue };
-            let corrupt = |reason: String| CoordinatorError::Corrupt { key: key.clone(), reason };
+            let corrupt = |reason: String| StoreError::Corrupt { key: key.clone(), reason };
             let partition = |rest: &str| rest.parse::<u32>().map_err(|e| corrupt(format!("partition: {e}")));
             match leaf.split_once('/') {
                 None => match leaf {
@@ -293,8 +269,8 @@ impl Store {
                 Some(_) => {}
             }
         }
-        let meta = meta.ok_or_else(|| CoordinatorError::JobNotFound(job_id.into()))?;
-        let status = status.ok_or_else(|| CoordinatorError::Corrupt {
+        let meta = meta.ok_or_else(|| StoreError::JobNotFound(job_id.into()))?;
+        let status = status.ok_or_else(|| StoreError::Corrupt {
             key: self.job_key(job_id, "state"),
             reason: "missing".into(),
         })?;
@@ -342,9 +318,11 @@ impl Store {
     }
 
     /// Assigns `partition` to `worker` (empty for nobody), bumping the
-    /// fencing token atomically. Tokens come from one counter for the whole
-    /// cluster (`<prefix>fencing`), so they only grow, across jobs too, as the
-    /// PS shards expect. `expected_job_fencing` is the job's token the caller
+    /// fencing token atomically. The PS shards compare tokens per job
+    /// namespace only, so jobs never fence each other; tokens still come from
+    /// one counter for the whole cluster (`<prefix>fencing`) so that a job id
+    /// submitted again after its old run (same namespace on the shards)
+    /// starts above every token that run used. `expected_job_fencing` is the job's token the caller
     /// saw; returns the new token, or `None` when the job's token moved
     /// meanwhile (look again).
     ///
@@ -357,12 +335,12 @@ impl Store {
         worker: &str,
         expected_job_fencing: u64,
     ) -> Result<Option<u64>> {
-        let global_key = format!("{}fencing", self.prefix);
+        let global_key = self.keys.fencing();
         let response = self.client.clone().get(global_key.clone(), None).await?;
         let (global, global_version) = match response.kvs().first() {
             Some(kv) => (
                 kv.value_str().ok().and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| {
-                    CoordinatorError::Corrupt { key: global_key.clone(), reason: "not an integer".into() }
+                    StoreError::Corrupt { key: global_key.clone(), reason: "not an integer".into() }
                 })?,
                 kv.version(),
             ),
@@ -414,7 +392,7 @@ impl Store {
     /// # Errors
     /// Fails when etcd fails or a value is corrupt.
     pub async fn live_workers(&self) -> Result<Vec<WorkerMember>> {
-        let prefix = format!("{}members/workers/", self.prefix);
+        let prefix = self.keys.workers();
         let response = self.client.clone().get(prefix, Some(GetOptions::new().with_prefix())).await?;
         response.kvs().iter().map(|kv| decode_json(kv.key_str().unwrap_or_default(), kv.value())).collect()
     }
@@ -423,8 +401,8 @@ impl Store {
     ///
     /// # Errors
     /// Fails when etcd fails or a value is corrupt.
-    pub async fn live_ps_shards(&self) -> Result<Vec<ps_server::membership::ShardMember>> {
-        let prefix = format!("{}members/ps/", self.prefix);
+    pub async fn live_ps_shards(&self) -> Result<Vec<ShardMember>> {
+        let prefix = self.keys.ps_members();
         let response = self.client.clone().get(prefix, Some(GetOptions::new().with_prefix())).await?;
         response.kvs().iter().map(|kv| decode_json(kv.key_str().unwrap_or_default(), kv.value())).collect()
     }

@@ -1,13 +1,12 @@
-//! Registration of a shard in etcd: `<prefix>members/ps/<shard>` holds the
-//! shard's endpoint under a lease that a background task keeps alive. When
-//! the process dies the lease expires and the key disappears; a clean stop
+//! Membership under an etcd lease: a key (such as a shard's or a worker's
+//! member key) put under a lease that a background task keeps alive. When the
+//! process dies the lease expires and the key disappears; a clean stop
 //! revokes it at once.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use etcd_client::{Client, PutOptions};
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 /// How long a shutdown waits for etcd to revoke the lease.
@@ -15,22 +14,6 @@ pub const REVOKE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Default lease TTL.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
-
-/// What a shard publishes about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardMember {
-    /// Shard index.
-    pub shard: u32,
-    /// Number of shards.
-    pub num_shards: u32,
-    /// gRPC endpoint, `http://host:port`.
-    pub endpoint: String,
-}
-
-/// The etcd key of shard `shard` under `prefix` (which ends in `/`).
-pub fn member_key(prefix: &str, shard: u32) -> String {
-    format!("{prefix}members/ps/{shard}")
-}
 
 /// A live registration.
 pub struct Registration {
@@ -45,27 +28,8 @@ impl std::fmt::Debug for Registration {
     }
 }
 
-/// Registers the shard and starts the keep-alive task.
-///
-/// # Errors
-/// Fails when etcd cannot be reached or refuses the lease.
-pub async fn register(
-    endpoints: &[String],
-    prefix: &str,
-    member: &ShardMember,
-    ttl: Duration,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Registration> {
-    let value = serde_json::to_string(member).context("encode member")?;
-    let registration =
-        register_key(endpoints, &member_key(prefix, member.shard), value, ttl, shutdown).await?;
-    tracing::info!(shard = member.shard, endpoint = %member.endpoint, lease_id = registration.lease_id, "registered in etcd");
-    Ok(registration)
-}
-
 /// Puts `key = value` under a new lease of `ttl` and keeps the lease alive
-/// until `shutdown` is cancelled or the registration is revoked. Workers
-/// register the same way as shards.
+/// until `shutdown` is cancelled or the registration is revoked.
 ///
 /// # Errors
 /// Fails when etcd cannot be reached or refuses the lease.
@@ -107,6 +71,11 @@ pub async fn register_key(
 }
 
 impl Registration {
+    /// The etcd lease the key lives under.
+    pub fn lease_id(&self) -> i64 {
+        self.lease_id
+    }
+
     /// Stops renewing the lease without revoking it, so the key expires
     /// after its TTL, as if the process had died.
     pub fn abandon(self) {

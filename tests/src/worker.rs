@@ -1,0 +1,81 @@
+//! Starts real `worker serve` processes against a test etcd and coordinator,
+//! and waits for a job to end.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tessera_proto::coordinator::v1::coordinator_client::CoordinatorClient;
+use tessera_proto::coordinator::v1::{GetJobRequest, Job, JobState};
+use tonic::transport::Channel;
+
+use crate::binaries::binary;
+use crate::process::ChildProcess;
+
+/// Sampled HR@10 a trained model must beat: random ranking of one test item
+/// among 99 sampled negatives gives 0.10. The same bar as the model tests in
+/// `worker/tests/models.rs`.
+pub const BEATS_RANDOM_SAMPLED_HR10: f64 = 0.15;
+/// AUC a trained model must beat: random scoring gives 0.5.
+pub const BEATS_RANDOM_AUC: f64 = 0.55;
+
+/// Starts `worker serve --worker-id <id>` on the CPU with one libtorch thread.
+///
+/// # Errors
+/// Fails when the binary is missing or does not start.
+pub fn start_worker(id: &str, etcd: &str, prefix: &str, coordinator: &str) -> anyhow::Result<ChildProcess> {
+    let mut command = Command::new(binary("worker")?);
+    command.args([
+        "serve",
+        "--worker-id",
+        id,
+        "--etcd",
+        etcd,
+        "--etcd-prefix",
+        prefix,
+        "--coordinator",
+        coordinator,
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]);
+    ChildProcess::spawn(id, &mut command)
+}
+
+/// Polls job `job_id` until it ends, or fails after `timeout`.
+///
+/// # Errors
+/// Fails when the coordinator refuses the call or the job is still running
+/// at the deadline.
+pub async fn wait_for_end(
+    client: &mut CoordinatorClient<Channel>,
+    job_id: &str,
+    timeout: Duration,
+) -> anyhow::Result<Job> {
+    let started = Instant::now();
+    loop {
+        let job = client.get_job(GetJobRequest { job_id: job_id.to_owned() }).await?.into_inner();
+        let state = JobState::try_from(job.state).unwrap_or(JobState::Unspecified);
+        if matches!(state, JobState::Succeeded | JobState::Failed | JobState::Cancelled) {
+            return Ok(job);
+        }
+        anyhow::ensure!(started.elapsed() < timeout, "job {job_id} did not finish in {timeout:?}: {job:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Checks that `model`'s final metrics in `job` beat random ranking.
+///
+/// # Errors
+/// Names the metric that does not.
+pub fn check_beats_random(job: &Job, model: &str) -> anyhow::Result<()> {
+    let get = |name: &str| job.metrics.get(&format!("{model}/{name}")).copied().unwrap_or(f64::NAN);
+    let (hr, auc) = (get("sampled_hr@10"), get("auc"));
+    anyhow::ensure!(
+        hr > BEATS_RANDOM_SAMPLED_HR10,
+        "{model}: sampled HR@10 {hr} is not above {BEATS_RANDOM_SAMPLED_HR10} (random: 0.10); {:?}",
+        job.metrics
+    );
+    anyhow::ensure!(auc > BEATS_RANDOM_AUC, "{model}: AUC {auc} is not above {BEATS_RANDOM_AUC}; {:?}", job.metrics);
+    Ok(())
+}
