@@ -126,8 +126,7 @@ impl std::fmt::Debug for Store {
 }
 
 fn decode_json<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Corrupt { key: key.into(), reason: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: key.into(), reason: e.to_string() })
 }
 
 fn encode_json<T: Serialize>(value: &T) -> String {
@@ -145,9 +144,7 @@ pub fn check_job_id(job_id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::InvalidArgument(format!(
-            "job id {job_id:?} must be 1-64 characters of [a-z0-9-]"
-        )))
+        Err(StoreError::InvalidArgument(format!("job id {job_id:?} must be 1-64 characters of [a-z0-9-]")))
     }
 }
 

@@ -29,7 +29,9 @@ impl From<CoordinatorError> for tonic::Status {
             CoordinatorError::Store(StoreError::JobExists(_)) => tonic::Status::already_exists(message),
             CoordinatorError::Spec(_)
             | CoordinatorError::InvalidArgument(_)
-            | CoordinatorError::Store(StoreError::InvalidArgument(_)) => tonic::Status::invalid_argument(message),
+            | CoordinatorError::Store(StoreError::InvalidArgument(_)) => {
+                tonic::Status::invalid_argument(message)
+            }
             CoordinatorError::Store(StoreError::Etcd(_)) => tonic::Status::unavailable(message),
             CoordinatorError::Store(StoreError::Corrupt { .. }) => tonic::Status::internal(message),
         }

@@ -57,7 +57,9 @@ pub struct PartitionOptions {
 /// Fails when METIS fails.
 pub fn assign(merged: &MergedGraph, options: &PartitionOptions) -> anyhow::Result<Vec<u32>> {
     match options.method {
-        Method::Metis => Ok(partition::metis_assignment(merged, options.parts, options.seed, options.imbalance)?),
+        Method::Metis => {
+            Ok(partition::metis_assignment(merged, options.parts, options.seed, options.imbalance)?)
+        }
         Method::Random => {
             Ok(partition::random_assignment(merged.num_vertices(), options.parts, options.seed))
         }

@@ -16,10 +16,10 @@ use tessera_graph::partition::PartitionPlan;
 use tessera_proto::coordinator::v1::JobState;
 use tokio_util::sync::CancellationToken;
 
-use tessera_control::error::Result;
-use tessera_job::JobSpec;
 use crate::partition::{partition, Method, PartitionOptions, DEFAULT_IMBALANCE};
+use tessera_control::error::Result;
 use tessera_control::store::{JobRecord, JobStatus, PlanRecord, Store};
+use tessera_job::JobSpec;
 
 /// Default period of the scheduling loop.
 pub const DEFAULT_TICK: Duration = Duration::from_millis(250);

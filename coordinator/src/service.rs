@@ -17,8 +17,8 @@ use tonic::{Request, Response, Status};
 
 use crate::error::{CoordinatorError, Result};
 use crate::view::{to_proto, to_summary};
-use tessera_job::JobSpec;
 use tessera_control::store::{check_job_id, now_ms, JobMeta, JobStatus, Store};
+use tessera_job::JobSpec;
 
 /// Period at which `WatchJob` looks for changes.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(200);

@@ -1,8 +1,8 @@
 //! Tessera's heterogeneous graph library: the data model shared by the
 //! coordinator and the worker. Ingest behaviour logs, build the typed graph
 //! with features and splits, store it as a checksummed memory-mapped
-//! directory, and generate realistic synthetic logs. No networking and no
-//! libtorch.
+//! directory, sample neighbourhoods, partition with METIS, and generate
+//! realistic synthetic logs. No networking and no libtorch.
 
 pub mod atomic;
 pub mod builder;
@@ -11,7 +11,6 @@ pub mod csr;
 pub mod error;
 pub mod features;
 pub mod idmap;
-pub mod ids;
 pub mod ingest;
 pub mod partition;
 pub mod sample;

@@ -23,7 +23,11 @@ pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> SpecErr
 }
 
 /// Checks that `value` lies in `range`, naming `field` otherwise.
-pub(crate) fn in_range<T>(field: &'static str, value: T, range: std::ops::RangeInclusive<T>) -> Result<(), SpecError>
+pub(crate) fn in_range<T>(
+    field: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), SpecError>
 where
     T: PartialOrd + std::fmt::Display,
 {

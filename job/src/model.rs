@@ -132,7 +132,10 @@ impl ModelSpec {
             in_range("model.layers", self.layers, 1..=4)?;
         }
         if self.heads == 0 || !self.dim.is_multiple_of(self.heads) {
-            return Err(invalid("model.heads", format!("{} heads do not divide dim {}", self.heads, self.dim)));
+            return Err(invalid(
+                "model.heads",
+                format!("{} heads do not divide dim {}", self.heads, self.dim),
+            ));
         }
         unit_open("model.id_dropout", self.id_dropout)?;
         unit_open("model.dropout", self.dropout)

@@ -80,9 +80,12 @@ impl TasksSpec {
     /// # Errors
     /// The first field out of range.
     pub fn validate(&self) -> Result<(), SpecError> {
-        for (field, w) in
-            [("tasks.alpha", self.alpha), ("tasks.beta", self.beta), ("tasks.gamma", self.gamma), ("tasks.delta", self.delta)]
-        {
+        for (field, w) in [
+            ("tasks.alpha", self.alpha),
+            ("tasks.beta", self.beta),
+            ("tasks.gamma", self.gamma),
+            ("tasks.delta", self.delta),
+        ] {
             if !w.is_finite() || w < 0.0 {
                 return Err(invalid(field, format!("{w} must be a finite weight >= 0")));
             }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, SpecError};
 use crate::{
-    ClusterSpec, DatasetSpec, EvalSpec, ModelKind, ModelSpec, NegativesSpec, SamplerSpec, TasksSpec, TrainSpec,
+    ClusterSpec, DatasetSpec, EvalSpec, ModelKind, ModelSpec, NegativesSpec, SamplerSpec, TasksSpec,
+    TrainSpec,
 };
 
 /// Largest accepted spec, in bytes.
@@ -141,7 +142,10 @@ impl JobSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
-            && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !name_ok {
             return Err(invalid("name", "1–64 characters of [a-z0-9_-]"));
         }

@@ -45,7 +45,8 @@ pub struct OptimizerSpec {
 
 impl OptimizerSpec {
     fn validate(&self, field: &'static str) -> Result<(), SpecError> {
-        let ok = self.lr > 0.0 && self.lr.is_finite() && self.weight_decay >= 0.0 && self.weight_decay.is_finite();
+        let ok =
+            self.lr > 0.0 && self.lr.is_finite() && self.weight_decay >= 0.0 && self.weight_decay.is_finite();
         if ok {
             Ok(())
         } else {

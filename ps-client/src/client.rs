@@ -258,7 +258,9 @@ impl ShardedClient {
                     .await?;
                 let dim = response.dim as usize;
                 let rows = DecodedPayload::new(&response.rows.unwrap_or_default(), list.len() * dim)
-                    .map_err(|e| PsClientError::Local(format!("decode rows of {table} from ps shard {s}: {e}")))?;
+                    .map_err(|e| {
+                        PsClientError::Local(format!("decode rows of {table} from ps shard {s}: {e}"))
+                    })?;
                 Ok::<_, PsClientError>((s, dim, rows))
             },
         ))
@@ -267,7 +269,9 @@ impl ShardedClient {
         let mut by_shard: Vec<Option<DecodedPayload>> = vec![None; self.shards.len()];
         for (s, d, rows) in results {
             if d != dim {
-                return Err(PsClientError::Local(format!("ps shards disagree on the dim of {table}: {d} vs {dim}")));
+                return Err(PsClientError::Local(format!(
+                    "ps shards disagree on the dim of {table}: {d} vs {dim}"
+                )));
             }
             by_shard[s] = Some(rows);
         }
@@ -359,11 +363,7 @@ impl ShardedClient {
     ///
     /// # Errors
     /// Fails on a refusal or an unreachable shard.
-    pub async fn init_dense(
-        &self,
-        tensors: &[NamedTensor],
-        optimizer: &pb::OptimizerSpec,
-    ) -> Result<()> {
+    pub async fn init_dense(&self, tensors: &[NamedTensor], optimizer: &pb::OptimizerSpec) -> Result<()> {
         let per_shard = self.dense_by_shard(tensors, ValueEncoding::F32, Compression::None)?;
         try_join_all(per_shard.into_iter().enumerate().filter(|(_, t)| !t.is_empty()).map(|(s, tensors)| {
             self.call(s as u32, "init_dense", move |mut c| {

@@ -238,7 +238,9 @@ async fn main() -> anyhow::Result<()> {
             Arc::new(move |i| {
                 let (client, batches, grads) = (client.clone(), batches.clone(), grads.clone());
                 Box::pin(async move {
-                    Ok(client.push("item", &batches[i as usize % batches.len()], &grads, DIM, Fence::NONE, 0).await?)
+                    Ok(client
+                        .push("item", &batches[i as usize % batches.len()], &grads, DIM, Fence::NONE, 0)
+                        .await?)
                 })
             })
         };

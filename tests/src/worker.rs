@@ -76,6 +76,10 @@ pub fn check_beats_random(job: &Job, model: &str) -> anyhow::Result<()> {
         "{model}: sampled HR@10 {hr} is not above {BEATS_RANDOM_SAMPLED_HR10} (random: 0.10); {:?}",
         job.metrics
     );
-    anyhow::ensure!(auc > BEATS_RANDOM_AUC, "{model}: AUC {auc} is not above {BEATS_RANDOM_AUC}; {:?}", job.metrics);
+    anyhow::ensure!(
+        auc > BEATS_RANDOM_AUC,
+        "{model}: AUC {auc} is not above {BEATS_RANDOM_AUC}; {:?}",
+        job.metrics
+    );
     Ok(())
 }

@@ -227,7 +227,8 @@ async fn dense_parameters_round_trip_through_the_sharded_client() -> anyhow::Res
         assert_eq!(shape, &vec![2, 3]);
         assert_eq!(values, &vec![0.0f32; 6], "{name}");
     }
-    let err = client.push_dense(&[(names[0].clone(), vec![3, 2], vec![1.0; 6])], Fence::NONE).await.unwrap_err();
+    let err =
+        client.push_dense(&[(names[0].clone(), vec![3, 2], vec![1.0; 6])], Fence::NONE).await.unwrap_err();
     assert!(format!("{err:#}").contains("differs"), "{err:#}");
     Ok(())
 }

@@ -6,8 +6,8 @@
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
-use ps_client::{ClientOptions, Fence, ShardedClient};
 use ps_client::routing::shard_of;
+use ps_client::{ClientOptions, Fence, ShardedClient};
 use tessera_proto::common::v1::{Compression, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;

@@ -58,7 +58,8 @@ async fn two_jobs_share_the_ps_shards_and_both_succeed() -> anyhow::Result<()> {
     let mut client = tessera_control::client::connect(&coordinator.endpoint()).await?;
     let mut ids = Vec::new();
     for (name, dir) in ["job-a", "job-b"].into_iter().zip(&dirs) {
-        let request = SubmitJobRequest { spec_toml: spec(name, &dir.path().join("graph")), job_id: name.into() };
+        let request =
+            SubmitJobRequest { spec_toml: spec(name, &dir.path().join("graph")), job_id: name.into() };
         ids.push(client.submit_job(request).await?.into_inner().job_id);
     }
     // Poll both: at some moment both must be training at once.

@@ -85,19 +85,26 @@ fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
 }
 
 #[cfg(feature = "standalone")]
-fn train_standalone(spec: &std::path::Path, results: Option<PathBuf>, device: tch::Device) -> anyhow::Result<()> {
+fn train_standalone(
+    spec: &std::path::Path,
+    results: Option<PathBuf>,
+    device: tch::Device,
+) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let out = worker::standalone::run_standalone(spec, device)?;
     print!("{}", worker::standalone::render_table(&out));
     if let Some(path) = results {
-        std::fs::write(&path, serde_json::to_vec_pretty(&out)?).with_context(|| format!("write {}", path.display()))?;
+        std::fs::write(&path, serde_json::to_vec_pretty(&out)?)
+            .with_context(|| format!("write {}", path.display()))?;
     }
     Ok(())
 }
 
 #[cfg(not(feature = "standalone"))]
 fn train_standalone(_: &std::path::Path, _: Option<PathBuf>, _: tch::Device) -> anyhow::Result<()> {
-    anyhow::bail!("this worker was built without the `standalone` feature; rebuild with it, or use `worker serve`")
+    anyhow::bail!(
+        "this worker was built without the `standalone` feature; rebuild with it, or use `worker serve`"
+    )
 }
 
 fn main() -> anyhow::Result<()> {

@@ -26,7 +26,9 @@ pub fn optimizer(spec: &OptimizerSpec) -> pb::OptimizerSpec {
         OptimizerKind::Adagrad => {
             pb::optimizer_spec::Kind::Adagrad(pb::Adagrad { lr, initial_accumulator: 0.0, eps: 1e-10 })
         }
-        OptimizerKind::Adam => pb::optimizer_spec::Kind::Adam(pb::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
+        OptimizerKind::Adam => {
+            pb::optimizer_spec::Kind::Adam(pb::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 })
+        }
     };
     pb::OptimizerSpec { kind: Some(kind), weight_decay: spec.weight_decay as f32 }
 }

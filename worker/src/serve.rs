@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tessera_control::agent::{Agent, AgentConfig, Work};
 use ps_client::{ClientOptions, ShardedClient};
 use tch::Device;
+use tessera_control::agent::{Agent, AgentConfig, Work};
 use tessera_graph::partition::{Part, PartitionPlan};
 use tessera_graph::schema::NodeType;
 use tessera_graph::store::Graph;

@@ -17,9 +17,9 @@ use tessera_proto::coordinator::v1::{GetJobRequest, Job, SubmitJobRequest};
 use tessera_control::table::{metric_cells, metric_header};
 
 use crate::cli::watch::{watch_job_observed, WatchOutcome};
-use tessera_job::JobSpec;
 use crate::report::{self, history::History};
 use children::{free_port, Children};
+use tessera_job::JobSpec;
 
 /// What `coordinator local` needs.
 #[derive(Debug, Clone)]

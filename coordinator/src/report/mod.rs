@@ -16,8 +16,8 @@ use tessera_graph::stats::GraphStats;
 use tessera_graph::store::Graph;
 use tessera_proto::coordinator::v1::Job;
 
-use tessera_job::JobSpec;
 use history::History;
+use tessera_job::JobSpec;
 
 /// Everything the report is made from.
 #[derive(Debug)]

@@ -4,14 +4,14 @@
 //! the on-disk format of a partitioned graph.
 
 pub mod halo;
-pub mod merged;
 pub mod kway;
+pub mod merged;
 pub mod plan;
 pub mod quality;
 pub mod space;
 
-pub use merged::{merge, MergedGraph, NCON};
 pub use kway::metis_assignment;
+pub use merged::{merge, MergedGraph, NCON};
 pub use plan::{write_partitions, Part, PartInfo, PartitionPlan, PLAN_FILE};
 pub use quality::Quality;
 pub use space::NodeSpace;

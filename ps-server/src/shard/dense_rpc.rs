@@ -5,10 +5,10 @@ use tessera_proto::common::v1::{Compression, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 
 use super::Shard;
-use ps_client::codec::{decode_values, encode_values};
-use ps_client::dense::{num_values, NamedTensor};
 use crate::error::{PsError, Result};
 use crate::optimizer::Optimizer;
+use ps_client::codec::{decode_values, encode_values};
+use ps_client::dense::{num_values, NamedTensor};
 
 fn decode_tensor(tensor: &pb::DenseTensor) -> Result<NamedTensor> {
     if tensor.name.is_empty() {
@@ -79,7 +79,11 @@ impl Shard {
                 Some(_) => {}
             }
         }
-        self.check_fencing(&request.fencing_scope, request.fencing_token, grads.iter().map(|g| g.0.as_str()))?;
+        self.check_fencing(
+            &request.fencing_scope,
+            request.fencing_token,
+            grads.iter().map(|g| g.0.as_str()),
+        )?;
         let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
         Ok(pb::PushDenseResponse { version: self.dense.apply(grads)? })
     }

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use tessera_proto::common::v1::{Compression, TransferStats, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 
-use ps_client::codec::{decode_ids, encode_values_owned, DecodedPayload};
-use ps_client::routing::Router;
 use crate::dense::DenseStore;
 use crate::error::{PsError, Result};
 use crate::init::Init;
 use crate::optimizer::Optimizer;
 use crate::table::{NonFinite, Table, TableConfig};
+use ps_client::codec::{decode_ids, encode_values_owned, DecodedPayload};
+use ps_client::routing::Router;
 
 /// Largest number of ids in one request.
 pub const DEFAULT_MAX_IDS: usize = 1 << 20;

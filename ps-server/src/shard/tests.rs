@@ -201,6 +201,83 @@ fn stale_fencing_token_is_refused() {
 }
 
 #[test]
+fn fencing_is_scoped_per_job_namespace() {
+    let shard = Shard::new(0, 1);
+    let sgd = || pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 1.0 });
+    for table in ["ja_item", "jb_item"] {
+        shard.create_table(&spec(table, 2, sgd(), true)).unwrap();
+    }
+    let fenced = |table: &str, scope: &str, token: u64| {
+        let mut request = push(table, &[1], &[1.0, 1.0], Compression::None);
+        (request.fencing_scope, request.fencing_token) = (scope.into(), token);
+        shard.push(&request).map(|_| ()).map_err(|e| tonic::Status::from(e).code())
+    };
+    // Job b's newer token (as a cluster-wide counter hands out) does not
+    // fence job a, whose token is older.
+    assert_eq!(fenced("jb_item", "jb", 2), Ok(()));
+    assert_eq!(fenced("ja_item", "ja", 1), Ok(()));
+    // Within one job, a stale token is still refused, and changes nothing.
+    assert_eq!(fenced("ja_item", "ja", 3), Ok(()));
+    assert_eq!(fenced("ja_item", "ja", 1), Err(tonic::Code::FailedPrecondition));
+    assert_eq!(pull(&shard, "ja_item", &[1]), vec![-2.0, -2.0]);
+    // A scope must prefix the names it pushes to: a stale worker cannot
+    // dodge its job's token by naming another scope.
+    assert_eq!(fenced("ja_item", "jb", 9), Err(tonic::Code::InvalidArgument));
+    assert_eq!(fenced("ja_item", "Bad Scope", 9), Err(tonic::Code::InvalidArgument));
+    assert_eq!(pull(&shard, "ja_item", &[1]), vec![-2.0, -2.0]);
+    assert_eq!(shard.fencing_tokens(), [("ja".to_owned(), 3), ("jb".to_owned(), 2)].into());
+}
+
+#[test]
+fn fencing_tokens_survive_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = Shard::new(0, 1);
+    shard.set_checkpoint_dir(dir.path().to_path_buf());
+    shard
+        .create_table(&spec("ja_item", 2, pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 1.0 }), true))
+        .unwrap();
+    let mut request = push("ja_item", &[1], &[1.0, 1.0], Compression::None);
+    (request.fencing_scope, request.fencing_token) = ("ja".into(), 3);
+    shard.push(&request).unwrap();
+    shard.checkpoint().unwrap();
+    let fresh = Shard::new(0, 1);
+    fresh.set_checkpoint_dir(dir.path().to_path_buf());
+    fresh.restore(0).unwrap();
+    assert_eq!(fresh.fencing_tokens(), [("ja".to_owned(), 3)].into());
+    request.fencing_token = 2;
+    let status: tonic::Status = fresh.push(&request).unwrap_err().into();
+    assert_eq!(
+        status.code(),
+        tonic::Code::FailedPrecondition,
+        "a restored shard still fences the stale token"
+    );
+}
+
+#[test]
+fn dense_pushes_are_fenced_per_scope_too() {
+    let shard = Shard::new(0, 1);
+    let optimizer = pb::OptimizerSpec {
+        kind: Some(pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 1.0 })),
+        weight_decay: 0.0,
+    };
+    let tensors =
+        vec![dense_tensor("ja_hgt/w", vec![2], &[0.0, 0.0]), dense_tensor("jb_hgt/w", vec![2], &[0.0, 0.0])];
+    shard.init_dense(&pb::InitDenseRequest { tensors, optimizer: Some(optimizer) }).unwrap();
+    let push = |name: &str, scope: &str, token: u64| {
+        let request = pb::PushDenseRequest {
+            grads: vec![dense_tensor(name, vec![2], &[1.0, 1.0])],
+            worker_id: "w".into(),
+            fencing_token: token,
+            fencing_scope: scope.into(),
+        };
+        shard.push_dense(&request).map(|_| ()).map_err(|e| tonic::Status::from(e).code())
+    };
+    assert_eq!(push("jb_hgt/w", "jb", 5), Ok(()));
+    assert_eq!(push("ja_hgt/w", "ja", 1), Ok(()));
+    assert_eq!(push("jb_hgt/w", "jb", 4), Err(tonic::Code::FailedPrecondition));
+}
+
+#[test]
 fn unseen_rows_are_deterministic_and_create_table_is_idempotent() {
     let (a, b) = (Shard::new(0, 1), Shard::new(0, 1));
     let s = spec("user", 8, pb::optimizer_spec::Kind::Sgd(pb::Sgd { lr: 0.1 }), false);
@@ -243,13 +320,12 @@ fn dense_parameters_update_all_or_nothing() {
     };
     assert_eq!(shard.init_dense(&init).unwrap().created, vec!["w".to_owned(), "b".to_owned()]);
     assert!(shard.init_dense(&init).unwrap().created.is_empty(), "init is idempotent");
-    let push =
-        |grads: Vec<pb::DenseTensor>| pb::PushDenseRequest {
-            grads,
-            worker_id: "w".into(),
-            fencing_token: 0,
-            fencing_scope: String::new(),
-        };
+    let push = |grads: Vec<pb::DenseTensor>| pb::PushDenseRequest {
+        grads,
+        worker_id: "w".into(),
+        fencing_token: 0,
+        fencing_scope: String::new(),
+    };
     let version = shard.push_dense(&push(vec![dense_tensor("w", vec![2, 2], &[2.0; 4])])).unwrap().version;
     assert_eq!(version, 1);
     // One good and one misshapen gradient: nothing is applied.
@@ -274,8 +350,11 @@ fn dense_parameters_update_all_or_nothing() {
         .tensors
         .iter()
         .map(|t| {
-            ps_client::codec::decode_values(t.values.as_ref().unwrap(), t.shape.iter().product::<u64>() as usize)
-                .unwrap()
+            ps_client::codec::decode_values(
+                t.values.as_ref().unwrap(),
+                t.shape.iter().product::<u64>() as usize,
+            )
+            .unwrap()
         })
         .collect();
     // BTreeMap order: b, then w.

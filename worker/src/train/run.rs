@@ -164,7 +164,8 @@ fn sample_batches(
                 return;
             }
             let global_step = u64::from(epoch) * steps + step;
-            let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(options.seed ^ global_step.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let batch = batcher.batch(
                 &plan,
                 step,
@@ -254,7 +255,8 @@ pub fn run(
                 total_edges += batch.users.len() as u64;
                 window.record_edges(batch.users.len() as u64);
                 dense.after_step(total_steps, rt, params, vs, &mut time)?;
-                let position = Position::after(epoch, batch.step - u64::from(epoch) * steps + 1, steps, options.epochs);
+                let position =
+                    Position::after(epoch, batch.step - u64::from(epoch) * steps + 1, steps, options.epochs);
                 if position.completed_epoch.is_some() && !position.finished {
                     window.new_epoch();
                 }
