@@ -25,7 +25,7 @@ pub enum Staleness {
     Async,
     /// Stale-synchronous: no worker runs more than this many clock ticks
     /// ahead of the slowest.
-    Ssp(u32),
+    Ssp(u64),
 }
 
 impl fmt::Display for Staleness {

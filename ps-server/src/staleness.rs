@@ -5,36 +5,15 @@
 //! counts as live, so a dead worker cannot block the others forever.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Default time after which a silent worker stops holding others back.
 pub const DEFAULT_WORKER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The staleness mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StalenessMode {
-    /// Never wait.
-    Async,
-    /// Wait while more than this many ticks ahead of the slowest worker.
-    Ssp(u64),
-}
-
-impl FromStr for StalenessMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "async" => Ok(StalenessMode::Async),
-            _ => s
-                .strip_prefix("ssp:")
-                .and_then(|n| n.parse().ok())
-                .map(StalenessMode::Ssp)
-                .ok_or_else(|| format!("staleness {s:?} is neither `async` nor `ssp:<ticks>`")),
-        }
-    }
-}
+/// The staleness mode: the job spec's `cluster.staleness`, one type for
+/// both sides (`async` or `ssp:S`).
+pub use tessera_job::Staleness as StalenessMode;
 
 /// Worker clocks and the waiting logic.
 #[derive(Debug)]

@@ -18,6 +18,37 @@ pub const BEATS_RANDOM_SAMPLED_HR10: f64 = 0.15;
 /// AUC a trained model must beat: random scoring gives 0.5.
 pub const BEATS_RANDOM_AUC: f64 = 0.55;
 
+/// The spec of a small HGT job on `graph`, shaped like the model tests'
+/// (dim 16, 2 heads, fan-outs [5, 3], 6 epochs of batches of 128, seed 7),
+/// with `baselines` and `workers` partitions over 2 PS shards.
+pub fn tiny_job_spec(name: &str, graph: &std::path::Path, baselines: &[&str], workers: u32) -> String {
+    let baselines: Vec<String> = baselines.iter().map(|b| format!("{b:?}")).collect();
+    format!(
+        r#"
+name = "{name}"
+seed = 7
+baselines = [{}]
+[dataset]
+graph = "{}"
+[model]
+kind = "hgt"
+dim = 16
+heads = 2
+[sampler]
+fanouts = [5, 3]
+[train]
+epochs = 6
+batch_size = 128
+[cluster]
+workers = {workers}
+ps_shards = 2
+report_interval = "200ms"
+"#,
+        baselines.join(", "),
+        graph.display()
+    )
+}
+
 /// Starts `worker serve --worker-id <id>` on the CPU with one libtorch thread.
 ///
 /// # Errors

@@ -10,7 +10,7 @@ use tessera_graph::synth::{build_graph, SynthConfig};
 use tessera_proto::coordinator::v1::{JobState, SubmitJobRequest};
 use tessera_tests::coordinator::start_coordinator;
 use tessera_tests::ps::start_ps_server_with;
-use tessera_tests::worker::{check_beats_random, start_worker, wait_for_end};
+use tessera_tests::worker::{check_beats_random, start_worker, tiny_job_spec, wait_for_end};
 use tessera_tests::Etcd;
 
 const PREFIX: &str = "/tessera-train/";
@@ -28,29 +28,7 @@ async fn two_workers_and_two_shards_train_hgt_and_mf_to_success() -> anyhow::Res
         start_worker("w0", &etcd.endpoint(), PREFIX, &coordinator.endpoint())?,
         start_worker("w1", &etcd.endpoint(), PREFIX, &coordinator.endpoint())?,
     ];
-    let spec = format!(
-        r#"
-name = "tiny-train"
-seed = 7
-baselines = ["mf"]
-[dataset]
-graph = "{}"
-[model]
-kind = "hgt"
-dim = 16
-heads = 2
-[sampler]
-fanouts = [5, 3]
-[train]
-epochs = 6
-batch_size = 128
-[cluster]
-workers = 2
-ps_shards = 2
-report_interval = "200ms"
-"#,
-        dir.path().join("graph").display()
-    );
+    let spec = tiny_job_spec("tiny-train", &dir.path().join("graph"), &["mf"], 2);
     let mut client = tessera_control::client::connect(&coordinator.endpoint()).await?;
     let job_id = client
         .submit_job(SubmitJobRequest { spec_toml: spec, job_id: "train-1".into() })

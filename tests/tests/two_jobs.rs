@@ -11,35 +11,10 @@ use tessera_graph::synth::{build_graph, SynthConfig};
 use tessera_proto::coordinator::v1::{GetJobRequest, JobState, SubmitJobRequest};
 use tessera_tests::coordinator::start_coordinator;
 use tessera_tests::ps::start_ps_server_with;
-use tessera_tests::worker::{check_beats_random, start_worker, wait_for_end};
+use tessera_tests::worker::{check_beats_random, start_worker, tiny_job_spec, wait_for_end};
 use tessera_tests::Etcd;
 
 const PREFIX: &str = "/tessera-two-jobs/";
-
-fn spec(name: &str, graph: &std::path::Path) -> String {
-    format!(
-        r#"
-name = "{name}"
-seed = 7
-[dataset]
-graph = "{}"
-[model]
-kind = "hgt"
-dim = 16
-heads = 2
-[sampler]
-fanouts = [5, 3]
-[train]
-epochs = 6
-batch_size = 128
-[cluster]
-workers = 1
-ps_shards = 2
-report_interval = "200ms"
-"#,
-        graph.display()
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_jobs_share_the_ps_shards_and_both_succeed() -> anyhow::Result<()> {
@@ -58,8 +33,10 @@ async fn two_jobs_share_the_ps_shards_and_both_succeed() -> anyhow::Result<()> {
     let mut client = tessera_control::client::connect(&coordinator.endpoint()).await?;
     let mut ids = Vec::new();
     for (name, dir) in ["job-a", "job-b"].into_iter().zip(&dirs) {
-        let request =
-            SubmitJobRequest { spec_toml: spec(name, &dir.path().join("graph")), job_id: name.into() };
+        let request = SubmitJobRequest {
+            spec_toml: tiny_job_spec(name, &dir.path().join("graph"), &[], 1),
+            job_id: name.into(),
+        };
         ids.push(client.submit_job(request).await?.into_inner().job_id);
     }
     // Poll both: at some moment both must be training at once.
