@@ -4,6 +4,7 @@
 //! constants behind a container-level serde default) and its own checks.
 //! Unknown fields are refused, and every error names the field.
 
+pub mod classic;
 pub mod cluster;
 pub mod dataset;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod sampler;
 pub mod spec;
 pub mod train;
 
+pub use classic::{Baseline, ClassicKind, ClassicSpec};
 pub use cluster::{ClusterSpec, Staleness};
 pub use dataset::{DatasetSpec, EvalSpec, EvalSplit};
 pub use error::SpecError;

@@ -10,6 +10,8 @@ pub const DEFAULT_DIM: u32 = 64;
 pub const DEFAULT_LAYERS: u32 = 2;
 /// Default attention heads (HGT).
 pub const DEFAULT_HEADS: u32 = 4;
+/// Default temperature of the message-passing models' cosine scores.
+pub const DEFAULT_TEMPERATURE: f64 = 0.2;
 
 /// Model families.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -93,6 +95,10 @@ pub struct ModelSpec {
     pub num_bases: u32,
     /// Scorer for user–item pairs.
     pub scorer: Scorer,
+    /// The message-passing models score cosine / temperature (MF scores the
+    /// raw dot product). It does not change a ranking; it sets how sharp
+    /// the training losses see the scores.
+    pub temperature: f64,
     /// Output the mean of the input and of every layer's output instead of
     /// the last layer's (jumping knowledge, as LightGCN always does).
     /// Message-passing models only.
@@ -115,6 +121,7 @@ impl Default for ModelSpec {
             id_dropout: 0.0,
             num_bases: 0,
             scorer: Scorer::default(),
+            temperature: DEFAULT_TEMPERATURE,
             layer_mean: false,
             init: LayerInit::default(),
         }
@@ -136,6 +143,9 @@ impl ModelSpec {
                 "model.heads",
                 format!("{} heads do not divide dim {}", self.heads, self.dim),
             ));
+        }
+        if !(self.temperature > 0.0 && self.temperature <= 10.0) {
+            return Err(invalid("model.temperature", format!("{} is outside (0, 10]", self.temperature)));
         }
         unit_open("model.id_dropout", self.id_dropout)?;
         unit_open("model.dropout", self.dropout)

@@ -38,6 +38,12 @@ pub enum Loss {
     Bpr,
     /// Binary cross-entropy.
     Bce,
+    /// Sampled softmax: each positive against the whole batch pool (every
+    /// positive of the batch and every sampled negative), with the logQ
+    /// correction for how often each pool item is drawn (in-batch items by
+    /// popularity, negatives by their sampler), and same-item false
+    /// negatives masked. The dot scorer only.
+    Softmax,
 }
 
 /// Objectives: `alpha·main + beta·link + gamma·node + delta·contrastive`.

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, SpecError};
 use crate::{
-    ClusterSpec, DatasetSpec, EvalSpec, ModelKind, ModelSpec, NegativesSpec, SamplerSpec, TasksSpec,
-    TrainSpec,
+    Baseline, ClassicKind, ClassicSpec, ClusterSpec, DatasetSpec, EvalSpec, ModelKind, ModelSpec, NegativesSpec,
+    SamplerSpec, TasksSpec, TrainSpec,
 };
 
 /// Largest accepted spec, in bytes.
@@ -36,9 +36,13 @@ pub struct JobSpec {
     /// The model.
     #[serde(default)]
     pub model: ModelSpec,
-    /// Models trained in the same job for comparison (same graph, split and budget).
+    /// Models trained (or, for the classic ones, fitted) in the same job
+    /// for comparison: same graph, split and budget, same evaluation.
     #[serde(default)]
-    pub baselines: Vec<ModelKind>,
+    pub baselines: Vec<Baseline>,
+    /// Settings of the classic baselines.
+    #[serde(default)]
+    pub classic: ClassicSpec,
     /// Neighbourhood sampling.
     #[serde(default)]
     pub sampler: SamplerSpec,
@@ -114,15 +118,38 @@ impl JobSpec {
         })
     }
 
-    /// The model and its baselines, in training order, without repeats.
+    /// The model and its trained baselines, in training order, without
+    /// repeats.
     pub fn models(&self) -> Vec<ModelKind> {
         let mut models = vec![self.model.kind];
-        for &b in &self.baselines {
-            if !models.contains(&b) {
-                models.push(b);
+        for b in &self.baselines {
+            if let Baseline::Trained(k) = *b {
+                if !models.contains(&k) {
+                    models.push(k);
+                }
             }
         }
         models
+    }
+
+    /// The classic baselines, without repeats; they are fitted at the final
+    /// evaluation, after the trained models.
+    pub fn classic_models(&self) -> Vec<ClassicKind> {
+        let mut models = Vec::new();
+        for b in &self.baselines {
+            if let Baseline::Classic(k) = *b {
+                if !models.contains(&k) {
+                    models.push(k);
+                }
+            }
+        }
+        models
+    }
+
+    /// The names of every model of the job, trained ones first.
+    pub fn model_names(&self) -> Vec<&'static str> {
+        let trained = self.models().into_iter().map(ModelKind::as_str);
+        trained.chain(self.classic_models().into_iter().map(ClassicKind::as_str)).collect()
     }
 
     /// Epochs over all models (each trains `train.epochs`).
@@ -152,10 +179,14 @@ impl JobSpec {
         self.model.validate()?;
         let layers = (self.model.kind != ModelKind::Mf).then_some(self.model.layers);
         self.sampler.validate(layers)?;
+        if self.tasks.loss == crate::Loss::Softmax && self.model.scorer != crate::Scorer::Dot {
+            return Err(invalid("tasks.loss", "softmax scores the whole batch pool and needs model.scorer = \"dot\""));
+        }
         self.tasks.validate()?;
         self.negatives.validate()?;
         self.train.validate()?;
         self.eval.validate()?;
+        self.classic.validate()?;
         self.cluster.validate()
     }
 }

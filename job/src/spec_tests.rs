@@ -58,6 +58,8 @@ fn out_of_range_values_name_their_field() {
         ("[model]\nkind = \"hgt\"\n[train]\nepochs = 0", "train.epochs"),
         ("[model]\nkind = \"hgt\"\n[cluster]\nstaleness = \"sometimes\"", "cluster.staleness"),
         ("[model]\nkind = \"hgt\"\n[tasks]\nbeta = -1.0", "tasks.beta"),
+        ("[model]\nkind = \"hgt\"\nscorer = \"mlp\"\n[tasks]\nloss = \"softmax\"", "tasks.loss"),
+        ("[model]\nkind = \"hgt\"\ntemperature = 0.0", "model.temperature"),
         ("[model]\nkind = \"hgt\"\n[sampler]\nkind = \"clusters\"", "unknown variant `clusters`"),
         (
             "[model]\nkind = \"hgt\"\n[sampler]\nkind = \"cluster\"\nsub_parts = 4\nparts_per_batch = 5",
@@ -107,4 +109,22 @@ fn a_section_given_in_part_keeps_the_other_defaults() {
     assert_eq!(spec.sampler.fanouts, crate::sampler::DEFAULT_FANOUTS.to_vec());
     assert_eq!(spec.train.batch_size, crate::train::DEFAULT_BATCH_SIZE);
     assert_eq!(spec.train.epochs, 3);
+}
+
+#[test]
+fn classic_baselines_are_kept_apart_from_the_trained_ones() {
+    let text = MINIMAL.replace("name = \"demo\"", "name = \"demo\"\nbaselines = [\"mf\", \"itemknn\", \"rp3beta\", \"mf\"]");
+    let text = format!("{text}[classic.itemknn]\nneighbours = 50\n");
+    let spec = JobSpec::parse(&text, None).unwrap();
+    assert_eq!(spec.models(), vec![crate::ModelKind::Hgt, crate::ModelKind::Mf]);
+    assert_eq!(spec.classic_models(), vec![crate::ClassicKind::Itemknn, crate::ClassicKind::Rp3beta]);
+    assert_eq!(spec.model_names(), vec!["hgt", "mf", "itemknn", "rp3beta"]);
+    assert_eq!(spec.classic.itemknn.neighbours, 50);
+    assert_eq!(spec.classic.rp3beta.neighbours, crate::classic::DEFAULT_RP3_NEIGHBOURS);
+    assert_eq!(spec.total_epochs(), 2 * spec.train.epochs, "classic models take no epochs");
+    let bad = MINIMAL.replace("name = \"demo\"", "name = \"demo\"\nbaselines = [\"knn\"]");
+    let err = JobSpec::parse(&bad, None).unwrap_err().to_string();
+    assert!(err.contains("unknown baseline") && err.contains("itemknn"), "{err}");
+    let bad = format!("{MINIMAL}[classic.rp3beta]\nalpha = 3.0\n");
+    assert!(JobSpec::parse(&bad, None).unwrap_err().to_string().contains("classic.rp3beta.alpha"));
 }

@@ -1,8 +1,8 @@
 //! The real thing on loopback: etcd, two `ps-server` shards, `coordinator
 //! serve` and two `worker serve` processes train HGT and an MF baseline on a
-//! small synthetic graph, partitioned by METIS; the job ends with test
-//! metrics for both models, and both beat random ranking by the margins the
-//! model tests use.
+//! small synthetic graph, partitioned by METIS, and fit the item-kNN
+//! baseline at the final evaluation; the job ends with test metrics for all
+//! three, and each beats random ranking by the margins the model tests use.
 
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ async fn two_workers_and_two_shards_train_hgt_and_mf_to_success() -> anyhow::Res
         start_worker("w0", &etcd.endpoint(), PREFIX, &coordinator.endpoint())?,
         start_worker("w1", &etcd.endpoint(), PREFIX, &coordinator.endpoint())?,
     ];
-    let spec = tiny_job_spec("tiny-train", &dir.path().join("graph"), &["mf"], 2);
+    let spec = tiny_job_spec("tiny-train", &dir.path().join("graph"), &["mf", "itemknn"], 2);
     let mut client = tessera_control::client::connect(&coordinator.endpoint()).await?;
     let job_id = client
         .submit_job(SubmitJobRequest { spec_toml: spec, job_id: "train-1".into() })
@@ -46,5 +46,6 @@ async fn two_workers_and_two_shards_train_hgt_and_mf_to_success() -> anyhow::Res
     eprintln!("metrics: {:?}", job.metrics);
     check_beats_random(&job, "hgt")?;
     check_beats_random(&job, "mf")?;
+    check_beats_random(&job, "itemknn")?;
     Ok(())
 }

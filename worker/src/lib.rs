@@ -3,6 +3,7 @@
 //! only crate that links libtorch.
 
 pub mod build_info;
+pub mod classic;
 pub mod device;
 pub mod eval;
 pub mod model;

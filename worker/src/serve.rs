@@ -19,7 +19,7 @@ use tessera_proto::coordinator::v1::{MetricsReport, PopularityProfile, ProgressR
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-use crate::eval::metrics::TAIL_K;
+use crate::eval::metrics::{Evaluation, TAIL_K};
 use crate::eval::samples::describe;
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress};
@@ -263,7 +263,26 @@ fn validate(
     rt.block_on(agent.report_metrics(work, report))
 }
 
-/// Full-graph evaluation of every model of the job; the main model's
+/// Adds `model`'s metrics (as `model/metric`, and unprefixed for the main
+/// model), popularity profile and example users to `report`.
+fn add_evaluation(report: &mut MetricsReport, graph: &Graph, model: &str, main: bool, evaluation: Evaluation) {
+    for (k, v) in evaluation.metrics {
+        if main {
+            report.metrics.insert(k.clone(), v);
+        }
+        report.metrics.insert(format!("{model}/{k}"), v);
+    }
+    report.popularity.push(PopularityProfile {
+        model: model.into(),
+        k: TAIL_K as u32,
+        recommended_share: evaluation.recommended_share,
+        interaction_share: evaluation.interaction_share,
+    });
+    report.samples.extend(evaluation.samples.iter().map(|(user, top)| describe(graph, model, *user, top)));
+}
+
+/// Full-graph evaluation of every model of the job (the classic baselines
+/// fitted after the trained ones); the main model's
 /// metrics are unprefixed, every model's also appear as `model/metric`. The
 /// report also carries each model's popularity profile and example users.
 #[allow(clippy::too_many_arguments)]
@@ -301,21 +320,12 @@ fn evaluate_all(
             0,
             device,
         )?;
-        for (k, v) in evaluation.metrics {
-            if m == 0 {
-                report.metrics.insert(k.clone(), v);
-            }
-            report.metrics.insert(format!("{}/{k}", kind.as_str()), v);
-        }
-        report.popularity.push(PopularityProfile {
-            model: kind.as_str().into(),
-            k: TAIL_K as u32,
-            recommended_share: evaluation.recommended_share,
-            interaction_share: evaluation.interaction_share,
-        });
-        report
-            .samples
-            .extend(evaluation.samples.iter().map(|(user, top)| describe(&graph, kind.as_str(), *user, top)));
+        add_evaluation(&mut report, &graph, kind.as_str(), m == 0, evaluation);
+    }
+    for kind in spec.classic_models() {
+        let evaluation =
+            crate::classic::evaluate(&graph, spec, kind, spec.dataset.eval_split == EvalSplit::Valid);
+        add_evaluation(&mut report, &graph, kind.as_str(), false, evaluation);
     }
     Ok(report)
 }

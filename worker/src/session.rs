@@ -19,6 +19,7 @@ use tokio::runtime::Handle;
 
 use crate::eval::inference::embeddings;
 use crate::eval::metrics::{evaluate, EvalData, Evaluation};
+use crate::eval::scores::EmbeddingScores;
 use crate::model::{Config, Model, ModelKind, Schema};
 use crate::params::Params;
 use crate::train::batch::{Batcher, ClusterBatches};
@@ -48,6 +49,7 @@ pub fn model_config(spec: &JobSpec, kind: ModelKind) -> Config {
         layer_mean: m.layer_mean && kind != ModelKind::Mf,
         identity_init: m.init == tessera_job::LayerInit::Identity,
         edge_importance: matches!(sampler_choice(spec, kind), SamplerChoice::RandomWalk(_)),
+        temperature: m.temperature,
     }
 }
 
@@ -254,6 +256,7 @@ impl ModelSession {
                 main_behavior,
                 negatives: spec.negatives.num as usize,
                 hard_ratio: spec.negatives.hard_ratio,
+                popularity_negatives: spec.negatives.kind == NegativeKind::Popularity,
             },
             popularity_negatives: spec.negatives.kind == NegativeKind::Popularity,
             dense_sync_every: spec.train.dense_sync_every,
@@ -322,15 +325,8 @@ impl ModelSession {
             embeddings(rt, graph, &hoods.messages(), &self.model, &self.params, graph_now(graph), device)?;
         let mut data = EvalData::of(graph, valid);
         data.limit_users(max_users, spec.seed);
-        Ok(evaluate(
-            &users,
-            &items,
-            &self.model.scorer,
-            &data,
-            &spec.eval.ks,
-            spec.eval.sampled_negatives,
-            spec.seed,
-        ))
+        let scores = EmbeddingScores::new(&users, &items, &self.model.scorer);
+        Ok(evaluate(&scores, &data, &spec.eval.ks, spec.eval.sampled_negatives, spec.seed))
     }
 
     /// The device the model lives on.

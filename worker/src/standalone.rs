@@ -163,6 +163,21 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
             metrics,
         });
     }
+    for kind in spec.classic_models() {
+        let started = Instant::now();
+        let evaluation =
+            crate::classic::evaluate(&graph, &spec, kind, spec.dataset.eval_split == EvalSplit::Valid);
+        results.push(ModelResult {
+            model: kind.as_str().into(),
+            steps: 0,
+            edges: 0,
+            train_secs: started.elapsed().as_secs_f64(),
+            time: BTreeMap::new(),
+            losses: BTreeMap::new(),
+            first_loss: None,
+            metrics: evaluation.metrics,
+        });
+    }
     token.cancel();
     Ok(results)
 }

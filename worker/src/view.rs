@@ -1,6 +1,7 @@
 //! What training reads from a graph (a partition, or a whole graph in
 //! standalone mode): local→global ids, the owned users' positive edges with
-//! their behaviour, item popularity and categories.
+//! their behaviour, item popularity (and the log chances the softmax's logQ
+//! correction uses) and categories.
 
 use tessera_graph::partition::Part;
 use tessera_graph::schema::{Behavior, NodeType, RelationKind};
@@ -17,6 +18,11 @@ pub struct TrainView<'a> {
     pub positives: Vec<(u32, u32, u8)>,
     /// Training interactions per local item.
     pub item_popularity: Vec<f32>,
+    /// ln of each item's share of the training interactions (the chance
+    /// that a sampled positive is this item).
+    pub log_popularity: Vec<f32>,
+    /// ln of each item's chance under the popularity^0.75 negative sampler.
+    pub log_popularity_negative: Vec<f32>,
     /// Category (dense id in the graph) per local item, or -1.
     pub item_category: Vec<i64>,
     /// Number of categories in the graph.
@@ -75,7 +81,22 @@ impl<'a> TrainView<'a> {
         if let Some(g) = global[NodeType::Category.index()] {
             num_categories = g.iter().max().map_or(0, |&m| m as i64 + 1).max(num_categories);
         }
-        Self { graph, global, positives, item_popularity, item_category, num_categories }
+        let total = item_popularity.iter().map(|&p| f64::from(p)).sum::<f64>().max(1.0);
+        let log_popularity = item_popularity.iter().map(|&p| (f64::from(p.max(1e-3)) / total).ln() as f32).collect();
+        // The floor matches NegativeSampler::popularity.
+        let smoothed: Vec<f64> = item_popularity.iter().map(|&p| f64::from(p.max(0.0)).powf(0.75).max(1e-3)).collect();
+        let total_smoothed = smoothed.iter().sum::<f64>().max(1e-12);
+        let log_popularity_negative = smoothed.iter().map(|&p| (p / total_smoothed).ln() as f32).collect();
+        Self {
+            graph,
+            global,
+            positives,
+            item_popularity,
+            log_popularity,
+            log_popularity_negative,
+            item_category,
+            num_categories,
+        }
     }
 
     /// Global ids of local nodes of a type.

@@ -106,6 +106,34 @@ fn hgt_with_the_mlp_scorer_and_pagerank_sampling_learns_and_beats_random() {
 }
 
 #[test]
+fn hgt_and_mf_with_the_sampled_softmax_learn_and_beat_random() {
+    learns_with(&["hgt", "mf"], 6, |base| {
+        base.replace("heads = 2\n", "heads = 2\ntemperature = 0.1\n")
+            .replace("[eval]\n", "[tasks]\nloss = \"softmax\"\n[eval]\n")
+    });
+}
+
+#[test]
+fn the_classic_baselines_run_with_the_job_and_beat_random() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    tiny_graph(dir.path());
+    let base = std::fs::read_to_string(spec(dir.path(), &["mf"], 1, false)).unwrap();
+    let text = base.replace("baselines = []", "baselines = [\"itemknn\", \"rp3beta\"]");
+    assert_ne!(text, base);
+    let path = dir.path().join("classic.toml");
+    std::fs::write(&path, text).unwrap();
+    let results = run_standalone(&path, Device::Cpu).unwrap();
+    let names: Vec<&str> = results.iter().map(|r| r.model.as_str()).collect();
+    assert_eq!(names, ["mf", "itemknn", "rp3beta"]);
+    for r in &results[1..] {
+        eprintln!("{} {:?}", r.model, r.metrics);
+        assert!(r.metrics["sampled_hr@10"] > 0.15, "{}: sampled HR@10 {}", r.model, r.metrics["sampled_hr@10"]);
+        assert!(r.metrics["auc"] > 0.55, "{}: AUC {}", r.model, r.metrics["auc"]);
+    }
+}
+
+#[test]
 fn models_learn_and_beat_random_with_the_cluster_gcn_sampler() {
     learns_with(&["hgt", "rgcn", "sage"], 10, |base| {
         base.replace("[sampler]\n", "[sampler]\nkind = \"cluster\"\nsub_parts = 8\nparts_per_batch = 2\n")
@@ -162,6 +190,7 @@ fn hgt_layer_on_tiny_block(
         layer_mean: false,
         identity_init,
         edge_importance: false,
+        temperature: tessera_job::model::DEFAULT_TEMPERATURE,
     };
     let layer = HgtLayer::new(&(vs.root() / "hgt"), &config, &schema);
     let sampler = NeighborSampler::new(&messages, vec![8], Weighting::Uniform);

@@ -78,8 +78,7 @@ pub fn render_samples_text(samples: &[&SampleRecommendation]) -> String {
 
 fn metric_table(data: &RunData<'_>) -> String {
     let mut out = format!("| model | {} |\n|---|{}\n", COLUMNS.join(" | "), "---:|".repeat(COLUMNS.len()));
-    for (m, kind) in data.spec.models().iter().enumerate() {
-        let name = kind.as_str();
+    for (m, &name) in data.spec.model_names().iter().enumerate() {
         let cells: Vec<String> = COLUMNS
             .iter()
             .map(|c| data.job.metrics.get(&format!("{name}/{c}")).map_or("-".into(), |v| format!("{v:.4}")))
@@ -177,7 +176,7 @@ pub fn render(data: &RunData<'_>, plots: &[&str], notes: &[String]) -> String {
         "State **{}**, {wall:.0} s from submission to the end. Models: {} (main first), {} epochs each, \
          {} workers, {} PS shards.\n",
         crate::cli::jobs::render_state(job),
-        data.spec.models().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
+        data.spec.model_names().join(", "),
         data.spec.train.epochs,
         data.spec.cluster.workers,
         data.spec.cluster.ps_shards

@@ -11,11 +11,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tch::Tensor;
 use tessera_graph::schema::{Behavior, NodeType};
 use tessera_graph::store::Graph;
 
-use crate::model::scorer::Scorer;
+use crate::eval::scores::Scores;
 
 /// Cut-off of the coverage and long-tail figures.
 pub const TAIL_K: usize = 20;
@@ -160,17 +159,9 @@ pub fn auc(scored: &mut [(f32, bool)]) -> f64 {
     (rank_sum - (positives * (positives + 1)) as f64 / 2.0) / (positives * negatives) as f64
 }
 
-/// All metrics for embeddings `users` (U × d) and `items` (I × d), scored by `scorer`.
-pub fn evaluate(
-    users: &Tensor,
-    items: &Tensor,
-    scorer: &Scorer,
-    data: &EvalData,
-    ks: &[u32],
-    sampled: u32,
-    seed: u64,
-) -> Evaluation {
-    let num_items = items.size()[0] as usize;
+/// All metrics for the model behind `scores`.
+pub fn evaluate(scores: &dyn Scores, data: &EvalData, ks: &[u32], sampled: u32, seed: u64) -> Evaluation {
+    let num_items = scores.num_items();
     let max_k = ks.iter().copied().max().unwrap_or(20).max(TAIL_K as u32) as usize;
     let mut by_user: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for &(u, i) in &data.targets {
@@ -184,14 +175,10 @@ pub fn evaluate(
     let mut samples = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut sampled_hr, mut sampled_ndcg, mut sampled_n) = (0.0, 0.0, 0u64);
-    for chunk in eval_users.chunks(scorer.users_per_chunk(num_items)) {
-        let idx = Tensor::from_slice(&chunk.iter().map(|&u| i64::from(u)).collect::<Vec<_>>())
-            .to_device(users.device());
-        let scores =
-            tch::no_grad(|| scorer.all(&users.index_select(0, &idx), items)).to_device(tch::Device::Cpu);
-        let scores: Vec<f32> = Vec::<f32>::try_from(scores.flatten(0, -1)).unwrap_or_default();
+    for chunk in eval_users.chunks(scores.users_per_chunk().max(1)) {
+        let rows = scores.rows(chunk);
         for (row, &u) in chunk.iter().enumerate() {
-            let mut s = scores[row * num_items..(row + 1) * num_items].to_vec();
+            let mut s = rows[row * num_items..(row + 1) * num_items].to_vec();
             let seen = data.train_items.get(u as usize).map(Vec::as_slice).unwrap_or(&[]);
             for &i in seen {
                 s[i as usize] = f32::NEG_INFINITY;
@@ -275,15 +262,7 @@ pub fn evaluate(
         data.labeled.iter().map(|&(u, i, l)| (u, i, l > 0)).collect()
     };
     if !pairs.is_empty() {
-        let to_idx = |f: fn(&(u32, u32, bool)) -> u32| {
-            Tensor::from_slice(&pairs.iter().map(|p| i64::from(f(p))).collect::<Vec<_>>())
-                .to_device(users.device())
-        };
-        let s = tch::no_grad(|| {
-            scorer.pairs(&users.index_select(0, &to_idx(|p| p.0)), &items.index_select(0, &to_idx(|p| p.1)))
-        })
-        .to_device(tch::Device::Cpu);
-        let s: Vec<f32> = Vec::<f32>::try_from(s).unwrap_or_default();
+        let s = scores.pairs(&pairs.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>());
         let mut scored: Vec<(f32, bool)> = s.into_iter().zip(pairs.iter().map(|p| p.2)).collect();
         metrics.insert("auc".into(), auc(&mut scored));
     }
@@ -294,6 +273,9 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::scores::EmbeddingScores;
+    use crate::model::scorer::Scorer;
+    use tch::Tensor;
 
     #[test]
     fn auc_of_a_perfect_and_a_reversed_ranking() {
@@ -319,7 +301,7 @@ mod tests {
             interaction_share: vec![0.1; BUCKETS],
             sample_users: vec![0],
         };
-        let evaluation = evaluate(&users, &items, &Scorer::Dot, &data, &[1, 2, 3], 3, 1);
+        let evaluation = evaluate(&EmbeddingScores::new(&users, &items, &Scorer::Dot), &data, &[1, 2, 3], 3, 1);
         let m = &evaluation.metrics;
         // Ranking after excluding item 0: 1, 2, 3, 4 → hits at ranks 1 and 3.
         assert!((m["recall@1"] - 0.5).abs() < 1e-9);

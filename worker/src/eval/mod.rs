@@ -1,6 +1,8 @@
 //! Evaluation: full-graph layer-wise inference (no sampling) for every user
-//! and item, then the metrics of the evaluation protocol.
+//! and item, or a classic model's similarities, then the metrics of the
+//! evaluation protocol over either.
 
 pub mod inference;
 pub mod metrics;
 pub mod samples;
+pub mod scores;

@@ -62,6 +62,8 @@ pub struct Config {
     /// Weight the aggregation by the edges' weights (random-walk
     /// neighbourhoods, by visit share; PinSAGE's importance pooling).
     pub edge_importance: bool,
+    /// Temperature of the message-passing models' cosine scores.
+    pub temperature: f64,
 }
 
 impl Config {
@@ -168,18 +170,15 @@ impl Model {
     }
 }
 
-/// Temperature of the cosine scorer of the message-passing models.
-pub const COSINE_TEMPERATURE: f64 = 0.2;
-
 impl Model {
     /// The vectors whose dot product is the score: for the message-passing
     /// models, the L2-normalised output divided by the square root of the
-    /// temperature (a cosine score over `COSINE_TEMPERATURE`); MF's raw rows.
+    /// temperature (a cosine score over `model.temperature`); MF's raw rows.
     pub fn scoring_vectors(&self, out: &Tensor) -> Tensor {
         if self.config.kind == ModelKind::Mf {
             out.shallow_clone()
         } else {
-            out / out.norm_scalaropt_dim(2, [-1], true).clamp_min(1e-12) / COSINE_TEMPERATURE.sqrt()
+            out / out.norm_scalaropt_dim(2, [-1], true).clamp_min(1e-12) / self.config.temperature.sqrt()
         }
     }
 }

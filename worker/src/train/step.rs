@@ -12,7 +12,7 @@ use tessera_graph::schema::NodeType;
 use crate::model::layer_input::block_inputs;
 use crate::model::{no_tensors, Model, TypedTensors};
 use crate::train::batch::Batch;
-use crate::train::loss::{bce, bpr, hardest_negative, info_nce};
+use crate::train::loss::{bce, bpr, hardest_negative, info_nce, pool_log_q, sampled_softmax};
 use crate::view::TrainView;
 use tessera_job::{Loss, TasksSpec};
 
@@ -30,6 +30,9 @@ pub struct StepTasks {
     pub negatives: usize,
     /// Share of the main loss on in-batch hard negatives.
     pub hard_ratio: f64,
+    /// Whether easy negatives follow popularity^0.75 (else uniform); the
+    /// softmax's logQ correction needs to know.
+    pub popularity_negatives: bool,
 }
 
 /// What a step produced.
@@ -120,15 +123,39 @@ pub fn train_step(
     let neg = items.narrow(0, b, b * n).view([b, n, dim]);
     let s_pos = model.scorer.pairs(&u, &pos);
     let s_neg = model.scorer.per_user(&u, &neg);
+    // The softmax scores every positive against the whole pool: the
+    // batch's positives (column b is row b's own) and its negatives.
+    let pool = (tasks.tasks.loss == Loss::Softmax).then(|| {
+        let pool_ids: Vec<u32> = batch.items.iter().chain(&batch.negatives).copied().collect();
+        let uniform = -(view.item_popularity.len().max(1) as f32).ln();
+        let negative = |i: u32| {
+            if tasks.popularity_negatives {
+                view.log_popularity_negative[i as usize]
+            } else {
+                uniform
+            }
+        };
+        let log_q = pool_log_q(&view.log_popularity, negative, &batch.items, &batch.negatives);
+        let same = to_index(&batch.items).unsqueeze(1).eq_tensor(&to_index(&pool_ids).unsqueeze(0));
+        let own = Tensor::eye_m(b, pool_ids.len() as i64, (Kind::Bool, device));
+        let false_negative = same.logical_and(&own.logical_not());
+        (model.scorer.all(&u, &items), Tensor::from_slice(&log_q).to_device(device), false_negative)
+    });
     let link = |mask: &Tensor| -> Option<Tensor> {
         let idx = mask.nonzero().squeeze_dim(1);
         if idx.size()[0] == 0 {
             return None;
         }
         let (p, ng) = (s_pos.index_select(0, &idx), s_neg.index_select(0, &idx));
-        Some(match tasks.tasks.loss {
-            Loss::Bpr => bpr(&p, &ng),
-            Loss::Bce => bce(&p, &ng),
+        Some(match (tasks.tasks.loss, &pool) {
+            (Loss::Softmax, Some((logits, log_q, false_negative))) => sampled_softmax(
+                &logits.index_select(0, &idx),
+                log_q,
+                &false_negative.index_select(0, &idx),
+                &idx,
+            ),
+            (Loss::Bce, _) => bce(&p, &ng),
+            _ => bpr(&p, &ng),
         })
     };
     let behaviors = Tensor::from_slice(&batch.behaviors.iter().map(|&x| i64::from(x)).collect::<Vec<_>>())

@@ -1,0 +1,41 @@
+//! Classic baselines with no training loop (item-kNN, RP3beta), fitted on
+//! the training interactions with every behaviour a binary positive, as in
+//! `shared/BASELINES.md`. Each becomes a sparse item → item weight list, and
+//! a user's score for item j is the sum of the weights from the user's
+//! training items to j. They tell a user what a GNN has to beat on their
+//! data, and they are scored by the same evaluation code as every model.
+
+pub mod itemknn;
+pub mod rp3beta;
+pub mod weights;
+
+use tessera_job::{ClassicKind, ClassicSpec};
+
+pub use weights::{ItemWeights, WeightScores};
+
+/// Fits `kind` on `train_items` (per user, sorted unique items) over a
+/// catalogue of `num_items`.
+pub fn fit(kind: ClassicKind, spec: &ClassicSpec, train_items: &[Vec<u32>], num_items: usize) -> ItemWeights {
+    match kind {
+        ClassicKind::Itemknn => itemknn::fit(train_items, num_items, &spec.itemknn),
+        ClassicKind::Rp3beta => rp3beta::fit(train_items, num_items, &spec.rp3beta),
+    }
+}
+
+/// Fits `kind` on `graph`'s training interactions and scores the test
+/// targets (the validation targets when `valid`) with the evaluation every
+/// model gets.
+pub fn evaluate(
+    graph: &tessera_graph::store::Graph,
+    spec: &tessera_job::JobSpec,
+    kind: ClassicKind,
+    valid: bool,
+) -> crate::eval::metrics::Evaluation {
+    let data = crate::eval::metrics::EvalData::of(graph, valid);
+    let num_items = graph.num_nodes(tessera_graph::schema::NodeType::Item);
+    let started = std::time::Instant::now();
+    let weights = fit(kind, &spec.classic, &data.train_items, num_items);
+    tracing::info!(model = kind.as_str(), weights = weights.len(), fit_secs = started.elapsed().as_secs_f64(), "fitted");
+    let scores = WeightScores::new(&weights, &data.train_items);
+    crate::eval::metrics::evaluate(&scores, &data, &spec.eval.ks, spec.eval.sampled_negatives, spec.seed)
+}
