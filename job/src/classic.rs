@@ -58,7 +58,8 @@ impl Baseline {
     }
 }
 
-const TRAINED: [ModelKind; 5] = [ModelKind::Hgt, ModelKind::Rgcn, ModelKind::Sage, ModelKind::Lightgcn, ModelKind::Mf];
+const TRAINED: [ModelKind; 5] =
+    [ModelKind::Hgt, ModelKind::Rgcn, ModelKind::Sage, ModelKind::Lightgcn, ModelKind::Mf];
 const CLASSIC: [ClassicKind; 2] = [ClassicKind::Itemknn, ClassicKind::Rp3beta];
 
 impl std::str::FromStr for Baseline {
@@ -144,7 +145,9 @@ impl ClassicSpec {
             return Err(invalid("classic.itemknn.shrink", "must be a finite number >= 0"));
         }
         in_range("classic.rp3beta.neighbours", self.rp3beta.neighbours, 1..=10_000)?;
-        for (field, v) in [("classic.rp3beta.alpha", self.rp3beta.alpha), ("classic.rp3beta.beta", self.rp3beta.beta)] {
+        for (field, v) in
+            [("classic.rp3beta.alpha", self.rp3beta.alpha), ("classic.rp3beta.beta", self.rp3beta.beta)]
+        {
             if !(0.0..=2.0).contains(&v) {
                 return Err(invalid(field, format!("{v} is outside [0, 2]")));
             }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, SpecError};
 use crate::{
-    Baseline, ClassicKind, ClassicSpec, ClusterSpec, DatasetSpec, EvalSpec, ModelKind, ModelSpec, NegativesSpec,
-    SamplerSpec, TasksSpec, TrainSpec,
+    Baseline, ClassicKind, ClassicSpec, ClusterSpec, DatasetSpec, EvalSpec, ModelKind, ModelSpec,
+    NegativesSpec, SamplerSpec, TasksSpec, TrainSpec,
 };
 
 /// Largest accepted spec, in bytes.
@@ -180,7 +180,10 @@ impl JobSpec {
         let layers = (self.model.kind != ModelKind::Mf).then_some(self.model.layers);
         self.sampler.validate(layers)?;
         if self.tasks.loss == crate::Loss::Softmax && self.model.scorer != crate::Scorer::Dot {
-            return Err(invalid("tasks.loss", "softmax scores the whole batch pool and needs model.scorer = \"dot\""));
+            return Err(invalid(
+                "tasks.loss",
+                "softmax scores the whole batch pool and needs model.scorer = \"dot\"",
+            ));
         }
         self.tasks.validate()?;
         self.negatives.validate()?;

@@ -113,7 +113,10 @@ fn a_section_given_in_part_keeps_the_other_defaults() {
 
 #[test]
 fn classic_baselines_are_kept_apart_from_the_trained_ones() {
-    let text = MINIMAL.replace("name = \"demo\"", "name = \"demo\"\nbaselines = [\"mf\", \"itemknn\", \"rp3beta\", \"mf\"]");
+    let text = MINIMAL.replace(
+        "name = \"demo\"",
+        "name = \"demo\"\nbaselines = [\"mf\", \"itemknn\", \"rp3beta\", \"mf\"]",
+    );
     let text = format!("{text}[classic.itemknn]\nneighbours = 50\n");
     let spec = JobSpec::parse(&text, None).unwrap();
     assert_eq!(spec.models(), vec![crate::ModelKind::Hgt, crate::ModelKind::Mf]);

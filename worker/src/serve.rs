@@ -265,7 +265,13 @@ fn validate(
 
 /// Adds `model`'s metrics (as `model/metric`, and unprefixed for the main
 /// model), popularity profile and example users to `report`.
-fn add_evaluation(report: &mut MetricsReport, graph: &Graph, model: &str, main: bool, evaluation: Evaluation) {
+fn add_evaluation(
+    report: &mut MetricsReport,
+    graph: &Graph,
+    model: &str,
+    main: bool,
+    evaluation: Evaluation,
+) {
     for (k, v) in evaluation.metrics {
         if main {
             report.metrics.insert(k.clone(), v);

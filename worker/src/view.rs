@@ -82,9 +82,11 @@ impl<'a> TrainView<'a> {
             num_categories = g.iter().max().map_or(0, |&m| m as i64 + 1).max(num_categories);
         }
         let total = item_popularity.iter().map(|&p| f64::from(p)).sum::<f64>().max(1.0);
-        let log_popularity = item_popularity.iter().map(|&p| (f64::from(p.max(1e-3)) / total).ln() as f32).collect();
+        let log_popularity =
+            item_popularity.iter().map(|&p| (f64::from(p.max(1e-3)) / total).ln() as f32).collect();
         // The floor matches NegativeSampler::popularity.
-        let smoothed: Vec<f64> = item_popularity.iter().map(|&p| f64::from(p.max(0.0)).powf(0.75).max(1e-3)).collect();
+        let smoothed: Vec<f64> =
+            item_popularity.iter().map(|&p| f64::from(p.max(0.0)).powf(0.75).max(1e-3)).collect();
         let total_smoothed = smoothed.iter().sum::<f64>().max(1e-12);
         let log_popularity_negative = smoothed.iter().map(|&p| (p / total_smoothed).ln() as f32).collect();
         Self {

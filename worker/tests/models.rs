@@ -128,7 +128,12 @@ fn the_classic_baselines_run_with_the_job_and_beat_random() {
     assert_eq!(names, ["mf", "itemknn", "rp3beta"]);
     for r in &results[1..] {
         eprintln!("{} {:?}", r.model, r.metrics);
-        assert!(r.metrics["sampled_hr@10"] > 0.15, "{}: sampled HR@10 {}", r.model, r.metrics["sampled_hr@10"]);
+        assert!(
+            r.metrics["sampled_hr@10"] > 0.15,
+            "{}: sampled HR@10 {}",
+            r.model,
+            r.metrics["sampled_hr@10"]
+        );
         assert!(r.metrics["auc"] > 0.55, "{}: AUC {}", r.model, r.metrics["auc"]);
     }
 }

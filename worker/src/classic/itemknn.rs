@@ -53,7 +53,7 @@ mod tests {
         let w = fit(&matrix(), 4, &ItemKnnSpec { neighbours: 10, shrink: 0.0 });
         let mut s = vec![0f32; 4];
         w.score_into(&[0, 3], &mut s); // a user holding items 0 and 3
-        // Item 2: sim(0, 2) + sim(3, 2) = 1/2 + 1/sqrt(2).
+                                       // Item 2: sim(0, 2) + sim(3, 2) = 1/2 + 1/sqrt(2).
         assert!((s[2] - (0.5 + 1.0 / 2f32.sqrt())).abs() < 1e-6, "{s:?}");
         // With k = 1, item 2 keeps only its most similar item (3: 1/sqrt 2 > 1/2).
         let w1 = fit(&matrix(), 4, &ItemKnnSpec { neighbours: 1, shrink: 0.0 });

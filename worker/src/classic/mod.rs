@@ -35,7 +35,12 @@ pub fn evaluate(
     let num_items = graph.num_nodes(tessera_graph::schema::NodeType::Item);
     let started = std::time::Instant::now();
     let weights = fit(kind, &spec.classic, &data.train_items, num_items);
-    tracing::info!(model = kind.as_str(), weights = weights.len(), fit_secs = started.elapsed().as_secs_f64(), "fitted");
+    tracing::info!(
+        model = kind.as_str(),
+        weights = weights.len(),
+        fit_secs = started.elapsed().as_secs_f64(),
+        "fitted"
+    );
     let scores = WeightScores::new(&weights, &data.train_items);
     crate::eval::metrics::evaluate(&scores, &data, &spec.eval.ks, spec.eval.sampled_negatives, spec.seed)
 }

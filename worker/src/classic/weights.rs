@@ -93,7 +93,8 @@ pub fn co_occurrence(
                 acc[b as usize] += w;
             }
         }
-        let mut pairs: Vec<(u32, f32)> = touched.drain(..).map(|b| (b, std::mem::take(&mut acc[b as usize]))).collect();
+        let mut pairs: Vec<(u32, f32)> =
+            touched.drain(..).map(|b| (b, std::mem::take(&mut acc[b as usize]))).collect();
         lists.push(keep(a as u32, &mut pairs));
     }
     lists

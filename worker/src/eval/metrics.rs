@@ -301,7 +301,8 @@ mod tests {
             interaction_share: vec![0.1; BUCKETS],
             sample_users: vec![0],
         };
-        let evaluation = evaluate(&EmbeddingScores::new(&users, &items, &Scorer::Dot), &data, &[1, 2, 3], 3, 1);
+        let evaluation =
+            evaluate(&EmbeddingScores::new(&users, &items, &Scorer::Dot), &data, &[1, 2, 3], 3, 1);
         let m = &evaluation.metrics;
         // Ranking after excluding item 0: 1, 2, 3, 4 → hits at ranks 1 and 3.
         assert!((m["recall@1"] - 0.5).abs() < 1e-9);

@@ -55,8 +55,10 @@ impl Scores for EmbeddingScores<'_> {
 
     fn pairs(&self, pairs: &[(u32, u32)]) -> Vec<f32> {
         let (u, i) = (self.index(pairs.iter().map(|p| p.0)), self.index(pairs.iter().map(|p| p.1)));
-        let s = tch::no_grad(|| self.scorer.pairs(&self.users.index_select(0, &u), &self.items.index_select(0, &i)))
-            .to_device(tch::Device::Cpu);
+        let s = tch::no_grad(|| {
+            self.scorer.pairs(&self.users.index_select(0, &u), &self.items.index_select(0, &i))
+        })
+        .to_device(tch::Device::Cpu);
         Vec::<f32>::try_from(s).unwrap_or_default()
     }
 }

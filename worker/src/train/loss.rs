@@ -75,7 +75,8 @@ mod tests {
         let none = Tensor::zeros([2, 3], (Kind::Bool, tch::Device::Cpu));
         let labels = Tensor::from_slice(&[0i64, 1]);
         let got = sampled_softmax(&logits, &log_q, &none, &labels).double_value(&[]);
-        let ce = |row: [f64; 3], pos: usize| -(row[pos].exp() / row.iter().map(|x| x.exp()).sum::<f64>()).ln();
+        let ce =
+            |row: [f64; 3], pos: usize| -(row[pos].exp() / row.iter().map(|x| x.exp()).sum::<f64>()).ln();
         let want = (ce([2.0, 0.0, 0.0], 0) + ce([0.5, 0.5, 0.5], 1)) / 2.0;
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
         // Masking a false negative drops it from the denominator.
