@@ -1,4 +1,5 @@
-//! Job spec parsing: defaults, unknown fields and out-of-range values.
+//! Job spec parsing: defaults, unknown fields, out-of-range values, the
+//! typed enums, and the classic baselines kept apart from the trained ones.
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,8 +2,10 @@
 //! shard with the same hash as the servers, sends to all shards in parallel
 //! (ids sorted and delta+varint encoded), reassembles rows in request order,
 //! sums the gradients of repeated ids before pushing, and retries with
-//! exponential backoff while a shard is unreachable. Shard endpoints come
-//! from a list or from the shards' etcd registrations.
+//! exponential backoff while a shard is unreachable; any other refusal
+//! (fenced, invalid) comes back at once as a typed [`PsClientError`]. Pushes
+//! carry a [`Fence`]: the job's scope and token. Shard endpoints come from a
+//! list or from the shards' etcd registrations.
 
 use std::collections::HashMap;
 use std::time::Duration;
