@@ -1,8 +1,10 @@
 //! Runtime plumbing shared by every Tessera server (coordinator, parameter
 //! server, worker, and later the recommend service): shutdown on a signal,
-//! serving with a grace period, and keys kept alive under an etcd lease.
+//! serving with a grace period, keys kept alive under an etcd lease, and
+//! child server processes started and stopped by a launcher.
 //! It knows no key layout and no service: callers pass their keys in.
 
+pub mod children;
 pub mod lease;
 pub mod shutdown;
 

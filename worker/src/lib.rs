@@ -10,7 +10,6 @@ pub mod model;
 pub mod params;
 pub mod serve;
 pub mod session;
-#[cfg(feature = "standalone")]
 pub mod standalone;
 pub mod train;
 pub mod view;

@@ -30,7 +30,8 @@ enum Command {
     Serve(ServeArgs),
     /// Train a job spec.
     Train {
-        /// Train everything in this process with in-process PS shards.
+        /// Train everything in this process, against `ps-server` child processes
+        /// on loopback (the binary beside this one).
         #[arg(long, default_value_t = false)]
         standalone: bool,
         /// The TOML job spec.
@@ -84,7 +85,6 @@ fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
     worker::serve::run(config, shutdown, &rt)
 }
 
-#[cfg(feature = "standalone")]
 fn train_standalone(
     spec: &std::path::Path,
     results: Option<PathBuf>,
@@ -98,13 +98,6 @@ fn train_standalone(
             .with_context(|| format!("write {}", path.display()))?;
     }
     Ok(())
-}
-
-#[cfg(not(feature = "standalone"))]
-fn train_standalone(_: &std::path::Path, _: Option<PathBuf>, _: tch::Device) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "this worker was built without the `standalone` feature; rebuild with it, or use `worker serve`"
-    )
 }
 
 fn main() -> anyhow::Result<()> {

@@ -1,6 +1,6 @@
-//! `worker train --standalone job.toml`: the whole loop in one process, with
-//! in-process parameter-server shards on loopback, for development and GPU
-//! checks. Trains the spec's model and its baselines on the whole graph and
+//! `worker train --standalone job.toml`: the whole loop in one worker
+//! process against `ps-server` child processes on loopback (the binary beside
+//! this one), for development and GPU checks. Trains the spec's model and its baselines on the whole graph and
 //! prints the metric table.
 
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ use ps_client::{ClientOptions, ShardedClient};
 use tch::Device;
 use tessera_graph::schema::NodeType;
 use tessera_graph::store::Graph;
-use tokio_util::sync::CancellationToken;
+use tessera_runtime::children::{sibling_binary, Children};
 
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress, RunSummary};
@@ -59,33 +59,27 @@ pub fn ensure_graph(spec: &JobSpec) -> anyhow::Result<Graph> {
     Graph::open(dir).with_context(|| format!("open graph {}", dir.display()))
 }
 
-/// Starts `n` in-process PS shards on loopback; returns their endpoints.
+/// Starts `n` shards of the `ps-server` binary at `binary` on free loopback
+/// ports, logging to `logs/ps-<i>.log`; returns their endpoints. They stop
+/// when `children` is dropped.
 ///
 /// # Errors
-/// Fails when a shard cannot bind.
+/// Fails when a shard cannot start or exits before listening.
 pub fn start_local_ps(
-    rt: &tokio::runtime::Runtime,
+    children: &Children,
+    binary: &Path,
     n: u32,
-    token: &CancellationToken,
+    logs: &Path,
 ) -> anyhow::Result<Vec<String>> {
-    let mut endpoints = Vec::new();
-    for shard in 0..n {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let config = ps_server::ServerConfig::new("127.0.0.1:0".parse().expect("literal address"), shard, n);
-        let token = token.clone();
-        rt.spawn(async move {
-            if let Err(e) = ps_server::run(config, token, move |bound| {
-                let _ = tx.send(bound.grpc);
-            })
-            .await
-            {
-                tracing::error!("in-process ps shard failed: {e:#}");
-            }
-        });
-        let addr = rx.recv().context("in-process ps shard did not start")?;
-        endpoints.push(format!("http://{addr}"));
-    }
-    Ok(endpoints)
+    (0..n)
+        .map(|shard| {
+            let mut command = std::process::Command::new(binary);
+            command.args(["--listen", "127.0.0.1:0", "--checkpoint-interval", "0s"]);
+            command.args(["--shard", &shard.to_string(), "--num-shards", &n.to_string()]);
+            let addr = children.spawn_listening(&format!("ps-{shard}"), &mut command, logs)?;
+            Ok(format!("http://{addr}"))
+        })
+        .collect()
 }
 
 fn time_map(summary: &RunSummary) -> BTreeMap<String, f64> {
@@ -105,8 +99,12 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
         JobSpec::from_file(spec_path).with_context(|| format!("read job spec {}", spec_path.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let graph = ensure_graph(&spec)?;
-    let token = CancellationToken::new();
-    let endpoints = start_local_ps(&rt, spec.cluster.ps_shards, &token)?;
+    let ps_server = sibling_binary("ps-server")?;
+    // Kept when the run fails, so the shards' logs named in an error stay.
+    let logs = std::env::temp_dir().join(format!("tessera-standalone-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
+    let children = Children::default();
+    let endpoints = start_local_ps(&children, &ps_server, spec.cluster.ps_shards, &logs)?;
     let _entered = rt.enter();
     let client = Arc::new(ShardedClient::new(&endpoints, ClientOptions::default())?);
     let view = TrainView::whole(&graph);
@@ -178,7 +176,8 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
             metrics: evaluation.metrics,
         });
     }
-    token.cancel();
+    children.stop_all();
+    let _ = std::fs::remove_dir_all(&logs);
     Ok(results)
 }
 

@@ -1,5 +1,6 @@
 //! Model tests on a tiny generated graph, trained in one process against
-//! in-process PS shards: every model's loss falls and its metrics beat
+//! real `ps-server` child processes (`worker train --standalone`, so the
+//! workspace binaries must be built): every model's loss falls and its metrics beat
 //! random (also HGT with the MLP scorer and PageRank-weighted sampling, and
 //! the models on the Cluster-GCN and PinSAGE samplers); HGT's attention over
 //! each target's edges sums to 1, importance weights rescale it per target,

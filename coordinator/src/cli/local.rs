@@ -9,8 +9,8 @@ use clap::Args;
 
 use crate::cli::watch::WatchOutcome;
 use crate::cli::Exit;
-use crate::local::children::Children;
 use crate::local::{run_local, LocalOptions};
+use tessera_runtime::children::Children;
 
 /// Flags of `local`.
 #[derive(Debug, Args)]

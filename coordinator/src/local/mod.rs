@@ -5,8 +5,6 @@
 //! killed when this process stops, on Ctrl-C or on error, so nothing is left
 //! running or listening.
 
-pub mod children;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,8 +16,8 @@ use tessera_control::table::{metric_cells, metric_header};
 
 use crate::cli::watch::{watch_job_observed, WatchOutcome};
 use crate::report::{self, history::History};
-use children::{free_port, Children};
 use tessera_job::JobSpec;
+use tessera_runtime::children::{free_port, Children};
 
 /// What `coordinator local` needs.
 #[derive(Debug, Clone)]
@@ -77,7 +75,7 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
     let bin_dir = match &options.bin_dir {
         Some(d) => d.clone(),
-        None => std::env::current_exe()?.parent().map(Path::to_path_buf).context("locate the binaries")?,
+        None => tessera_runtime::children::binary_dir()?,
     };
     let me = std::env::current_exe().context("locate the coordinator binary")?;
     let prefix = format!("/tessera-local/{}/", spec.name);

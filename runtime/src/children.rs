@@ -1,10 +1,11 @@
-//! The child processes of `coordinator local`: each logs to its own file in
-//! the run directory; they are stopped in reverse start order (workers, PS
-//! shards, coordinator, etcd) with SIGTERM and then SIGKILL, on success, on
-//! error and on Ctrl-C.
+//! Child server processes of a launcher (`coordinator local`, `worker train
+//! --standalone`): each logs to its own file in a log folder; they are
+//! stopped in reverse start order with SIGTERM and then SIGKILL, on
+//! success, on error and on Ctrl-C. Also where the launcher finds the
+//! sibling binaries it starts.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -33,6 +34,38 @@ pub struct Children {
 /// Fails when no port can be bound.
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The folder of the Tessera binaries a launcher starts: `$TESSERA_BIN_DIR`
+/// when set, else the folder of the running executable, or its parent when
+/// that is cargo's `deps/` (a test binary beside the workspace's binaries).
+///
+/// # Errors
+/// Fails when the running executable cannot be located.
+pub fn binary_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("TESSERA_BIN_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe().context("locate the running executable")?;
+    let dir = exe.parent().context("the running executable has no folder")?;
+    Ok(match dir.file_name() {
+        Some(name) if name == "deps" => dir.parent().unwrap_or(dir).to_path_buf(),
+        _ => dir.to_path_buf(),
+    })
+}
+
+/// The path of binary `name` in [`binary_dir`].
+///
+/// # Errors
+/// Fails, naming the folder, when the binary is not there.
+pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = binary_dir()?.join(name);
+    anyhow::ensure!(
+        path.is_file(),
+        "{name} not found at {}: build the workspace binaries (`cargo build --bins`) or set TESSERA_BIN_DIR",
+        path.display()
+    );
+    Ok(path)
 }
 
 fn signal(pid: u32, sig: &str) {
