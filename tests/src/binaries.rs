@@ -1,19 +1,16 @@
 //! Locates the workspace binaries (`ps-server`, `coordinator`, `worker`)
-//! that `cargo build --workspace --bins` wrote into the target directory.
+//! that `cargo build --workspace --bins` wrote into the target directory:
+//! beside the test binary's `deps/` folder, by the same rule the launchers
+//! use (`tessera_runtime::children::binary_dir`, `$TESSERA_BIN_DIR` first).
 
 use std::path::PathBuf;
 
 /// The directory cargo writes this profile's binaries to.
+///
+/// # Panics
+/// When the running test binary cannot be located.
 pub fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TESSERA_BIN_DIR") {
-        return PathBuf::from(dir);
-    }
-    // tests/ sits one level below the workspace root.
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    target.join(profile)
+    tessera_runtime::children::binary_dir().expect("locate the test binary")
 }
 
 /// Path of a workspace binary.
@@ -21,11 +18,5 @@ pub fn target_dir() -> PathBuf {
 /// # Errors
 /// Fails with a hint when the binary has not been built.
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
-    let path = target_dir().join(name);
-    anyhow::ensure!(
-        path.is_file(),
-        "binary {} not found; run `cargo build --workspace --bins` (make test does)",
-        path.display()
-    );
-    Ok(path)
+    tessera_runtime::children::sibling_binary(name)
 }
