@@ -19,7 +19,7 @@ use tessera_proto::coordinator::v1::{MetricsReport, PopularityProfile, ProgressR
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-use crate::eval::metrics::{Evaluation, TAIL_K};
+use crate::eval::metrics::{EvalData, Evaluation, TAIL_K};
 use crate::eval::samples::describe;
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress};
@@ -328,9 +328,10 @@ fn evaluate_all(
         )?;
         add_evaluation(&mut report, &graph, kind.as_str(), m == 0, evaluation);
     }
+    // One interaction matrix and target set for every classic model.
+    let data = EvalData::of(&graph, spec.dataset.eval_split == EvalSplit::Valid);
     for kind in spec.classic_models() {
-        let evaluation =
-            crate::classic::evaluate(&graph, spec, kind, spec.dataset.eval_split == EvalSplit::Valid);
+        let evaluation = crate::classic::evaluate(&data, spec, kind);
         add_evaluation(&mut report, &graph, kind.as_str(), false, evaluation);
     }
     Ok(report)

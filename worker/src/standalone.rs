@@ -161,10 +161,12 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
             metrics,
         });
     }
+    // One interaction matrix and target set for every classic model.
+    let classic_data =
+        crate::eval::metrics::EvalData::of(&graph, spec.dataset.eval_split == EvalSplit::Valid);
     for kind in spec.classic_models() {
         let started = Instant::now();
-        let evaluation =
-            crate::classic::evaluate(&graph, &spec, kind, spec.dataset.eval_split == EvalSplit::Valid);
+        let evaluation = crate::classic::evaluate(&classic_data, &spec, kind);
         results.push(ModelResult {
             model: kind.as_str().into(),
             steps: 0,

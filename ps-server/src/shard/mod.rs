@@ -300,12 +300,16 @@ impl Shard {
             }
         }
         let mut fencing = self.fencing.lock().unwrap_or_else(|p| p.into_inner());
-        if !fencing.contains_key(scope) && fencing.len() >= MAX_FENCING_SCOPES {
-            return Err(PsError::InvalidArgument(format!(
-                "fencing scope {scope:?}: the shard already tracks {MAX_FENCING_SCOPES} scopes"
-            )));
+        // A known scope is looked up without allocating: this runs on every push.
+        if !fencing.contains_key(scope) {
+            if fencing.len() >= MAX_FENCING_SCOPES {
+                return Err(PsError::InvalidArgument(format!(
+                    "fencing scope {scope:?}: the shard already tracks {MAX_FENCING_SCOPES} scopes"
+                )));
+            }
+            fencing.insert(scope.to_owned(), 0);
         }
-        let current = fencing.entry(scope.to_owned()).or_default();
+        let current = fencing.get_mut(scope).expect("scope present");
         if token < *current {
             return Err(PsError::Fenced(format!(
                 "fencing token {token} is older than {current}, the latest of scope {scope:?}"

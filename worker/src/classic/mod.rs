@@ -22,19 +22,15 @@ pub fn fit(kind: ClassicKind, spec: &ClassicSpec, train_items: &[Vec<u32>], num_
     }
 }
 
-/// Fits `kind` on `graph`'s training interactions and scores the test
-/// targets (the validation targets when `valid`) with the evaluation every
-/// model gets.
+/// Fits `kind` on the training interactions in `data` and scores its
+/// targets with the evaluation every model gets.
 pub fn evaluate(
-    graph: &tessera_graph::store::Graph,
+    data: &crate::eval::metrics::EvalData,
     spec: &tessera_job::JobSpec,
     kind: ClassicKind,
-    valid: bool,
 ) -> crate::eval::metrics::Evaluation {
-    let data = crate::eval::metrics::EvalData::of(graph, valid);
-    let num_items = graph.num_nodes(tessera_graph::schema::NodeType::Item);
     let started = std::time::Instant::now();
-    let weights = fit(kind, &spec.classic, &data.train_items, num_items);
+    let weights = fit(kind, &spec.classic, &data.train_items, data.num_items());
     tracing::info!(
         model = kind.as_str(),
         weights = weights.len(),
@@ -42,5 +38,5 @@ pub fn evaluate(
         "fitted"
     );
     let scores = WeightScores::new(&weights, &data.train_items);
-    crate::eval::metrics::evaluate(&scores, &data, &spec.eval.ks, spec.eval.sampled_negatives, spec.seed)
+    crate::eval::metrics::evaluate(&scores, data, &spec.eval.ks, spec.eval.sampled_negatives, spec.seed)
 }

@@ -112,6 +112,11 @@ impl EvalData {
         }
     }
 
+    /// Items in the catalogue (one long-tail flag each).
+    pub fn num_items(&self) -> usize {
+        self.tail.len()
+    }
+
     /// Keeps the targets of at most `max` users (0 = all), picked by `seed`:
     /// validation during training scores a sample of users, not all.
     pub fn limit_users(&mut self, max: usize, seed: u64) {
