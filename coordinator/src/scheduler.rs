@@ -226,12 +226,12 @@ pub fn prepare(spec: &JobSpec) -> anyhow::Result<PlanRecord> {
         tessera_graph::store::write(&built, graph)
             .with_context(|| format!("write graph {}", graph.display()))?;
     }
-    if spec.eval.every_epochs > 0 {
+    if let Some(setting) = spec.needs_validation() {
         let manifest = tessera_graph::store::read_manifest(graph)?;
         anyhow::ensure!(
             manifest.split.valid_pairs > 0,
-            "eval.every_epochs is set, but the split of graph {} has no validation pairs \
-             (give the build spec's split a valid_fraction or valid_values)",
+            "{setting} is set, but the split of graph {} has no validation pairs \
+             (give the build spec's split a valid_fraction, valid_values or valid_last)",
             graph.display()
         );
     }

@@ -58,6 +58,10 @@ pub struct BuiltGraph {
     pub split: Split,
     /// Build report.
     pub report: BuildReport,
+    /// The graph at test time, when the split cut validation rows out of
+    /// training (`valid_last`): the same nodes and split, with those rows
+    /// back in the edges and features. The test evaluation runs on it.
+    pub history: Option<Box<BuiltGraph>>,
 }
 
 #[derive(Default)]
@@ -132,9 +136,42 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
     let content = spec.content.as_ref().map(read_content).transpose()?;
 
     let split = split(&spec.split, &events, &mut users, &mut items, strict)?;
+    let inputs = Inputs { spec, users: &users, items: &items, info: &info, profiles: profiles.as_ref(), content: content.as_ref() };
+    let history = match &split.test_time_train {
+        Some(rows) => {
+            let mut report = report.clone();
+            let (relations, features, raw_ids) = assemble(&inputs, &events, rows, &mut report);
+            let mut split = Split { train: rows.clone(), test_time_train: None, ..split.clone() };
+            split.summary.valid_in_history = false;
+            split.summary.train_rows = rows.iter().filter(|&&t| t).count() as u64;
+            split.summary.heldout_rows = rows.len() as u64 - split.summary.train_rows;
+            Some(Box::new(BuiltGraph { raw_ids, relations, features, split, report, history: None }))
+        }
+        None => None,
+    };
+    let (relations, features, raw_ids) = assemble(&inputs, &events, &split.train, &mut report);
+    report.build_secs = started.elapsed().as_secs_f64() - read_secs;
+    Ok(BuiltGraph { raw_ids, relations, features, split, report, history })
+}
+
+/// What [`assemble`] reads besides the rows.
+struct Inputs<'a> {
+    spec: &'a BuildSpec,
+    users: &'a IdInterner,
+    items: &'a IdInterner,
+    info: &'a FxHashMap<u32, ItemInfo>,
+    profiles: Option<&'a (Vec<String>, Vec<(u32, Vec<f32>)>)>,
+    content: Option<&'a (std::collections::HashMap<u64, Vec<f32>>, usize)>,
+}
+
+type Assembled = (Vec<(RelationSpec, RelationAdjacency)>, Vec<(NodeType, FeatureMatrix)>, Vec<(NodeType, Vec<u64>)>);
+
+/// The relations, features and raw ids from the rows of `events` that
+/// `keep` marks.
+fn assemble(inputs: &Inputs<'_>, events: &[Event], keep: &[bool], report: &mut BuildReport) -> Assembled {
+    let Inputs { spec, users, items, info, profiles, content } = *inputs;
     let (num_users, num_items) = (users.len(), items.len());
-    let train: Vec<Event> = events.iter().zip(&split.train).filter(|(_, &t)| t).map(|(e, _)| *e).collect();
-    drop(events);
+    let train: Vec<Event> = events.iter().zip(keep).filter(|(_, &t)| t).map(|(e, _)| *e).collect();
     let now = train.iter().map(|e| e.ts).max().unwrap_or(0);
     let lambda = std::f64::consts::LN_2 / (spec.edges.half_life_days * 86_400.0);
 
@@ -184,7 +221,7 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
         }
     }
     let logged_categories: std::collections::HashSet<u64> =
-        (0..log_items as u32).filter_map(|item| info.get(&item).and_then(|i| i.category)).collect();
+        (0..report.log_items as u32).filter_map(|item| info.get(&item).and_then(|i| i.category)).collect();
     report.log_categories = logged_categories.len() as u64;
     for (node_type, interner, members) in &groups {
         let edges: Vec<_> = members
@@ -222,26 +259,26 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
     if let Some((names, dense)) = profiles {
         let mut cols = vec![vec![f32::NAN; num_users]; names.len()];
         for (u, values) in dense {
-            for (c, v) in values.into_iter().enumerate() {
-                cols[c][u as usize] = v;
+            for (c, &v) in values.iter().enumerate() {
+                cols[c][*u as usize] = v;
             }
         }
-        user_feats.push_columns(names.into_iter().map(|n| format!("profile_{n}")).collect(), cols);
+        user_feats.push_columns(names.iter().map(|n| format!("profile_{n}")).collect(), cols);
     }
     let prices: Option<Vec<f32>> = spec.items.as_ref().and_then(|t| t.price.as_ref()).map(|_| {
         (0..num_items as u32).map(|i| info.get(&i).and_then(|x| x.price).unwrap_or(f32::NAN)).collect()
     });
     let mut item_feats = item_features(&train, num_items, prices.as_deref());
     if let Some((vectors, dim)) = content {
-        let mut cols = vec![vec![f32::NAN; num_items]; dim];
+        let mut cols = vec![vec![f32::NAN; num_items]; *dim];
         for (raw, v) in vectors {
-            if let Some(item) = items.get(raw) {
-                for (c, x) in v.into_iter().enumerate() {
+            if let Some(item) = items.get(*raw) {
+                for (c, &x) in v.iter().enumerate() {
                     cols[c][item as usize] = x;
                 }
             }
         }
-        item_feats.push_columns((0..dim).map(|c| format!("content_{c}")).collect(), cols);
+        item_feats.push_columns((0..*dim).map(|c| format!("content_{c}")).collect(), cols);
     }
     let mut item_pop = vec![0f32; num_items];
     for ev in &train {
@@ -254,6 +291,5 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
         features.push((node_type, group_features(&members, &item_pop, interner.len())));
         raw_ids.push((node_type, interner.raw_ids().to_vec()));
     }
-    report.build_secs = started.elapsed().as_secs_f64() - read_secs;
-    Ok(BuiltGraph { raw_ids, relations, features, split, report })
+    (relations, features, raw_ids)
 }

@@ -78,6 +78,9 @@ pub enum SplitSpec {
     LeaveLastOut {
         /// The behaviour held out.
         behavior: Behavior,
+        /// See [`SplitSpec::TestFile`]'s `valid_last`.
+        #[serde(default)]
+        valid_last: Option<Behavior>,
     },
     /// Test (and validation) pairs come from a file; every log row trains.
     TestFile {
@@ -99,6 +102,12 @@ pub enum SplitSpec {
         /// Values of `split_column` that are validation rows.
         #[serde(default)]
         valid_values: Vec<String>,
+        /// A leave-one-out validation split: each test user's last training
+        /// row of this behaviour becomes a validation target, and every row
+        /// of that (user, item) pair leaves training. At test time the pair
+        /// is part of the user's history again. Excludes `valid_values`.
+        #[serde(default)]
+        valid_last: Option<Behavior>,
     },
 }
 

@@ -50,6 +50,9 @@ pub struct Split {
     pub labeled: Vec<LabeledPair>,
     /// Figures about the split.
     pub summary: SplitSummary,
+    /// With `valid_last`: per event, whether it trains at test time (the
+    /// training rows plus the validation rows).
+    pub test_time_train: Option<Vec<bool>>,
 }
 
 /// Figures about a split, stored in the manifest.
@@ -71,6 +74,10 @@ pub struct SplitSummary {
     pub dropped_seen_in_train: u64,
     /// Labelled AUC pairs.
     pub labeled_pairs: u64,
+    /// The validation pairs were cut out of the training log (`valid_last`),
+    /// so at test time they are part of each user's history.
+    #[serde(default)]
+    pub valid_in_history: bool,
 }
 
 fn key(user: u32, item: u32) -> u64 {
@@ -97,6 +104,36 @@ fn keep_unseen(candidates: &[(u32, u32)], train_pairs: &HashSet<u64>) -> (Vec<(u
 
 fn train_pairs(events: &[Event], train: &[bool]) -> HashSet<u64> {
     events.iter().zip(train).filter(|(_, &t)| t).map(|(e, _)| key(e.user, e.item)).collect()
+}
+
+/// The leave-one-out validation split: each test user's last training row
+/// of `behavior` (the later row wins a tie) becomes a validation target, and
+/// every training row of that (user, item) pair leaves training.
+fn hold_out_last(events: &[Event], out: &mut Split, behavior: Behavior, num_users: usize) {
+    let mut tested = vec![false; num_users];
+    for &(u, _) in &out.test {
+        if let Some(t) = tested.get_mut(u as usize) {
+            *t = true;
+        }
+    }
+    out.test_time_train = Some(out.train.clone());
+    let mut last: Vec<Option<(i64, u32)>> = vec![None; num_users];
+    for (e, _) in events.iter().zip(&out.train).filter(|(e, &t)| t && e.behavior == behavior) {
+        if !tested.get(e.user as usize).copied().unwrap_or(false) {
+            continue;
+        }
+        let slot = &mut last[e.user as usize];
+        if slot.is_none_or(|(ts, _)| e.ts >= ts) {
+            *slot = Some((e.ts, e.item));
+        }
+    }
+    for (e, train) in events.iter().zip(out.train.iter_mut()) {
+        if last[e.user as usize].is_some_and(|(_, item)| item == e.item) {
+            *train = false;
+        }
+    }
+    out.valid = last.iter().enumerate().filter_map(|(u, l)| l.map(|(_, item)| (u as u32, item))).collect();
+    out.summary.valid_in_history = true;
 }
 
 /// Splits `events` as `spec` says. The test file may name users and items
@@ -151,7 +188,7 @@ pub fn split(
             out.valid = valid;
             out.summary.dropped_seen_in_train = dropped_test + dropped_valid;
         }
-        SplitSpec::LeaveLastOut { behavior } => {
+        SplitSpec::LeaveLastOut { behavior, valid_last } => {
             out.summary.kind = "leave_last_out".into();
             // Each user's last row of `behavior` (the later row wins a tie).
             let mut last: Vec<Option<(i64, u32)>> = vec![None; users.len()];
@@ -172,8 +209,25 @@ pub fn split(
             }
             out.test =
                 last.iter().enumerate().filter_map(|(u, l)| l.map(|(_, item)| (u as u32, item))).collect();
+            if let Some(b) = valid_last {
+                hold_out_last(events, &mut out, *b, users.len());
+            }
         }
-        SplitSpec::TestFile { path, user, item, label, split_column, test_values, valid_values } => {
+        SplitSpec::TestFile {
+            path,
+            user,
+            item,
+            label,
+            split_column,
+            test_values,
+            valid_values,
+            valid_last,
+        } => {
+            if valid_last.is_some() && !valid_values.is_empty() {
+                return Err(GraphError::Config(
+                    "split: give one of valid_last and valid_values, not both".into(),
+                ));
+            }
             out.summary.kind = "test_file".into();
             let mut test_candidates = Vec::new();
             let mut valid_candidates = Vec::new();
@@ -233,6 +287,9 @@ pub fn split(
             out.test = test;
             out.valid = valid;
             out.summary.dropped_seen_in_train = dropped_test + dropped_valid;
+            if let Some(b) = valid_last {
+                hold_out_last(events, &mut out, *b, users.len());
+            }
         }
     }
     out.summary.train_rows = out.train.iter().filter(|&&t| t).count() as u64;

@@ -22,6 +22,8 @@ pub const FORMAT: &str = "tessera-graph";
 pub const VERSION: u32 = 1;
 /// Manifest file name.
 pub const MANIFEST: &str = "manifest.json";
+/// Subdirectory of the graph at test time (see [`Graph::open_history`]).
+pub const HISTORY: &str = "history";
 
 /// One node type's entry in the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,6 +149,11 @@ fn write_into(graph: &BuiltGraph, dir: &Path) -> Result<Manifest> {
     let text = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| GraphError::Config(format!("encode manifest: {e}")))?;
     crate::atomic::write_file(&dir.join(MANIFEST), &text)?;
+    if let Some(history) = &graph.history {
+        let sub = dir.join(HISTORY);
+        std::fs::create_dir_all(&sub).map_err(GraphError::io("create", &sub))?;
+        write_into(history, &sub)?;
+    }
     Ok(manifest)
 }
 
@@ -224,6 +231,25 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
 }
 
 impl Graph {
+    /// The graph at test time (see [`crate::BuiltGraph::history`]), when
+    /// the split cut validation rows out of training; else None.
+    ///
+    /// # Errors
+    /// Fails when it is there and does not open.
+    pub fn open_history(&self) -> Result<Option<Graph>> {
+        if !self.manifest.split.valid_in_history {
+            return Ok(None);
+        }
+        let sub = self.dir.join(HISTORY);
+        if !sub.join(MANIFEST).is_file() {
+            return Err(GraphError::Corrupt {
+                dir: self.dir.clone(),
+                reason: format!("the split cut validation rows out of training, but {HISTORY}/ is missing"),
+            });
+        }
+        Graph::open(&sub).map(Some)
+    }
+
     /// Opens and checks a graph directory: format, version, sizes and CRCs.
     ///
     /// # Errors

@@ -94,6 +94,45 @@ fn a_validation_period_is_held_out_of_training_and_becomes_the_validation_target
 }
 
 #[test]
+fn leave_one_out_validation_holds_out_each_test_users_last_training_purchase() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("log.csv");
+    // User 1 buys 10 then 11 (and carted 11 first); user 2 buys 12; user 3
+    // buys 10 but has no test row, so it keeps its purchase.
+    write(
+        &input,
+        "1,10,5,buy,100\n1,11,5,cart,150\n1,11,5,buy,200\n2,12,6,buy,300\n2,10,5,pv,400\n3,10,5,buy,500\n",
+    );
+    let test = dir.path().join("test.csv");
+    write(&test, "user,item\n1,12\n2,11\n");
+    let mut spec = BuildSpec::for_preset(input, Preset::Taobao);
+    spec.split = SplitSpec::TestFile {
+        path: test,
+        user: tessera_graph::ingest::Column::Name("user".into()),
+        item: tessera_graph::ingest::Column::Name("item".into()),
+        label: None,
+        split_column: None,
+        test_values: Vec::new(),
+        valid_values: Vec::new(),
+        valid_last: Some(tessera_graph::Behavior::Buy),
+    };
+    let out = dir.path().join("graph");
+    tessera_graph::store::write(&tessera_graph::build(&spec, true).unwrap(), &out).unwrap();
+    let graph = Graph::open(&out).unwrap();
+    let split = &graph.manifest().split;
+    assert!(split.valid_in_history);
+    // Both rows of (1, 11) and the one of (2, 12) leave training.
+    assert_eq!((split.train_rows, split.heldout_rows, split.valid_pairs, split.test_pairs), (3, 3, 2, 2));
+    let (users, items) = (graph.raw_ids(NodeType::User), graph.raw_ids(NodeType::Item));
+    let mut valid: Vec<(u64, u64)> =
+        graph.valid_pairs().into_iter().map(|(u, i)| (users[u as usize], items[i as usize])).collect();
+    valid.sort_unstable();
+    assert_eq!(valid, vec![(1, 11), (2, 12)]);
+    let (_, buys, _) = graph.relation("buy").unwrap();
+    assert_eq!(buys.indices.len(), 2, "the purchases left in training: (1,10) and (3,10)");
+}
+
+#[test]
 fn bad_rows_are_skipped_and_counted_or_fatal_in_strict_mode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.csv");

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{in_range, invalid, unit_open, SpecError};
+use crate::ClassicKind;
 
 /// Default embedding and hidden dimension.
 pub const DEFAULT_DIM: u32 = 64;
@@ -106,6 +107,17 @@ pub struct ModelSpec {
     /// Initialisation of HGT's V and A linears and its per-relation W_ATT
     /// and W_MSG.
     pub init: LayerInit,
+    /// An item–item neighbourhood term in the main model's final scores
+    /// ("factorization meets the neighborhood", Koren 2008): the user's
+    /// per-item standardised embedding score plus `neighbourhood_weight` ×
+    /// the classic model's score (one hop over its item–item weights from
+    /// the user's history), scaled by the user's largest such score. The
+    /// classic model uses its `[classic]` settings. The report shows the
+    /// combined model as `<model>+<classic>` beside the embedding-only row.
+    pub neighbourhood: Option<ClassicKind>,
+    /// The neighbourhood term's weight; when unset it is chosen on the
+    /// validation split (NDCG@10 over a grid), which the graph must have.
+    pub neighbourhood_weight: Option<f64>,
 }
 
 impl Default for ModelSpec {
@@ -124,6 +136,8 @@ impl Default for ModelSpec {
             temperature: DEFAULT_TEMPERATURE,
             layer_mean: false,
             init: LayerInit::default(),
+            neighbourhood: None,
+            neighbourhood_weight: None,
         }
     }
 }
@@ -146,6 +160,14 @@ impl ModelSpec {
         }
         if !(self.temperature > 0.0 && self.temperature <= 10.0) {
             return Err(invalid("model.temperature", format!("{} is outside (0, 10]", self.temperature)));
+        }
+        if let Some(w) = self.neighbourhood_weight {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(invalid("model.neighbourhood_weight", format!("{w} is not a finite weight >= 0")));
+            }
+            if self.neighbourhood.is_none() {
+                return Err(invalid("model.neighbourhood_weight", "set model.neighbourhood too"));
+            }
         }
         unit_open("model.id_dropout", self.id_dropout)?;
         unit_open("model.dropout", self.dropout)

@@ -146,10 +146,30 @@ impl JobSpec {
         models
     }
 
-    /// The names of every model of the job, trained ones first.
-    pub fn model_names(&self) -> Vec<&'static str> {
-        let trained = self.models().into_iter().map(ModelKind::as_str);
-        trained.chain(self.classic_models().into_iter().map(ClassicKind::as_str)).collect()
+    /// The names of every model of the job: the main model with its
+    /// neighbourhood term (when set), the trained ones, then the classic ones.
+    pub fn model_names(&self) -> Vec<String> {
+        let trained = self.models().into_iter().map(|m| m.as_str().to_owned());
+        let classic = self.classic_models().into_iter().map(|m| m.as_str().to_owned());
+        self.main_name().into_iter().chain(trained).chain(classic).collect()
+    }
+
+    /// The name of the main model with its neighbourhood term
+    /// (`hgt+itemknn`), when `model.neighbourhood` is set.
+    pub fn main_name(&self) -> Option<String> {
+        self.model.neighbourhood.map(|n| format!("{}+{}", self.model.kind.as_str(), n.as_str()))
+    }
+
+    /// The setting that needs validation targets in the graph's split, if any:
+    /// scoring them during training, or choosing the neighbourhood weight.
+    pub fn needs_validation(&self) -> Option<&'static str> {
+        if self.eval.every_epochs > 0 {
+            Some("eval.every_epochs")
+        } else if self.model.neighbourhood.is_some() && self.model.neighbourhood_weight.is_none() {
+            Some("model.neighbourhood (with no model.neighbourhood_weight)")
+        } else {
+            None
+        }
     }
 
     /// Epochs over all models (each trains `train.epochs`).

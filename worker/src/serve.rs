@@ -19,12 +19,12 @@ use tessera_proto::coordinator::v1::{MetricsReport, PopularityProfile, ProgressR
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-use crate::eval::metrics::{EvalData, Evaluation, TAIL_K};
+use crate::eval::final_eval::FinalEval;
+use crate::eval::metrics::{Evaluation, TAIL_K};
 use crate::eval::samples::describe;
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress};
 use crate::view::TrainView;
-use tessera_job::EvalSplit;
 
 /// What `worker serve` needs.
 #[derive(Debug, Clone)]
@@ -305,6 +305,9 @@ fn evaluate_all(
     let graph = Graph::open(&plan.graph).with_context(|| format!("open graph {}", plan.graph.display()))?;
     let view = TrainView::whole(&graph);
     let mut report = MetricsReport::default();
+    let history = graph.open_history().context("open the graph at test time")?;
+    let test_graph = history.as_ref().unwrap_or(&graph);
+    let mut final_eval = FinalEval::new(&graph, history.as_ref(), spec)?;
     for (m, kind) in spec.models().into_iter().enumerate() {
         let session = ModelSession::new(
             rt.handle(),
@@ -318,21 +321,21 @@ fn evaluate_all(
             view.num_categories,
             device,
         )?;
-        let evaluation = session.evaluate(
-            rt.handle(),
-            &graph,
-            spec,
-            spec.dataset.eval_split == EvalSplit::Valid,
-            0,
-            device,
-        )?;
-        add_evaluation(&mut report, &graph, kind.as_str(), m == 0, evaluation);
+        let test = session.embeddings(rt.handle(), test_graph, spec, device)?;
+        let valid = match &history {
+            Some(_) if final_eval.has_valid() => Some(session.embeddings(rt.handle(), &graph, spec, device)?),
+            _ => None,
+        };
+        let valid = valid.as_ref().map(|(u, i)| (u, i));
+        let scorer = &session.model.scorer;
+        for row in final_eval.trained(kind.as_str(), m == 0, (&test.0, &test.1), valid, scorer) {
+            add_evaluation(&mut report, &graph, &row.model, row.main, row.evaluation);
+        }
     }
-    // One interaction matrix and target set for every classic model.
-    let data = EvalData::of(&graph, spec.dataset.eval_split == EvalSplit::Valid);
+    // Classic baselines after the trained models.
     for kind in spec.classic_models() {
-        let evaluation = crate::classic::evaluate(&data, spec, kind);
-        add_evaluation(&mut report, &graph, kind.as_str(), false, evaluation);
+        let row = final_eval.classic(kind);
+        add_evaluation(&mut report, &graph, &row.model, row.main, row.evaluation);
     }
     Ok(report)
 }

@@ -319,14 +319,28 @@ impl ModelSession {
         max_users: usize,
         device: Device,
     ) -> anyhow::Result<Evaluation> {
-        rt.block_on(self.params.pull_dense(&self.vs)).context("refresh dense weights")?;
-        let hoods = neighbourhoods(graph, self.kind, &sampler_choice(spec, self.kind), spec.seed, false);
-        let (users, items) =
-            embeddings(rt, graph, &hoods.messages(), &self.model, &self.params, graph_now(graph), device)?;
+        let (users, items) = self.embeddings(rt, graph, spec, device)?;
         let mut data = EvalData::of(graph, valid);
         data.limit_users(max_users, spec.seed);
         let scores = EmbeddingScores::new(&users, &items, &self.model.scorer);
         Ok(evaluate(&scores, &data, &spec.eval.ks, spec.eval.sampled_negatives, spec.seed))
+    }
+
+    /// Full-graph inference on `graph` (the whole graph) with the latest
+    /// weights: every user's and every item's final embedding.
+    ///
+    /// # Errors
+    /// Fails when the PS refuses or is unreachable.
+    pub fn embeddings(
+        &self,
+        rt: &Handle,
+        graph: &Graph,
+        spec: &JobSpec,
+        device: Device,
+    ) -> anyhow::Result<(tch::Tensor, tch::Tensor)> {
+        rt.block_on(self.params.pull_dense(&self.vs)).context("refresh dense weights")?;
+        let hoods = neighbourhoods(graph, self.kind, &sampler_choice(spec, self.kind), spec.seed, false);
+        embeddings(rt, graph, &hoods.messages(), &self.model, &self.params, graph_now(graph), device)
     }
 
     /// The device the model lives on.

@@ -16,11 +16,12 @@ use tessera_graph::schema::NodeType;
 use tessera_graph::store::Graph;
 use tessera_runtime::children::{sibling_binary, Children};
 
+use crate::eval::final_eval::FinalEval;
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress, RunSummary};
 use crate::view::TrainView;
 use tessera_control::table::{metric_cells, metric_header};
-use tessera_job::{EvalSplit, JobSpec};
+use tessera_job::JobSpec;
 
 /// One model's outcome.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -99,6 +100,16 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
         JobSpec::from_file(spec_path).with_context(|| format!("read job spec {}", spec_path.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let graph = ensure_graph(&spec)?;
+    if let Some(setting) = spec.needs_validation() {
+        anyhow::ensure!(
+            !graph.valid_pairs().is_empty(),
+            "{setting} is set, but the graph's split has no validation pairs \
+             (give the build spec's split a valid_fraction, valid_values or valid_last)"
+        );
+    }
+    let history = graph.open_history().context("open the graph at test time")?;
+    let test_graph = history.as_ref().unwrap_or(&graph);
+    let mut final_eval = FinalEval::new(&graph, history.as_ref(), &spec)?;
     let ps_server = sibling_binary("ps-server")?;
     // Kept when the run fails, so the shards' logs named in an error stay.
     let logs = std::env::temp_dir().join(format!("tessera-standalone-{}", std::process::id()));
@@ -147,35 +158,40 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
         let summary = session.train(rt.handle(), &view, &options, &mut report)?;
         let train_secs = started.elapsed().as_secs_f64();
         tracing::info!(model = kind.as_str(), steps = summary.steps, edges = summary.edges, train_secs, time = ?summary.time, "trained");
-        let metrics = session
-            .evaluate(rt.handle(), &graph, &spec, spec.dataset.eval_split == EvalSplit::Valid, 0, device)?
-            .metrics;
-        results.push(ModelResult {
-            model: kind.as_str().into(),
-            steps: summary.steps,
-            edges: summary.edges,
-            train_secs,
-            time: time_map(&summary),
-            losses: summary.last_losses.clone(),
-            first_loss,
-            metrics,
-        });
+        let test = session.embeddings(rt.handle(), test_graph, &spec, device)?;
+        let valid = match &history {
+            Some(_) if final_eval.has_valid() => Some(session.embeddings(rt.handle(), &graph, &spec, device)?),
+            _ => None,
+        };
+        let valid = valid.as_ref().map(|(u, i)| (u, i));
+        let scorer = &session.model.scorer;
+        let rows = final_eval.trained(kind.as_str(), results.is_empty(), (&test.0, &test.1), valid, scorer);
+        for row in rows {
+            results.push(ModelResult {
+                model: row.model,
+                steps: summary.steps,
+                edges: summary.edges,
+                train_secs,
+                time: time_map(&summary),
+                losses: summary.last_losses.clone(),
+                first_loss,
+                metrics: row.evaluation.metrics,
+            });
+        }
     }
-    // One interaction matrix and target set for every classic model.
-    let classic_data =
-        crate::eval::metrics::EvalData::of(&graph, spec.dataset.eval_split == EvalSplit::Valid);
+    // Classic baselines after the trained models.
     for kind in spec.classic_models() {
         let started = Instant::now();
-        let evaluation = crate::classic::evaluate(&classic_data, &spec, kind);
+        let row = final_eval.classic(kind);
         results.push(ModelResult {
-            model: kind.as_str().into(),
+            model: row.model,
             steps: 0,
             edges: 0,
             train_secs: started.elapsed().as_secs_f64(),
             time: BTreeMap::new(),
             losses: BTreeMap::new(),
             first_loss: None,
-            metrics: evaluation.metrics,
+            metrics: row.evaluation.metrics,
         });
     }
     children.stop_all();
@@ -196,13 +212,15 @@ pub fn render_table(results: &[ModelResult]) -> String {
         "auc",
         "coverage@20",
         "long_tail@20",
+        "val_recall@20",
+        "val_ndcg@10",
     ];
     let mut out =
-        format!("{:<10}{} {:>10} {:>12}\n", "model", metric_header(&columns, 15), "train s", "edges/s");
+        format!("{:<14}{} {:>10} {:>12}\n", "model", metric_header(&columns, 15), "train s", "edges/s");
     for r in results {
         let cells = metric_cells(&columns, 15, |c| r.metrics.get(c).copied());
         let rate = r.edges as f64 / r.train_secs.max(1e-9);
-        out.push_str(&format!("{:<10}{cells} {:>10.1} {rate:>12.0}\n", r.model, r.train_secs));
+        out.push_str(&format!("{:<14}{cells} {:>10.1} {rate:>12.0}\n", r.model, r.train_secs));
     }
     out
 }

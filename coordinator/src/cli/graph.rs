@@ -148,7 +148,7 @@ pub fn build_spec(args: &BuildArgs) -> anyhow::Result<BuildSpec> {
                     test_behaviors: Vec::new(),
                     valid_fraction: None,
                 },
-                (None, Some(behavior)) => SplitSpec::LeaveLastOut { behavior },
+                (None, Some(behavior)) => SplitSpec::LeaveLastOut { behavior, valid_last: None },
                 (None, None) => SplitSpec::None,
             };
             spec

@@ -223,10 +223,10 @@ pub fn render_model_table(job: &Job) -> String {
         return String::new();
     }
     let columns = report::markdown::COLUMNS;
-    let mut out = format!("{:<10}{}\n", "model", metric_header(columns, 13));
+    let mut out = format!("{:<14}{}\n", "model", metric_header(columns, 13));
     for (model, metrics) in models {
         let cells = metric_cells(columns, 13, |c| metrics.get(c).copied());
-        out.push_str(&format!("{model:<10}{cells}\n"));
+        out.push_str(&format!("{model:<14}{cells}\n"));
     }
     out
 }

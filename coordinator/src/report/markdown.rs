@@ -11,7 +11,7 @@ use super::series;
 use super::RunData;
 
 /// Metric columns of the results table, in the report and in the table
-/// `coordinator local` prints.
+/// `coordinator local` prints: test metrics, then validation ones (`val_`).
 pub const COLUMNS: &[&str] = &[
     "recall@20",
     "ndcg@10",
@@ -22,6 +22,8 @@ pub const COLUMNS: &[&str] = &[
     "auc",
     "coverage@20",
     "long_tail@20",
+    "val_recall@20",
+    "val_ndcg@10",
 ];
 
 /// The example recommendations of the final test report for `model`.
@@ -78,7 +80,7 @@ pub fn render_samples_text(samples: &[&SampleRecommendation]) -> String {
 
 fn metric_table(data: &RunData<'_>) -> String {
     let mut out = format!("| model | {} |\n|---|{}\n", COLUMNS.join(" | "), "---:|".repeat(COLUMNS.len()));
-    for (m, &name) in data.spec.model_names().iter().enumerate() {
+    for (m, name) in data.spec.model_names().iter().enumerate() {
         let cells: Vec<String> = COLUMNS
             .iter()
             .map(|c| data.job.metrics.get(&format!("{name}/{c}")).map_or("-".into(), |v| format!("{v:.4}")))

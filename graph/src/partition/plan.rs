@@ -340,6 +340,7 @@ fn write_part(
             ..Split::default()
         },
         report: graph.manifest().report.clone(),
+        history: None,
     };
     store::write(&built, &tmp.join(&dir))?;
     let info = PartInfo {

@@ -21,22 +21,3 @@ pub fn fit(kind: ClassicKind, spec: &ClassicSpec, train_items: &[Vec<u32>], num_
         ClassicKind::Rp3beta => rp3beta::fit(train_items, num_items, &spec.rp3beta),
     }
 }
-
-/// Fits `kind` on the training interactions in `data` and scores its
-/// targets with the evaluation every model gets.
-pub fn evaluate(
-    data: &crate::eval::metrics::EvalData,
-    spec: &tessera_job::JobSpec,
-    kind: ClassicKind,
-) -> crate::eval::metrics::Evaluation {
-    let started = std::time::Instant::now();
-    let weights = fit(kind, &spec.classic, &data.train_items, data.num_items());
-    tracing::info!(
-        model = kind.as_str(),
-        weights = weights.len(),
-        fit_secs = started.elapsed().as_secs_f64(),
-        "fitted"
-    );
-    let scores = WeightScores::new(&weights, &data.train_items);
-    crate::eval::metrics::evaluate(&scores, data, &spec.eval.ks, spec.eval.sampled_negatives, spec.seed)
-}

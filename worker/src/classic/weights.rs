@@ -1,7 +1,7 @@
 //! Sparse item → item weights, the co-occurrence pass both classic models
 //! are built on, and the scores they give.
 
-use crate::eval::scores::Scores;
+use crate::eval::scores::{pairs_from_rows, Scores};
 
 /// For each item i, the items j it votes for, with weights: a user's score
 /// for j is the sum over the user's training items i of w(i → j).
@@ -145,20 +145,6 @@ impl Scores for WeightScores<'_> {
     }
 
     fn pairs(&self, pairs: &[(u32, u32)]) -> Vec<f32> {
-        // One dense row per distinct user, in the order the pairs name them.
-        let mut out = vec![0f32; pairs.len()];
-        let mut order: Vec<usize> = (0..pairs.len()).collect();
-        order.sort_by_key(|&k| pairs[k].0);
-        let mut current: Option<(u32, Vec<f32>)> = None;
-        for k in order {
-            let (u, i) = pairs[k];
-            if current.as_ref().is_none_or(|c| c.0 != u) {
-                current = Some((u, self.row(u)));
-            }
-            if let Some((_, row)) = &current {
-                out[k] = row.get(i as usize).copied().unwrap_or(0.0);
-            }
-        }
-        out
+        pairs_from_rows(self, pairs)
     }
 }

@@ -28,7 +28,8 @@ pub const SAMPLE_TOP: usize = 10;
 /// What the metrics need from the graph.
 #[derive(Debug, Clone)]
 pub struct EvalData {
-    /// Per user, training items (any behaviour), sorted.
+    /// Per user, training items (any behaviour), sorted: the history that
+    /// is excluded from the ranking and that the classic models score from.
     pub train_items: Vec<Vec<u32>>,
     /// Held-out (user, item) targets.
     pub targets: Vec<(u32, u32)>,
@@ -73,6 +74,15 @@ impl EvalData {
                 for &i in csr.neighbors(u as u32) {
                     list.push(i);
                     popularity[i as usize] += 1;
+                }
+            }
+        }
+        // A validation pair cut out of the training log is history at test
+        // time (it is not counted in the popularity, which is training's).
+        if !valid && graph.manifest().split.valid_in_history {
+            for (u, i) in graph.valid_pairs() {
+                if let Some(list) = train_items.get_mut(u as usize) {
+                    list.push(i);
                 }
             }
         }

@@ -2,6 +2,8 @@
 //! and item, or a classic model's similarities, then the metrics of the
 //! evaluation protocol over either.
 
+pub mod blend;
+pub mod final_eval;
 pub mod inference;
 pub mod metrics;
 pub mod samples;

@@ -62,3 +62,23 @@ impl Scores for EmbeddingScores<'_> {
         Vec::<f32>::try_from(s).unwrap_or_default()
     }
 }
+
+/// Scores of aligned (user, item) pairs from [`Scores::rows`]: one row per
+/// distinct user, in the order the pairs name them, for models whose scores
+/// come by the row.
+pub fn pairs_from_rows(scores: &dyn Scores, pairs: &[(u32, u32)]) -> Vec<f32> {
+    let mut out = vec![0f32; pairs.len()];
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    order.sort_by_key(|&k| pairs[k].0);
+    let mut current: Option<(u32, Vec<f32>)> = None;
+    for k in order {
+        let (u, i) = pairs[k];
+        if current.as_ref().is_none_or(|c| c.0 != u) {
+            current = Some((u, scores.rows(&[u])));
+        }
+        if let Some((_, row)) = &current {
+            out[k] = row.get(i as usize).copied().unwrap_or(0.0);
+        }
+    }
+    out
+}
