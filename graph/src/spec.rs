@@ -104,8 +104,9 @@ pub enum SplitSpec {
         valid_values: Vec<String>,
         /// A leave-one-out validation split: each test user's last training
         /// row of this behaviour becomes a validation target, and every row
-        /// of that (user, item) pair leaves training. At test time the pair
-        /// is part of the user's history again. Excludes `valid_values`.
+        /// of that (user, item) pair and every later row of the user leave
+        /// training. At test time they are part of the user's history again
+        /// (the graph at test time). Excludes `valid_values`.
         #[serde(default)]
         valid_last: Option<Behavior>,
     },

@@ -108,7 +108,8 @@ fn train_pairs(events: &[Event], train: &[bool]) -> HashSet<u64> {
 
 /// The leave-one-out validation split: each test user's last training row
 /// of `behavior` (the later row wins a tie) becomes a validation target, and
-/// every training row of that (user, item) pair leaves training.
+/// every training row of that (user, item) pair, and every later one of the
+/// user, leaves training.
 fn hold_out_last(events: &[Event], out: &mut Split, behavior: Behavior, num_users: usize) {
     let mut tested = vec![false; num_users];
     for &(u, _) in &out.test {
@@ -127,8 +128,11 @@ fn hold_out_last(events: &[Event], out: &mut Split, behavior: Behavior, num_user
             *slot = Some((e.ts, e.item));
         }
     }
+    // As for a leave-one-out test pair: every row of the pair and every
+    // later row of the user leave training, so nothing from the validation
+    // moment on is known when it is scored.
     for (e, train) in events.iter().zip(out.train.iter_mut()) {
-        if last[e.user as usize].is_some_and(|(_, item)| item == e.item) {
+        if last[e.user as usize].is_some_and(|(ts, item)| item == e.item || e.ts > ts) {
             *train = false;
         }
     }

@@ -121,8 +121,8 @@ fn leave_one_out_validation_holds_out_each_test_users_last_training_purchase() {
     let graph = Graph::open(&out).unwrap();
     let split = &graph.manifest().split;
     assert!(split.valid_in_history);
-    // Both rows of (1, 11) and the one of (2, 12) leave training.
-    assert_eq!((split.train_rows, split.heldout_rows, split.valid_pairs, split.test_pairs), (3, 3, 2, 2));
+    // Both rows of (1, 11), the one of (2, 12) and user 2's later click leave training.
+    assert_eq!((split.train_rows, split.heldout_rows, split.valid_pairs, split.test_pairs), (2, 4, 2, 2));
     let (users, items) = (graph.raw_ids(NodeType::User), graph.raw_ids(NodeType::Item));
     let mut valid: Vec<(u64, u64)> =
         graph.valid_pairs().into_iter().map(|(u, i)| (users[u as usize], items[i as usize])).collect();
@@ -130,6 +130,15 @@ fn leave_one_out_validation_holds_out_each_test_users_last_training_purchase() {
     assert_eq!(valid, vec![(1, 11), (2, 12)]);
     let (_, buys, _) = graph.relation("buy").unwrap();
     assert_eq!(buys.indices.len(), 2, "the purchases left in training: (1,10) and (3,10)");
+    // The graph at test time has every training row back, and the same nodes.
+    let history = graph.open_history().unwrap().expect("a graph at test time");
+    assert_eq!(history.manifest().split.train_rows, 6);
+    assert_eq!(history.raw_ids(NodeType::Item), graph.raw_ids(NodeType::Item));
+    assert_eq!(history.test_pairs(), graph.test_pairs());
+    assert_eq!(history.relation("buy").unwrap().1.indices.len(), 4);
+    // A graph whose split keeps every row has none.
+    let other = tempfile::tempdir().unwrap();
+    assert!(time_cut_graph(other.path(), "1,10,5,pv,100\n1,11,5,pv,2000\n").open_history().unwrap().is_none());
 }
 
 #[test]

@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use tch::{nn, Device, Kind, Tensor};
 use tessera_graph::sample::{MessageGraph, NeighborSampler, Weighting};
 use tessera_graph::schema::NodeType;
-use tessera_graph::synth::{build_graph, SynthConfig};
+use tessera_graph::synth::{build_graph, build_graph_with_split, SynthConfig};
 use worker::model::hgt::HgtLayer;
 use worker::model::layer_input::block_inputs;
 use worker::model::{no_tensors, Config, ModelKind, Schema};
@@ -133,6 +133,46 @@ fn the_classic_baselines_run_with_the_job_and_beat_random() {
         eprintln!("{} {:?}", r.model, r.metrics);
         assert_beats_random(r);
     }
+}
+
+#[test]
+fn the_neighbourhood_term_is_chosen_on_validation_and_reported_beside_its_parts() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    // Leave-one-out buys as the test, each test user's last training buy
+    // before that as validation (with the graph at test time beside it).
+    let split = tessera_graph::spec::SplitSpec::LeaveLastOut {
+        behavior: tessera_graph::Behavior::Buy,
+        valid_last: Some(tessera_graph::Behavior::Buy),
+    };
+    let graph = build_graph_with_split(&SynthConfig::new(300, 150, 12_000, 3), dir.path(), split).unwrap();
+    assert!(graph.open_history().unwrap().is_some());
+    let base = std::fs::read_to_string(spec(dir.path(), &["hgt"], 4, false)).unwrap();
+    let text = base
+        .replace("baselines = []", "baselines = [\"itemknn\"]")
+        .replace("heads = 2\n", "heads = 2\ntemperature = 0.1\nneighbourhood = \"itemknn\"\n")
+        .replace("[eval]\n", "[tasks]\nloss = \"softmax\"\n[eval]\n");
+    let path = dir.path().join("neighbourhood.toml");
+    std::fs::write(&path, text).unwrap();
+    let results = run_standalone(&path, Device::Cpu).unwrap();
+    let names: Vec<&str> = results.iter().map(|r| r.model.as_str()).collect();
+    assert_eq!(names, ["hgt", "hgt+itemknn", "itemknn"]);
+    let (hgt, both, knn) = (&results[0].metrics, &results[1].metrics, &results[2].metrics);
+    for r in &results {
+        eprintln!("{} {:?}", r.model, r.metrics);
+        assert_beats_random(r);
+        assert!(r.metrics["val_eval_users"] > 0.0, "{}: no validation metrics", r.model);
+    }
+    // Weight 0 is HGT's own ranking and the largest weight nearly item-kNN's,
+    // so the chosen weight is at least as good as HGT on validation.
+    let w = both["neighbourhood_weight"];
+    assert!(blend_grid_has(w), "weight {w}");
+    assert!(both["val_ndcg@10"] >= hgt["val_ndcg@10"] - 1e-9, "{both:?} vs {hgt:?}");
+    assert!(both["val_ndcg@10"] >= 0.9 * knn["val_ndcg@10"], "{both:?} vs {knn:?}");
+}
+
+fn blend_grid_has(w: f64) -> bool {
+    worker::eval::blend::WEIGHT_GRID.iter().any(|&g| f64::from(g) == w)
 }
 
 #[test]
