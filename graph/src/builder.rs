@@ -1,7 +1,8 @@
 //! Builds a heterogeneous graph from a [`BuildSpec`]: reads the log and side
 //! tables, splits, aggregates behaviour edges with time decay, adds
 //! belongs_to and co-occurrence relations, and computes node features, all
-//! from training rows only.
+//! from training rows only; with a validation split cut out of the log, also
+//! the graph at test time, which has those rows back.
 
 use std::time::Instant;
 
@@ -136,7 +137,14 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
     let content = spec.content.as_ref().map(read_content).transpose()?;
 
     let split = split(&spec.split, &events, &mut users, &mut items, strict)?;
-    let inputs = Inputs { spec, users: &users, items: &items, info: &info, profiles: profiles.as_ref(), content: content.as_ref() };
+    let inputs = Inputs {
+        spec,
+        users: &users,
+        items: &items,
+        info: &info,
+        profiles: profiles.as_ref(),
+        content: content.as_ref(),
+    };
     let history = match &split.test_time_train {
         Some(rows) => {
             let mut report = report.clone();
@@ -154,17 +162,21 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
     Ok(BuiltGraph { raw_ids, relations, features, split, report, history })
 }
 
+/// User profile columns: names, and (user, values) rows.
+type Profiles = (Vec<String>, Vec<(u32, Vec<f32>)>);
+
 /// What [`assemble`] reads besides the rows.
 struct Inputs<'a> {
     spec: &'a BuildSpec,
     users: &'a IdInterner,
     items: &'a IdInterner,
     info: &'a FxHashMap<u32, ItemInfo>,
-    profiles: Option<&'a (Vec<String>, Vec<(u32, Vec<f32>)>)>,
+    profiles: Option<&'a Profiles>,
     content: Option<&'a (std::collections::HashMap<u64, Vec<f32>>, usize)>,
 }
 
-type Assembled = (Vec<(RelationSpec, RelationAdjacency)>, Vec<(NodeType, FeatureMatrix)>, Vec<(NodeType, Vec<u64>)>);
+type Assembled =
+    (Vec<(RelationSpec, RelationAdjacency)>, Vec<(NodeType, FeatureMatrix)>, Vec<(NodeType, Vec<u64>)>);
 
 /// The relations, features and raw ids from the rows of `events` that
 /// `keep` marks.

@@ -60,6 +60,21 @@ fn tmall_mb_builds_round_trips_and_does_not_leak() {
     assert_eq!(r.log_items, 30_985);
     assert_eq!(graph.test_pairs().len() as u64 + graph.manifest().split.dropped_seen_in_train, 10_000);
 
+    // The example holds out a validation purchase per test user; the graph at
+    // test time has every row back, so the round trip runs on it.
+    let split = &graph.manifest().split;
+    assert_eq!((split.valid_pairs, split.train_rows + split.heldout_rows), (10_000, 357_412));
+    let train = behavior_edges(&graph);
+    assert!(graph.valid_pairs().iter().all(|p| !train.contains(p)), "a validation target is a training edge");
+    let history = graph.open_history().unwrap().expect("the graph at test time");
+    assert_eq!(history.manifest().split.train_rows, 357_412);
+    let known = behavior_edges(&history);
+    assert!(
+        graph.valid_pairs().iter().all(|p| known.contains(p)),
+        "a validation pair is missing at test time"
+    );
+    let graph = history;
+
     // Round trip: raw → dense → raw, and the edges of each behaviour equal a
     // direct count of distinct (user, item) pairs in the CSV.
     let users = graph.raw_ids(NodeType::User);

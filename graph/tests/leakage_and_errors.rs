@@ -138,7 +138,10 @@ fn leave_one_out_validation_holds_out_each_test_users_last_training_purchase() {
     assert_eq!(history.relation("buy").unwrap().1.indices.len(), 4);
     // A graph whose split keeps every row has none.
     let other = tempfile::tempdir().unwrap();
-    assert!(time_cut_graph(other.path(), "1,10,5,pv,100\n1,11,5,pv,2000\n").open_history().unwrap().is_none());
+    assert!(time_cut_graph(other.path(), "1,10,5,pv,100\n1,11,5,pv,2000\n")
+        .open_history()
+        .unwrap()
+        .is_none());
 }
 
 #[test]

@@ -163,7 +163,10 @@ impl ModelSpec {
         }
         if let Some(w) = self.neighbourhood_weight {
             if !(w.is_finite() && w >= 0.0) {
-                return Err(invalid("model.neighbourhood_weight", format!("{w} is not a finite weight >= 0")));
+                return Err(invalid(
+                    "model.neighbourhood_weight",
+                    format!("{w} is not a finite weight >= 0"),
+                ));
             }
             if self.neighbourhood.is_none() {
                 return Err(invalid("model.neighbourhood_weight", "set model.neighbourhood too"));

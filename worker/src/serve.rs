@@ -323,7 +323,9 @@ fn evaluate_all(
         )?;
         let test = session.embeddings(rt.handle(), test_graph, spec, device)?;
         let valid = match &history {
-            Some(_) if final_eval.has_valid() => Some(session.embeddings(rt.handle(), &graph, spec, device)?),
+            Some(_) if final_eval.has_valid() => {
+                Some(session.embeddings(rt.handle(), &graph, spec, device)?)
+            }
             _ => None,
         };
         let valid = valid.as_ref().map(|(u, i)| (u, i));

@@ -160,7 +160,9 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
         tracing::info!(model = kind.as_str(), steps = summary.steps, edges = summary.edges, train_secs, time = ?summary.time, "trained");
         let test = session.embeddings(rt.handle(), test_graph, &spec, device)?;
         let valid = match &history {
-            Some(_) if final_eval.has_valid() => Some(session.embeddings(rt.handle(), &graph, &spec, device)?),
+            Some(_) if final_eval.has_valid() => {
+                Some(session.embeddings(rt.handle(), &graph, &spec, device)?)
+            }
             _ => None,
         };
         let valid = valid.as_ref().map(|(u, i)| (u, i));

@@ -143,7 +143,13 @@ impl<'a> FinalEval<'a> {
             (None, Some(selection)) => {
                 let (w, curve) =
                     choose_weight(&valid_emb, &valid_near, selection, &self.spec.eval.ks, self.spec.seed);
-                tracing::info!(model, neighbourhood = kind.as_str(), weight = w, ?curve, "chose the neighbourhood weight on validation");
+                tracing::info!(
+                    model,
+                    neighbourhood = kind.as_str(),
+                    weight = w,
+                    ?curve,
+                    "chose the neighbourhood weight on validation"
+                );
                 w
             }
             (None, None) => 0.0, // refused by `new`
@@ -162,7 +168,8 @@ impl<'a> FinalEval<'a> {
         let fitted = &self.fits[&kind];
         let valid_history = self.valid.as_ref().unwrap_or(&self.test);
         let test = WeightScores::new(&fitted.test, &self.test.train_items);
-        let valid = WeightScores::new(fitted.valid.as_ref().unwrap_or(&fitted.test), &valid_history.train_items);
+        let valid =
+            WeightScores::new(fitted.valid.as_ref().unwrap_or(&fitted.test), &valid_history.train_items);
         Row { model: kind.as_str().to_owned(), main: false, evaluation: self.both(&test, &valid) }
     }
 }
