@@ -188,8 +188,8 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     history.observe(&job);
     write_metrics(&run_dir, &job)?;
     print!("{}", render_model_table(&job));
-    let main = spec.model.kind.as_str();
-    let samples = report::markdown::samples_of(&job, main);
+    let main = spec.main_name().unwrap_or_else(|| spec.model.kind.as_str().to_owned());
+    let samples = report::markdown::samples_of(&job, &main);
     if !samples.is_empty() {
         println!("\nsample recommendations ({main}):");
         print!("{}", report::markdown::render_samples_text(&samples));

@@ -139,14 +139,14 @@ fn popularity_table(data: &RunData<'_>) -> String {
 
 fn samples_markdown(data: &RunData<'_>) -> String {
     let mut out = String::new();
-    for kind in data.spec.models() {
-        for s in samples_of(data.job, kind.as_str()) {
+    for name in data.spec.model_names() {
+        for s in samples_of(data.job, &name) {
             let recent: Vec<String> = s
                 .recent
                 .iter()
                 .map(|r| format!("{} item {} (category {})", r.behavior, r.item, r.category))
                 .collect();
-            let _ = writeln!(out, "**{}, user {}**. Recent: {}.\n", kind.as_str(), s.user, recent.join("; "));
+            let _ = writeln!(out, "**{}, user {}**. Recent: {}.\n", name, s.user, recent.join("; "));
             out.push_str(
                 "| rank | item | category | score | held-out target |\n|---:|---:|---:|---:|:---:|\n",
             );
