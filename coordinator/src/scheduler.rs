@@ -226,15 +226,9 @@ pub fn prepare(spec: &JobSpec) -> anyhow::Result<PlanRecord> {
         tessera_graph::store::write(&built, graph)
             .with_context(|| format!("write graph {}", graph.display()))?;
     }
-    if let Some(setting) = spec.needs_validation() {
-        let manifest = tessera_graph::store::read_manifest(graph)?;
-        anyhow::ensure!(
-            manifest.split.valid_pairs > 0,
-            "{setting} is set, but the split of graph {} has no validation pairs \
-             (give the build spec's split a valid_fraction, valid_values or valid_last)",
-            graph.display()
-        );
-    }
+    let manifest = tessera_graph::store::read_manifest(graph)?;
+    spec.check_validation(manifest.split.valid_pairs)
+        .with_context(|| format!("graph {}", graph.display()))?;
     let dir = spec.partitions_dir();
     let parts = spec.cluster.workers;
     if plan_matches(&dir, graph, parts, spec.halo_hops()) {

@@ -106,10 +106,41 @@ fn train_pairs(events: &[Event], train: &[bool]) -> HashSet<u64> {
     events.iter().zip(train).filter(|(_, &t)| t).map(|(e, _)| key(e.user, e.item)).collect()
 }
 
+/// Each user's last row of `behavior` among the rows `eligible` accepts
+/// (the later row wins a tie), as (ts, item).
+fn last_rows(
+    events: &[Event],
+    behavior: Behavior,
+    num_users: usize,
+    eligible: impl Fn(usize, &Event) -> bool,
+) -> Vec<Option<(i64, u32)>> {
+    let mut last: Vec<Option<(i64, u32)>> = vec![None; num_users];
+    for (k, e) in events.iter().enumerate() {
+        if e.behavior != behavior || !eligible(k, e) {
+            continue;
+        }
+        let slot = &mut last[e.user as usize];
+        if slot.is_none_or(|(ts, _)| e.ts >= ts) {
+            *slot = Some((e.ts, e.item));
+        }
+    }
+    last
+}
+
+/// Holds each user's `last` pair out of training, with every later row of
+/// the user, so nothing from that moment on is known when the pair is
+/// scored; returns the pairs as targets.
+fn hold_out(events: &[Event], train: &mut [bool], last: &[Option<(i64, u32)>]) -> Vec<(u32, u32)> {
+    for (e, train) in events.iter().zip(train.iter_mut()) {
+        if last[e.user as usize].is_some_and(|(ts, item)| item == e.item || e.ts > ts) {
+            *train = false;
+        }
+    }
+    last.iter().enumerate().filter_map(|(u, l)| l.map(|(_, item)| (u as u32, item))).collect()
+}
+
 /// The leave-one-out validation split: each test user's last training row
-/// of `behavior` (the later row wins a tie) becomes a validation target, and
-/// every training row of that (user, item) pair, and every later one of the
-/// user, leaves training.
+/// of `behavior` becomes a validation target, held out as a test pair is.
 fn hold_out_last(events: &[Event], out: &mut Split, behavior: Behavior, num_users: usize) {
     let mut tested = vec![false; num_users];
     for &(u, _) in &out.test {
@@ -118,25 +149,11 @@ fn hold_out_last(events: &[Event], out: &mut Split, behavior: Behavior, num_user
         }
     }
     out.test_time_train = Some(out.train.clone());
-    let mut last: Vec<Option<(i64, u32)>> = vec![None; num_users];
-    for (e, _) in events.iter().zip(&out.train).filter(|(e, &t)| t && e.behavior == behavior) {
-        if !tested.get(e.user as usize).copied().unwrap_or(false) {
-            continue;
-        }
-        let slot = &mut last[e.user as usize];
-        if slot.is_none_or(|(ts, _)| e.ts >= ts) {
-            *slot = Some((e.ts, e.item));
-        }
-    }
-    // As for a leave-one-out test pair: every row of the pair and every
-    // later row of the user leave training, so nothing from the validation
-    // moment on is known when it is scored.
-    for (e, train) in events.iter().zip(out.train.iter_mut()) {
-        if last[e.user as usize].is_some_and(|(ts, item)| item == e.item || e.ts > ts) {
-            *train = false;
-        }
-    }
-    out.valid = last.iter().enumerate().filter_map(|(u, l)| l.map(|(_, item)| (u as u32, item))).collect();
+    let train = &out.train;
+    let last = last_rows(events, behavior, num_users, |k, e| {
+        train[k] && tested.get(e.user as usize).copied().unwrap_or(false)
+    });
+    out.valid = hold_out(events, &mut out.train, &last);
     out.summary.valid_in_history = true;
 }
 
@@ -194,25 +211,8 @@ pub fn split(
         }
         SplitSpec::LeaveLastOut { behavior, valid_last } => {
             out.summary.kind = "leave_last_out".into();
-            // Each user's last row of `behavior` (the later row wins a tie).
-            let mut last: Vec<Option<(i64, u32)>> = vec![None; users.len()];
-            for e in events.iter().filter(|e| e.behavior == *behavior) {
-                let slot = &mut last[e.user as usize];
-                if slot.is_none_or(|(ts, _)| e.ts >= ts) {
-                    *slot = Some((e.ts, e.item));
-                }
-            }
-            // Hold out every row of the test pair and every later row of the
-            // user, so nothing from the test moment on leaks into training.
-            for (e, train) in events.iter().zip(out.train.iter_mut()) {
-                if let Some((ts, item)) = last[e.user as usize] {
-                    if e.item == item || e.ts > ts {
-                        *train = false;
-                    }
-                }
-            }
-            out.test =
-                last.iter().enumerate().filter_map(|(u, l)| l.map(|(_, item)| (u as u32, item))).collect();
+            let last = last_rows(events, *behavior, users.len(), |_, _| true);
+            out.test = hold_out(events, &mut out.train, &last);
             if let Some(b) = valid_last {
                 hold_out_last(events, &mut out, *b, users.len());
             }

@@ -160,16 +160,28 @@ impl JobSpec {
         self.model.neighbourhood.map(|n| format!("{}+{}", self.model.kind.as_str(), n.as_str()))
     }
 
-    /// The setting that needs validation targets in the graph's split, if any:
-    /// scoring them during training, or choosing the neighbourhood weight.
-    pub fn needs_validation(&self) -> Option<&'static str> {
-        if self.eval.every_epochs > 0 {
-            Some("eval.every_epochs")
+    /// Checks that a graph whose split has `valid_pairs` validation targets
+    /// can run the job: scoring them during training, or choosing the
+    /// neighbourhood weight, needs some.
+    ///
+    /// # Errors
+    /// Names the setting that needs them.
+    pub fn check_validation(&self, valid_pairs: u64) -> Result<(), SpecError> {
+        let setting = if self.eval.every_epochs > 0 {
+            "eval.every_epochs"
         } else if self.model.neighbourhood.is_some() && self.model.neighbourhood_weight.is_none() {
-            Some("model.neighbourhood (with no model.neighbourhood_weight)")
+            "model.neighbourhood"
         } else {
-            None
+            return Ok(());
+        };
+        if valid_pairs > 0 {
+            return Ok(());
         }
+        Err(invalid(
+            setting,
+            "needs validation targets, and the graph's split has none (give the build spec's split a \
+             valid_fraction, valid_values or valid_last; or set model.neighbourhood_weight)",
+        ))
     }
 
     /// Epochs over all models (each trains `train.epochs`).

@@ -132,3 +132,23 @@ fn classic_baselines_are_kept_apart_from_the_trained_ones() {
     let bad = format!("{MINIMAL}[classic.rp3beta]\nalpha = 3.0\n");
     assert!(JobSpec::parse(&bad, None).unwrap_err().to_string().contains("classic.rp3beta.alpha"));
 }
+
+#[test]
+fn a_neighbourhood_term_without_a_weight_needs_validation_targets() {
+    let spec = JobSpec::parse(&format!("{MINIMAL}neighbourhood = \"itemknn\"\n"), None).unwrap();
+    assert_eq!(spec.main_name().as_deref(), Some("hgt+itemknn"));
+    assert!(spec.check_validation(5).is_ok());
+    let err = spec.check_validation(0).unwrap_err().to_string();
+    assert!(err.contains("model.neighbourhood") && err.contains("valid_last"), "{err}");
+    // With a weight set, nothing is chosen on validation.
+    let fixed =
+        JobSpec::parse(&format!("{MINIMAL}neighbourhood = \"itemknn\"\nneighbourhood_weight = 4.0\n"), None)
+            .unwrap();
+    assert!(fixed.check_validation(0).is_ok());
+    // A weight without the term, or a negative one, is refused by name.
+    for bad in ["neighbourhood_weight = 4.0\n", "neighbourhood = \"itemknn\"\nneighbourhood_weight = -1.0\n"]
+    {
+        let err = JobSpec::parse(&format!("{MINIMAL}{bad}"), None).unwrap_err().to_string();
+        assert!(err.contains("model.neighbourhood_weight"), "{err}");
+    }
+}

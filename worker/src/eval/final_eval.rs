@@ -55,7 +55,8 @@ impl<'a> FinalEval<'a> {
     /// validation targets when the split has them.
     ///
     /// # Errors
-    /// `model.neighbourhood` with no weight and no validation targets to choose it on.
+    /// A setting that needs validation targets the split lacks
+    /// ([`JobSpec::check_validation`]).
     pub fn new(graph: &Graph, history: Option<&Graph>, spec: &'a JobSpec) -> anyhow::Result<Self> {
         let on_valid = spec.dataset.eval_split == EvalSplit::Valid;
         let has_valid = !graph.valid_pairs().is_empty();
@@ -69,11 +70,7 @@ impl<'a> FinalEval<'a> {
             data.limit_users(spec.eval.validation_users as usize, spec.seed);
             data
         });
-        anyhow::ensure!(
-            spec.model.neighbourhood.is_none() || spec.model.neighbourhood_weight.is_some() || has_valid,
-            "model.neighbourhood_weight is unset, and the graph's split has no validation targets to \
-             choose it on: set the weight, or build the graph with a validation split (split.valid_last)"
-        );
+        spec.check_validation(graph.valid_pairs().len() as u64)?;
         Ok(Self { spec, test, valid, selection, fits: HashMap::new() })
     }
 

@@ -62,7 +62,9 @@ pub struct Evaluation {
 }
 
 impl EvalData {
-    /// From a graph: `valid` picks the validation targets instead of the test ones.
+    /// From a graph: `valid` picks the validation targets instead of the test
+    /// ones. Test targets of a split that cut validation rows out of training
+    /// belong on the graph at test time (`Graph::open_history`).
     pub fn of(graph: &Graph, valid: bool) -> Self {
         let users = graph.num_nodes(NodeType::User);
         let items = graph.num_nodes(NodeType::Item);
@@ -74,15 +76,6 @@ impl EvalData {
                 for &i in csr.neighbors(u as u32) {
                     list.push(i);
                     popularity[i as usize] += 1;
-                }
-            }
-        }
-        // A validation pair cut out of the training log is history at test
-        // time (it is not counted in the popularity, which is training's).
-        if !valid && graph.manifest().split.valid_in_history {
-            for (u, i) in graph.valid_pairs() {
-                if let Some(list) = train_items.get_mut(u as usize) {
-                    list.push(i);
                 }
             }
         }
