@@ -21,6 +21,17 @@ pub struct Cli {
     /// Coordinator endpoint for the job verbs.
     #[arg(long, global = true, env = "TESSERA_COORDINATOR", default_value = tessera_control::client::DEFAULT_ENDPOINT)]
     pub coordinator: String,
+    /// Off a terminal (a file, a pipe, CI), the longest gap between two
+    /// progress lines of `watch`, `submit --wait` and `local`; a line is also
+    /// printed at each phase change. On a terminal the live bar is kept.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_PROGRESS_EVERY",
+        default_value = watch::DEFAULT_PROGRESS_EVERY,
+        value_parser = humantime::parse_duration
+    )]
+    pub progress_every: std::time::Duration,
     /// The verb to run.
     #[command(subcommand)]
     pub command: Command,
@@ -94,16 +105,16 @@ fn block_on(future: impl std::future::Future<Output = anyhow::Result<Exit>>) -> 
 /// # Errors
 /// Whatever the verb fails with, with context.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let endpoint = cli.coordinator;
+    let (endpoint, every) = (cli.coordinator, cli.progress_every);
     match cli.command {
         Command::Graph(command) => graph::run(command).map(|()| Exit::Ok),
         Command::Partition(args) => partition::run(args).map(|()| Exit::Ok),
         Command::Serve(args) => serve::run_serve(args).map(|()| Exit::Ok),
-        Command::Submit(args) => block_on(jobs::submit(&endpoint, args)),
+        Command::Submit(args) => block_on(jobs::submit(&endpoint, args, every)),
         Command::List => block_on(jobs::list(&endpoint)),
         Command::Status(args) => block_on(jobs::status(&endpoint, args)),
         Command::Cancel(args) => block_on(jobs::cancel(&endpoint, args)),
-        Command::Watch(args) => block_on(watch::watch(&endpoint, &args.job)),
-        Command::Local(args) => block_on(local::local(args)),
+        Command::Watch(args) => block_on(watch::watch(&endpoint, &args.job, every)),
+        Command::Local(args) => block_on(local::local(args, every)),
     }
 }

@@ -20,5 +20,5 @@ fn example_job_specs_are_valid() {
             seen += 1;
         }
     }
-    assert!(seen >= 4, "demo, ecomm, tmall_mb and taobao_slice");
+    assert!(seen >= 5, "demo, pairs, ecomm, tmall_mb and taobao_slice");
 }

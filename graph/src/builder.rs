@@ -37,12 +37,40 @@ pub struct BuildReport {
     pub log_categories: u64,
     /// Events per behaviour in the log.
     pub log_events_per_behavior: Vec<(Behavior, u64)>,
-    /// Earliest and latest log time, Unix seconds.
+    /// Earliest and latest log time, Unix seconds ((0, 0) without times).
     pub time_range: (i64, i64),
+    /// Whether the log rows carry times. Without them the edges have no
+    /// time decay (their weight is their count), the features no recency,
+    /// and the models no temporal encoding.
+    #[serde(default = "timed_default")]
+    pub timed: bool,
     /// Seconds spent reading the log.
     pub read_secs: f64,
     /// Seconds spent building relations and features.
     pub build_secs: f64,
+}
+
+impl BuildReport {
+    /// One line on the log's times: their range, or that there are none and
+    /// what that turns off.
+    pub fn time_line(&self) -> String {
+        if self.timed {
+            let (lo, hi) = self.time_range;
+            format!("time: {lo} to {hi} (Unix seconds, {:.1} days)", (hi - lo) as f64 / 86_400.0)
+        } else {
+            UNTIMED_NOTE.to_owned()
+        }
+    }
+}
+
+/// What a graph without times turns off, in the words `graph stats` and
+/// the worker use.
+pub const UNTIMED_NOTE: &str = "time: none (the log has no time column): no time decay on the edges, \
+     no recency features and no temporal encoding; co-occurrence pairs rows by log order";
+
+/// Graphs written before `timed` existed all had times.
+fn timed_default() -> bool {
+    true
 }
 
 /// A built graph held in memory, ready to be written.
@@ -107,6 +135,7 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
         log_items,
         log_events_per_behavior: Behavior::ALL.iter().map(|b| (*b, per_behavior[b.index()])).collect(),
         time_range: events.iter().fold((i64::MAX, i64::MIN), |(lo, hi), e| (lo.min(e.ts), hi.max(e.ts))),
+        timed: format.has_time(),
         read_secs,
         ..BuildReport::default()
     };
@@ -266,8 +295,8 @@ fn assemble(inputs: &Inputs<'_>, events: &[Event], keep: &[bool], report: &mut B
         }
     }
 
-    // Features.
-    let mut user_feats = user_features(&train, num_users, now);
+    // Features (no recency or active days without times).
+    let mut user_feats = user_features(&train, num_users, report.timed.then_some(now));
     if let Some((names, dense)) = profiles {
         let mut cols = vec![vec![f32::NAN; num_users]; names.len()];
         for (u, values) in dense {

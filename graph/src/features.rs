@@ -85,9 +85,10 @@ fn activity(events: impl Iterator<Item = (usize, Behavior, i64)>, n: usize) -> A
     act
 }
 
-/// User features from training events: log counts per behaviour, log active
-/// days, buy/click ratio and log recency in days (`now` = last training time).
-pub fn user_features(train: &[Event], num_users: usize, now: i64) -> FeatureMatrix {
+/// User features from training events: log counts per behaviour, the
+/// buy/click ratio and, for a log with times (`now` = last training time),
+/// log active days and log recency in days.
+pub fn user_features(train: &[Event], num_users: usize, now: Option<i64>) -> FeatureMatrix {
     let act = activity(train.iter().map(|e| (e.user as usize, e.behavior, e.ts)), num_users);
     let mut cols: Vec<Vec<f32>> = (0..7).map(|_| Vec::with_capacity(num_users)).collect();
     for u in 0..num_users {
@@ -97,11 +98,21 @@ pub fn user_features(train: &[Event], num_users: usize, now: i64) -> FeatureMatr
         }
         cols[4].push(log1p(act.days[u] as f32));
         cols[5].push(c[Behavior::Buy.index()] / (c[Behavior::Click.index()] + 1.0));
-        let recency =
-            if act.last_ts[u] == i64::MIN { f32::NAN } else { (now - act.last_ts[u]) as f32 / 86_400.0 };
-        cols[6].push(if recency.is_nan() { recency } else { log1p(recency) });
+        let recency = match now {
+            Some(now) if act.last_ts[u] != i64::MIN => log1p((now - act.last_ts[u]) as f32 / 86_400.0),
+            _ => f32::NAN,
+        };
+        cols[6].push(recency);
     }
-    let names = ["n_click", "n_cart", "n_fav", "n_buy", "active_days", "buy_click_ratio", "recency_days"];
+    let mut names =
+        vec!["n_click", "n_cart", "n_fav", "n_buy", "active_days", "buy_click_ratio", "recency_days"];
+    if now.is_none() {
+        // Without times every user has one "day" and no recency.
+        for drop in [6, 4] {
+            cols.remove(drop);
+            names.remove(drop);
+        }
+    }
     let mut m = FeatureMatrix::new(num_users);
     m.push_columns(names.iter().map(|s| format!("log_{s}")).collect(), cols);
     m

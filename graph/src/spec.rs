@@ -74,6 +74,24 @@ pub enum SplitSpec {
         #[serde(default)]
         valid_fraction: Option<f64>,
     },
+    /// A random share of the distinct (user, item) pairs are test targets
+    /// (and another share validation targets); every row of a held-out pair
+    /// leaves training. Needs no times, so it suits (user, item) logs.
+    Random {
+        /// Share of the pairs held out as test targets, in (0, 1).
+        fraction: f64,
+        /// Share of the pairs held out as validation targets, in [0, 1 −
+        /// fraction). None = no validation set.
+        #[serde(default)]
+        valid_fraction: Option<f64>,
+        /// Behaviours whose pairs can be targets (all when empty); the other
+        /// pairs always train.
+        #[serde(default)]
+        test_behaviors: Vec<Behavior>,
+        /// Seed of the draw (the same seed holds out the same pairs).
+        #[serde(default)]
+        seed: u64,
+    },
     /// Each user's last row of `behavior` is the test pair.
     LeaveLastOut {
         /// The behaviour held out.
@@ -110,6 +128,19 @@ pub enum SplitSpec {
         #[serde(default)]
         valid_last: Option<Behavior>,
     },
+}
+
+impl SplitSpec {
+    /// The name of the part of this split that needs row times, if any:
+    /// a time cut, and the "last row" of leave-last-out and `valid_last`.
+    pub fn time_based(&self) -> Option<&'static str> {
+        match self {
+            SplitSpec::TimeCut { .. } => Some("kind = \"time_cut\""),
+            SplitSpec::LeaveLastOut { .. } => Some("kind = \"leave_last_out\""),
+            SplitSpec::TestFile { valid_last: Some(_), .. } => Some("valid_last"),
+            SplitSpec::None | SplitSpec::Random { .. } | SplitSpec::TestFile { .. } => None,
+        }
+    }
 }
 
 /// Edge weighting and co-occurrence options.
@@ -228,7 +259,16 @@ impl BuildSpec {
     /// # Errors
     /// Returns `GraphError::Config` naming the field.
     pub fn validate(&self) -> Result<()> {
-        self.log_format()?.validate()?;
+        let format = self.log_format()?;
+        format.validate()?;
+        if !format.has_time() {
+            if let Some(kind) = self.split.time_based() {
+                return Err(GraphError::Config(format!(
+                    "split: {kind} orders rows by time, but the log has no time column (log.format.time); \
+                     give the test pairs in a file (kind = \"test_file\", without valid_last) or add a time column"
+                )));
+            }
+        }
         let e = &self.edges;
         if !(e.half_life_days.is_finite() && e.half_life_days > 0.0) {
             return Err(GraphError::Config(format!(
@@ -260,6 +300,20 @@ impl BuildSpec {
                     if !(*v > 0.0 && *v < fraction.unwrap_or(1.0)) {
                         return Err(GraphError::Config(format!(
                             "split.valid_fraction must be in (0, split.fraction), got {v}"
+                        )));
+                    }
+                }
+            }
+            SplitSpec::Random { fraction, valid_fraction, .. } => {
+                if !(*fraction > 0.0 && *fraction < 1.0) {
+                    return Err(GraphError::Config(format!(
+                        "split.fraction must be in (0, 1), got {fraction}"
+                    )));
+                }
+                if let Some(v) = valid_fraction {
+                    if !(*v >= 0.0 && v + fraction < 1.0) {
+                        return Err(GraphError::Config(format!(
+                            "split.valid_fraction must be ≥ 0 with valid_fraction + fraction < 1, got {v}"
                         )));
                     }
                 }

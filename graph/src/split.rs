@@ -58,7 +58,7 @@ pub struct Split {
 /// Figures about a split, stored in the manifest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SplitSummary {
-    /// `none`, `time_cut`, `leave_last_out` or `test_file`.
+    /// `none`, `time_cut`, `random`, `leave_last_out` or `test_file`.
     pub kind: String,
     /// Training rows.
     pub train_rows: u64,
@@ -82,6 +82,16 @@ pub struct SplitSummary {
 
 fn key(user: u32, item: u32) -> u64 {
     u64::from(user) << 32 | u64::from(item)
+}
+
+/// A uniform draw in [0, 1) from a seed and a pair key (SplitMix64), so a
+/// pair's fate does not depend on row order.
+fn unit_hash(seed: u64, key: u64) -> f64 {
+    let mut z = seed ^ key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Keeps unique targets not seen in training; returns the number dropped.
@@ -208,6 +218,30 @@ pub fn split(
             out.test = test;
             out.valid = valid;
             out.summary.dropped_seen_in_train = dropped_test + dropped_valid;
+        }
+        SplitSpec::Random { fraction, valid_fraction, test_behaviors, seed } => {
+            out.summary.kind = "random".into();
+            let draw = |e: &Event| unit_hash(*seed, key(e.user, e.item));
+            let valid_share = valid_fraction.unwrap_or(0.0);
+            let (mut test_candidates, mut valid_candidates) = (Vec::new(), Vec::new());
+            let held: HashSet<u64> = events
+                .iter()
+                .filter(|e| test_behaviors.is_empty() || test_behaviors.contains(&e.behavior))
+                .filter(|e| draw(e) < fraction + valid_share)
+                .map(|e| {
+                    if draw(e) < *fraction { &mut test_candidates } else { &mut valid_candidates }
+                        .push((e.user, e.item));
+                    key(e.user, e.item)
+                })
+                .collect();
+            for (e, train) in events.iter().zip(out.train.iter_mut()) {
+                if held.contains(&key(e.user, e.item)) {
+                    *train = false;
+                }
+            }
+            let seen = train_pairs(events, &out.train);
+            (out.test, _) = keep_unseen(&test_candidates, &seen);
+            (out.valid, _) = keep_unseen(&valid_candidates, &seen);
         }
         SplitSpec::LeaveLastOut { behavior, valid_last } => {
             out.summary.kind = "leave_last_out".into();

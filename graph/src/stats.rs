@@ -132,6 +132,7 @@ impl fmt::Display for GraphStats {
             r.log_categories,
             r.log_events_per_behavior.iter().map(|(b, n)| format!("{b}={n}")).collect::<Vec<_>>().join(" ")
         )?;
+        writeln!(f, "{}", r.time_line())?;
         writeln!(f, "\n{:<10} {:>12} {:>8}", "node type", "nodes", "feat dim")?;
         for n in &self.nodes {
             writeln!(f, "{:<10} {:>12} {:>8}", n.node_type.as_str(), n.count, n.feature_dim)?;

@@ -28,8 +28,10 @@ use crate::train::step::StepTasks;
 use crate::view::TrainView;
 use tessera_job::{JobSpec, NegativeKind, SamplerKind, Target};
 
-/// The model config a spec asks for, for model `kind`.
-pub fn model_config(spec: &JobSpec, kind: ModelKind) -> Config {
+/// The model config a spec asks for, for model `kind`, on a graph whose
+/// rows have times (`timed`) or not: without times there is no temporal
+/// encoding, whatever the spec says.
+pub fn model_config(spec: &JobSpec, kind: ModelKind, timed: bool) -> Config {
     let m = &spec.model;
     Config {
         kind,
@@ -39,7 +41,7 @@ pub fn model_config(spec: &JobSpec, kind: ModelKind) -> Config {
         dropout: m.dropout,
         features: m.features,
         num_bases: m.num_bases as usize,
-        temporal: m.temporal && kind == ModelKind::Hgt,
+        temporal: m.temporal && kind == ModelKind::Hgt && timed,
         id_dropout: if matches!(kind, ModelKind::Hgt | ModelKind::Rgcn) && m.features {
             m.id_dropout
         } else {
@@ -197,7 +199,14 @@ impl ModelSession {
         device: Device,
     ) -> anyhow::Result<Self> {
         tch::manual_seed(spec.seed as i64);
-        let config = model_config(spec, kind);
+        let timed = graph.manifest().report.timed;
+        if !timed && spec.model.temporal && kind == ModelKind::Hgt {
+            tracing::warn!(
+                model = kind.as_str(),
+                "model.temporal is set, but the graph has no times: temporal encoding is off"
+            );
+        }
+        let config = model_config(spec, kind, timed);
         let hoods = neighbourhoods(graph, kind, &sampler_choice(spec, kind), spec.seed, true);
         let schema = Schema::of(graph, &hoods.messages());
         let vs = nn::VarStore::new(device);

@@ -60,7 +60,11 @@ fn state_name(state: i32) -> &'static str {
 ///
 /// # Errors
 /// Fails on an invalid spec, an unreachable coordinator, or a refused job.
-pub async fn submit(endpoint: &str, args: SubmitArgs) -> anyhow::Result<Exit> {
+pub async fn submit(
+    endpoint: &str,
+    args: SubmitArgs,
+    progress_every: std::time::Duration,
+) -> anyhow::Result<Exit> {
     let spec =
         JobSpec::from_file(&args.spec).with_context(|| format!("read job spec {}", args.spec.display()))?;
     // Send the spec with its paths made absolute, so the coordinator and
@@ -77,7 +81,7 @@ pub async fn submit(endpoint: &str, args: SubmitArgs) -> anyhow::Result<Exit> {
     if !args.wait {
         return Ok(Exit::Ok);
     }
-    Ok(match watch_job(endpoint, &job_id).await? {
+    Ok(match watch_job(endpoint, &job_id, progress_every).await? {
         WatchOutcome::Succeeded => Exit::Ok,
         WatchOutcome::Failed => Exit::JobFailed,
         WatchOutcome::Cancelled => Exit::JobCancelled,

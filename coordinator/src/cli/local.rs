@@ -35,7 +35,7 @@ pub struct LocalArgs {
 ///
 /// # Errors
 /// Fails when the cluster cannot start or the job cannot be followed.
-pub async fn local(args: LocalArgs) -> anyhow::Result<Exit> {
+pub async fn local(args: LocalArgs, progress_every: Duration) -> anyhow::Result<Exit> {
     let children = Arc::new(Children::default());
     let options = LocalOptions {
         spec: args.spec,
@@ -43,6 +43,7 @@ pub async fn local(args: LocalArgs) -> anyhow::Result<Exit> {
         run_dir: args.run_dir,
         bin_dir: args.bin_dir,
         device: args.device,
+        progress_every,
     };
     let crashed = {
         let children = children.clone();

@@ -1,8 +1,9 @@
 //! `coordinator watch JOB`: a live view of a job with indicatif — one bar for
 //! the whole job (epoch, step, loss, edges/s, ETA) and a line per partition
-//! and worker — ending with the final metrics. Without a terminal it prints a
-//! plain line every few seconds instead. It reconnects when the coordinator
-//! restarts.
+//! and worker — ending with the final metrics. Without a terminal (a file, a
+//! pipe, CI, `nohup`) it prints a plain line at each phase change and at most
+//! one more per `--progress-every` (10 s by default) instead. It reconnects
+//! when the coordinator restarts.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
@@ -25,6 +26,9 @@ pub enum WatchOutcome {
     Cancelled,
 }
 
+/// The default longest gap between two plain progress lines.
+pub const DEFAULT_PROGRESS_EVERY: &str = "10s";
+
 /// How long `watch` keeps trying to reconnect to a restarting coordinator.
 pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
 
@@ -34,8 +38,8 @@ const SCALE: u64 = 10_000;
 ///
 /// # Errors
 /// Fails when the job does not exist or the coordinator stays unreachable.
-pub async fn watch(endpoint: &str, job_id: &str) -> anyhow::Result<Exit> {
-    Ok(match watch_job(endpoint, job_id).await? {
+pub async fn watch(endpoint: &str, job_id: &str, progress_every: Duration) -> anyhow::Result<Exit> {
+    Ok(match watch_job(endpoint, job_id, progress_every).await? {
         WatchOutcome::Succeeded => Exit::Ok,
         WatchOutcome::Failed => Exit::JobFailed,
         WatchOutcome::Cancelled => Exit::JobCancelled,
@@ -47,11 +51,12 @@ struct View {
     main: ProgressBar,
     parts: BTreeMap<u32, ProgressBar>,
     plain: bool,
-    last_plain: Option<Instant>,
+    plain_every: Duration,
+    last_plain: Option<(Instant, String)>,
 }
 
 impl View {
-    fn new() -> Self {
+    fn new(plain_every: Duration) -> Self {
         let plain = !std::io::stderr().is_terminal();
         let multi = MultiProgress::with_draw_target(if plain {
             ProgressDrawTarget::hidden()
@@ -66,7 +71,7 @@ impl View {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         main.enable_steady_tick(Duration::from_millis(200));
-        Self { multi, main, parts: BTreeMap::new(), plain, last_plain: None }
+        Self { multi, main, parts: BTreeMap::new(), plain, plain_every, last_plain: None }
     }
 
     fn update(&mut self, job: &Job) {
@@ -122,9 +127,9 @@ impl View {
                 None => worker.to_owned(),
             });
         }
-        if self.plain && self.last_plain.is_none_or(|t| t.elapsed() >= Duration::from_secs(2)) {
+        if self.plain && plain_line_due(self.last_plain.as_ref(), &state, self.plain_every) {
             eprintln!("[{:>5.1}%] {message}", 100.0 * fraction);
-            self.last_plain = Some(Instant::now());
+            self.last_plain = Some((Instant::now(), state));
         }
     }
 
@@ -134,6 +139,12 @@ impl View {
         }
         self.main.finish();
     }
+}
+
+/// Whether a plain progress line is due: the first one, a new phase (job
+/// state and message), or `every` since the last line.
+fn plain_line_due(last: Option<&(Instant, String)>, phase: &str, every: Duration) -> bool {
+    last.is_none_or(|(at, last_phase)| last_phase != phase || at.elapsed() >= every)
 }
 
 fn epochs_of(job: &Job) -> u32 {
@@ -192,12 +203,18 @@ async fn watch_once(
 }
 
 /// Watches a job until it ends, reconnecting for up to [`RECONNECT_FOR`]
-/// when the coordinator goes away, and prints the final metrics.
+/// when the coordinator goes away, and prints the final metrics. Off a
+/// terminal, progress lines come at phase changes and at most one more per
+/// `progress_every`.
 ///
 /// # Errors
 /// Fails when the job does not exist or the coordinator stays unreachable.
-pub async fn watch_job(endpoint: &str, job_id: &str) -> anyhow::Result<WatchOutcome> {
-    watch_job_observed(endpoint, job_id, &mut |_| {}).await
+pub async fn watch_job(
+    endpoint: &str,
+    job_id: &str,
+    progress_every: Duration,
+) -> anyhow::Result<WatchOutcome> {
+    watch_job_observed(endpoint, job_id, progress_every, &mut |_| {}).await
 }
 
 /// [`watch_job`], handing every job snapshot to `observe` as it arrives.
@@ -207,9 +224,10 @@ pub async fn watch_job(endpoint: &str, job_id: &str) -> anyhow::Result<WatchOutc
 pub async fn watch_job_observed(
     endpoint: &str,
     job_id: &str,
+    progress_every: Duration,
     observe: &mut dyn FnMut(&Job),
 ) -> anyhow::Result<WatchOutcome> {
-    let mut view = View::new();
+    let mut view = View::new(progress_every);
     let mut down_since: Option<Instant> = None;
     let mut last: Option<Job> = None;
     loop {

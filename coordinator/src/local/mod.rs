@@ -33,6 +33,8 @@ pub struct LocalOptions {
     pub bin_dir: Option<PathBuf>,
     /// Worker device flag.
     pub device: String,
+    /// Off a terminal, the longest gap between two progress lines.
+    pub progress_every: Duration,
 }
 
 /// How the local run ended.
@@ -183,7 +185,9 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
         .map_err(|s| anyhow::anyhow!("submit refused: {}", s.message()))?;
     eprintln!("job         {job_id}");
     let mut history = History::default();
-    let outcome = watch_job_observed(&endpoint, &job_id, &mut |job| history.observe(job)).await?;
+    let outcome =
+        watch_job_observed(&endpoint, &job_id, options.progress_every, &mut |job| history.observe(job))
+            .await?;
     let job = client.get_job(GetJobRequest { job_id }).await?.into_inner();
     history.observe(&job);
     write_metrics(&run_dir, &job)?;
@@ -193,6 +197,11 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     if !samples.is_empty() {
         println!("\nsample recommendations ({main}):");
         print!("{}", report::markdown::render_samples_text(&samples));
+    }
+    if let Ok(graph) = tessera_graph::Graph::open(&spec.dataset.graph) {
+        if !graph.manifest().report.timed {
+            eprintln!("note: {}", graph.manifest().report.time_line());
+        }
     }
     let written = report::write(&run_dir, &report::gather(&job, &spec, &history))?;
     for note in &written.notes {

@@ -24,6 +24,8 @@ pub struct Point {
     pub epoch: u32,
     /// Step within the epoch.
     pub step: u64,
+    /// Steps per epoch of this partition (0 before the first report).
+    pub steps_per_epoch: u64,
     /// Recent mean loss per task.
     pub losses: BTreeMap<String, f64>,
     /// Recent positive edges per second.
@@ -54,6 +56,7 @@ impl History {
                 worker: p.worker_id.clone(),
                 epoch: p.epoch,
                 step: p.step,
+                steps_per_epoch: p.steps_per_epoch,
                 losses: p.losses.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                 edges_per_sec: p.edges_per_sec,
                 time,

@@ -51,16 +51,14 @@ fn date(ts: i64) -> String {
 pub fn render_samples_text(samples: &[&SampleRecommendation]) -> String {
     let mut out = String::new();
     for s in samples {
-        let _ = writeln!(out, "user {} ({}): recent behaviour, newest first", s.user, s.model);
+        // A log without times gives undated rows: no order to claim, no date to show.
+        let timed = s.recent.iter().any(|r| r.ts.is_some());
+        let heading =
+            if timed { "recent behaviour, newest first" } else { "behaviour (the log has no times)" };
+        let _ = writeln!(out, "user {} ({}): {heading}", s.user, s.model);
         for r in &s.recent {
-            let _ = writeln!(
-                out,
-                "    {:<5} item {:<10} category {:<8} {}",
-                r.behavior,
-                r.item,
-                r.category,
-                date(r.ts)
-            );
+            let line = format!("    {:<5} item {:<10} category {:<8} ", r.behavior, r.item, r.category);
+            let _ = writeln!(out, "{}", (line + &r.ts.map(date).unwrap_or_default()).trim_end());
         }
         let _ = writeln!(out, "  top {}:", s.top.len());
         for (k, t) in s.top.iter().enumerate() {

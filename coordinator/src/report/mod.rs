@@ -73,10 +73,10 @@ pub fn write(run_dir: &Path, data: &RunData<'_>) -> anyhow::Result<Written> {
         }
     };
     let (job, spec) = (data.job, data.spec);
-    let losses = series::losses(job, spec, data.history);
+    let losses = series::losses(spec, data.history);
     if !losses.is_empty() {
         plot("loss.png", &|p| {
-            plots::line_chart(p, "Training loss per task", "seconds since submission", "loss", &losses, false)
+            plots::panel_lines(p, "Training loss per model and task", "epoch", "loss", &losses)
         });
     }
     let rates = series::throughput(job, spec, data.history);

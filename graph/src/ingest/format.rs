@@ -57,8 +57,11 @@ pub struct LogFormat {
     /// back to the usual names (pv, clk, cart, fav, buy).
     #[serde(default)]
     pub behavior_map: BTreeMap<String, Behavior>,
-    /// Time column.
-    pub time: Column,
+    /// Time column. Without one (a log of (user, item, behaviour) rows),
+    /// rows carry no timestamp: the graph has no time decay and no temporal
+    /// encoding, and time-based splits are refused.
+    #[serde(default)]
+    pub time: Option<Column>,
     /// How the time column is written.
     #[serde(default = "default_time_format")]
     pub time_format: TimeFormat,
@@ -113,7 +116,7 @@ impl LogFormat {
             behavior: None,
             default_behavior: None,
             behavior_map: BTreeMap::new(),
-            time: Column::Index(time),
+            time: Some(Column::Index(time)),
             time_format: TimeFormat::UnixSeconds,
             category: None,
             shop: None,
@@ -163,7 +166,7 @@ impl LogFormat {
             Some(&self.user),
             Some(&self.item),
             self.behavior.as_ref(),
-            Some(&self.time),
+            self.time.as_ref(),
             self.category.as_ref(),
             self.shop.as_ref(),
             self.brand.as_ref(),
@@ -176,5 +179,10 @@ impl LogFormat {
             }
         }
         Ok(())
+    }
+
+    /// Whether rows carry a time.
+    pub fn has_time(&self) -> bool {
+        self.time.is_some()
     }
 }

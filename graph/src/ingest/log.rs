@@ -20,7 +20,7 @@ pub struct RawEvent {
     pub item: u64,
     /// Behaviour.
     pub behavior: Behavior,
-    /// Unix seconds.
+    /// Unix seconds; 0 for every row of a log without a time column.
     pub ts: i64,
     /// Raw category id, when the log has one.
     pub category: Option<u64>,
@@ -82,7 +82,7 @@ pub(crate) struct Indices {
     pub(crate) user: usize,
     pub(crate) item: usize,
     pub(crate) behavior: Option<usize>,
-    pub(crate) time: usize,
+    pub(crate) time: Option<usize>,
     pub(crate) category: Option<usize>,
     pub(crate) shop: Option<usize>,
     pub(crate) brand: Option<usize>,
@@ -97,7 +97,7 @@ impl Indices {
             user: resolver.resolve(&format.user, "user")?,
             item: resolver.resolve(&format.item, "item")?,
             behavior: opt(&format.behavior, "behavior")?,
-            time: resolver.resolve(&format.time, "time")?,
+            time: opt(&format.time, "time")?,
             category: opt(&format.category, "category")?,
             shop: opt(&format.shop, "shop")?,
             brand: opt(&format.brand, "brand")?,
@@ -109,15 +109,7 @@ impl Indices {
 
     /// Every used position.
     pub(crate) fn all(&self) -> [Option<usize>; 7] {
-        [
-            Some(self.user),
-            Some(self.item),
-            self.behavior,
-            Some(self.time),
-            self.category,
-            self.shop,
-            self.brand,
-        ]
+        [Some(self.user), Some(self.item), self.behavior, self.time, self.category, self.shop, self.brand]
     }
 }
 
@@ -287,9 +279,15 @@ pub(crate) fn parse_row(
         }
         None => format.default_behavior.ok_or("unknown behaviour: no column and no default")?,
     };
-    let time = field(record, ix.time);
-    let time_str = std::str::from_utf8(time).map_err(|_| format!("bad timestamp: {:?}", show(time)))?;
-    let ts = format.time_format.parse(time_str).map_err(|e| format!("bad timestamp: {e}"))?;
+    let ts = match ix.time {
+        Some(index) => {
+            let time = field(record, index);
+            let time_str =
+                std::str::from_utf8(time).map_err(|_| format!("bad timestamp: {:?}", show(time)))?;
+            format.time_format.parse(time_str).map_err(|e| format!("bad timestamp: {e}"))?
+        }
+        None => 0,
+    };
     Ok(RawEvent {
         user,
         item,

@@ -1,6 +1,7 @@
 //! Example recommendations for people: a user's latest training
-//! interactions and a model's top items, with user, item and category ids
-//! as they appear in the logs.
+//! interactions (on a graph without times, the first few, undated) and a
+//! model's top items, with user, item and category ids as they appear in
+//! the logs.
 
 use tessera_graph::schema::{Behavior, NodeType};
 use tessera_graph::store::Graph;
@@ -31,6 +32,7 @@ pub fn describe(graph: &Graph, model: &str, user: u32, top: &[(u32, f32, bool)])
         let range = csr.range(user);
         recent.extend(csr.indices[range.clone()].iter().zip(&csr.ts[range]).map(|(&i, &ts)| (ts, i, b)));
     }
+    let timed = graph.manifest().report.timed;
     recent.sort_by_key(|&(ts, item, _)| std::cmp::Reverse((ts, item)));
     SampleRecommendation {
         model: model.to_owned(),
@@ -42,7 +44,7 @@ pub fn describe(graph: &Graph, model: &str, user: u32, top: &[(u32, f32, bool)])
                 item: items[i as usize],
                 category: category(graph, i),
                 behavior: b.as_str().to_owned(),
-                ts,
+                ts: timed.then_some(ts),
             })
             .collect(),
         top: top

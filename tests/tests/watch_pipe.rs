@@ -1,0 +1,58 @@
+//! `coordinator watch` with its output to a pipe (as in CI, a log collector
+//! or `nohup`): over a real job of about 30 s (etcd, 2 PS shards, `coordinator
+//! serve`, a real worker), it prints a progress line at each phase change and
+//! at most one more every 10 s — not one a second — and then the metrics.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tessera_graph::synth::{build_graph, SynthConfig};
+use tessera_proto::coordinator::v1::SubmitJobRequest;
+use tessera_tests::binaries::binary;
+use tessera_tests::coordinator::start_coordinator;
+use tessera_tests::ps::start_ps_server_with;
+use tessera_tests::worker::{start_worker, tiny_job_spec};
+use tessera_tests::Etcd;
+
+const PREFIX: &str = "/tessera-watch/";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_into_a_pipe_prints_at_most_10_progress_lines_for_a_30s_job() -> anyhow::Result<()> {
+    let etcd = Etcd::start().await?;
+    let ps_flags = vec!["--etcd".to_owned(), etcd.endpoint(), "--etcd-prefix".into(), PREFIX.into()];
+    let _ps = [start_ps_server_with(0, 2, &ps_flags)?, start_ps_server_with(1, 2, &ps_flags)?];
+    let coordinator = start_coordinator(&etcd.endpoint(), PREFIX, "127.0.0.1:0")?;
+    let dir = tempfile::tempdir()?;
+    build_graph(&SynthConfig::new(300, 150, 12_000, 3), dir.path(), 0.1)?;
+    let _worker = start_worker("w0", &etcd.endpoint(), PREFIX, &coordinator.endpoint())?;
+    // HGT then MF, 18 epochs each: about 30 s on 2 cores.
+    let spec =
+        tiny_job_spec("watched", &dir.path().join("graph"), &["mf"], 1).replace("epochs = 6", "epochs = 18");
+    let mut client = tessera_control::client::connect(&coordinator.endpoint()).await?;
+    let request = SubmitJobRequest { spec_toml: spec, job_id: "watched-1".into() };
+    let job_id = client.submit_job(request).await?.into_inner().job_id;
+    let started = std::time::Instant::now();
+    let watch = tokio::task::spawn_blocking({
+        let endpoint = coordinator.endpoint();
+        move || {
+            Command::new(binary("coordinator")?)
+                .args(["--coordinator", &endpoint, "watch", &job_id])
+                .stdin(Stdio::null())
+                .output()
+                .map_err(anyhow::Error::from)
+        }
+    });
+    let out = tokio::time::timeout(Duration::from_secs(300), watch).await???;
+    let elapsed = started.elapsed().as_secs_f64();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("succeeded") && stdout.contains("hgt/ndcg@10"), "{stdout}");
+    let progress: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[') && l.contains("%]")).collect();
+    eprintln!("{} progress lines over {elapsed:.0} s:\n{}", progress.len(), progress.join("\n"));
+    assert!(elapsed >= 20.0, "the job should run about 30 s to test the pacing, ran {elapsed:.0} s");
+    assert!(progress.len() <= 10, "{} progress lines over {elapsed:.0} s:\n{stderr}", progress.len());
+    // The first line and the phase changes are there: training, then the final evaluation.
+    assert!(progress.iter().any(|l| l.contains("training")), "{stderr}");
+    assert!(progress.iter().any(|l| l.contains("final evaluation")), "{stderr}");
+    Ok(())
+}
