@@ -3,6 +3,7 @@
 //! waits for jobs and holds the bar a trained model must clear.
 
 pub mod binaries;
+pub mod cluster;
 pub mod coordinator;
 pub mod etcd;
 pub mod fake_worker;

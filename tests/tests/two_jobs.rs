@@ -9,28 +9,20 @@ use std::time::Duration;
 
 use tessera_graph::synth::{build_graph, SynthConfig};
 use tessera_proto::coordinator::v1::{GetJobRequest, JobState, SubmitJobRequest};
-use tessera_tests::coordinator::start_coordinator;
-use tessera_tests::ps::start_ps_server_with;
-use tessera_tests::worker::{check_beats_random, start_worker, tiny_job_spec, wait_for_end};
-use tessera_tests::Etcd;
+use tessera_tests::cluster::RealCluster;
+use tessera_tests::worker::{check_beats_random, tiny_job_spec, wait_for_end};
 
 const PREFIX: &str = "/tessera-two-jobs/";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_jobs_share_the_ps_shards_and_both_succeed() -> anyhow::Result<()> {
-    let etcd = Etcd::start().await?;
-    let ps_flags = vec!["--etcd".to_owned(), etcd.endpoint(), "--etcd-prefix".into(), PREFIX.into()];
-    let _ps = [start_ps_server_with(0, 2, &ps_flags)?, start_ps_server_with(1, 2, &ps_flags)?];
-    let coordinator = start_coordinator(&etcd.endpoint(), PREFIX, "127.0.0.1:0")?;
+    let cluster = RealCluster::start(PREFIX).await?;
     let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
     for (dir, seed) in dirs.iter().zip([3, 4]) {
         build_graph(&SynthConfig::new(300, 150, 12_000, seed), dir.path(), 0.1)?;
     }
-    let _workers = [
-        start_worker("w0", &etcd.endpoint(), PREFIX, &coordinator.endpoint())?,
-        start_worker("w1", &etcd.endpoint(), PREFIX, &coordinator.endpoint())?,
-    ];
-    let mut client = tessera_control::client::connect(&coordinator.endpoint()).await?;
+    let _workers = [cluster.worker("w0")?, cluster.worker("w1")?];
+    let mut client = cluster.client().await?;
     let mut ids = Vec::new();
     for (name, dir) in ["job-a", "job-b"].into_iter().zip(&dirs) {
         let request = SubmitJobRequest {

@@ -9,31 +9,26 @@ use std::time::Duration;
 use tessera_graph::synth::{build_graph, SynthConfig};
 use tessera_proto::coordinator::v1::SubmitJobRequest;
 use tessera_tests::binaries::binary;
-use tessera_tests::coordinator::start_coordinator;
-use tessera_tests::ps::start_ps_server_with;
-use tessera_tests::worker::{start_worker, tiny_job_spec};
-use tessera_tests::Etcd;
+use tessera_tests::cluster::RealCluster;
+use tessera_tests::worker::tiny_job_spec;
 
 const PREFIX: &str = "/tessera-watch/";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_into_a_pipe_prints_at_most_10_progress_lines_for_a_30s_job() -> anyhow::Result<()> {
-    let etcd = Etcd::start().await?;
-    let ps_flags = vec!["--etcd".to_owned(), etcd.endpoint(), "--etcd-prefix".into(), PREFIX.into()];
-    let _ps = [start_ps_server_with(0, 2, &ps_flags)?, start_ps_server_with(1, 2, &ps_flags)?];
-    let coordinator = start_coordinator(&etcd.endpoint(), PREFIX, "127.0.0.1:0")?;
+    let cluster = RealCluster::start(PREFIX).await?;
     let dir = tempfile::tempdir()?;
     build_graph(&SynthConfig::new(300, 150, 12_000, 3), dir.path(), 0.1)?;
-    let _worker = start_worker("w0", &etcd.endpoint(), PREFIX, &coordinator.endpoint())?;
+    let _worker = cluster.worker("w0")?;
     // HGT then MF, 18 epochs each: about 30 s on 2 cores.
     let spec =
         tiny_job_spec("watched", &dir.path().join("graph"), &["mf"], 1).replace("epochs = 6", "epochs = 18");
-    let mut client = tessera_control::client::connect(&coordinator.endpoint()).await?;
+    let mut client = cluster.client().await?;
     let request = SubmitJobRequest { spec_toml: spec, job_id: "watched-1".into() };
     let job_id = client.submit_job(request).await?.into_inner().job_id;
     let started = std::time::Instant::now();
     let watch = tokio::task::spawn_blocking({
-        let endpoint = coordinator.endpoint();
+        let endpoint = cluster.coordinator.endpoint();
         move || {
             Command::new(binary("coordinator")?)
                 .args(["--coordinator", &endpoint, "watch", &job_id])

@@ -116,7 +116,8 @@ fn handle(
     let epochs = spec.train.epochs;
     let (resume_epoch, resume_step, finished) =
         work.resume.as_ref().map_or((0, 0, false), |r| (r.epoch, r.step, r.finished));
-    let mut steps_per_epoch = 0;
+    // A worker that only evaluates keeps the partition's figures in its reports.
+    let mut steps_per_epoch = work.resume.as_ref().map_or(0, |r| r.steps_per_epoch);
     // Partition 0 scores the validation targets on the whole graph.
     let validates = work.partition == 0 && spec.eval.every_epochs > 0;
     let whole = if validates && !finished && !work.evaluate {
@@ -197,8 +198,14 @@ fn handle(
             }
         }
     }
-    // Trained: report `finished` until told to evaluate or stop.
+    // Trained: report `finished` until the coordinator has it, then go back
+    // to waiting for work, so that a partition reassigned to this worker
+    // after it finished its own (a dead worker's) is trained too. The holder
+    // of partition 0 is told to evaluate, either in answer to this report or
+    // when the job reaches its final evaluation (`Work::evaluate`), and then
+    // reports until the job ends, so it evaluates once.
     let last_epoch = models.len() as u32 * epochs - 1;
+    let mut evaluated = false;
     loop {
         if shutdown.is_cancelled() {
             return Ok(());
@@ -211,7 +218,7 @@ fn handle(
             ..ProgressReport::default()
         };
         match rt.block_on(agent.report(work, report)) {
-            Ok((WorkerDirective::Evaluate, _)) => {
+            Ok((WorkerDirective::Evaluate, _)) if !evaluated => {
                 let report = evaluate_all(
                     rt,
                     &plan,
@@ -224,8 +231,10 @@ fn handle(
                 )?;
                 let report = MetricsReport { phase: "test".into(), epoch: last_epoch, ..report };
                 rt.block_on(agent.report_metrics(work, report))?;
+                evaluated = true;
             }
             Ok((WorkerDirective::Stop | WorkerDirective::Fenced, _)) => return Ok(()),
+            Ok(_) if !evaluated => return Ok(()),
             Ok(_) => {}
             Err(e) => tracing::warn!("failed to report progress: {e:#}"),
         }
