@@ -1,9 +1,12 @@
 //! Child server processes of a launcher (`coordinator local`, `worker train
-//! --standalone`): each logs to its own file in a log folder; they are
-//! stopped in reverse start order with SIGTERM and then SIGKILL, on
-//! success, on error and on Ctrl-C. Also where the launcher finds the
-//! sibling binaries it starts.
+//! --standalone`): each logs to its own file in a log folder; one that
+//! exited can be started again with the same command line (a server on the
+//! address it had, so that its clients find it again); they are stopped in
+//! reverse start order with SIGTERM and then SIGKILL, on success, on error
+//! and on Ctrl-C. Also where the launcher finds the sibling binaries it
+//! starts.
 
+use std::ffi::OsString;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,6 +23,94 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 pub struct Child {
     name: String,
     process: std::process::Child,
+    launch: Launch,
+}
+
+/// How a child was started, to start it again.
+#[derive(Debug, Clone)]
+struct Launch {
+    program: OsString,
+    args: Vec<OsString>,
+    envs: Vec<(OsString, Option<OsString>)>,
+    logs: PathBuf,
+    /// For a server: the address it listened on (its `--listen` on a restart).
+    listen: Option<String>,
+    restarts: u32,
+}
+
+impl Launch {
+    fn of(command: &Command, logs: &Path) -> Self {
+        Self {
+            program: command.get_program().to_owned(),
+            args: command.get_args().map(ToOwned::to_owned).collect(),
+            envs: command.get_envs().map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned))).collect(),
+            logs: logs.to_path_buf(),
+            listen: None,
+            restarts: 0,
+        }
+    }
+
+    /// The command again, a server told to listen where it did before.
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        let mut args = self.args.iter();
+        while let Some(arg) = args.next() {
+            command.arg(arg);
+            if let (Some(addr), true) = (&self.listen, arg == "--listen") {
+                command.arg(addr);
+                args.next();
+            }
+        }
+        for (k, v) in &self.envs {
+            match v {
+                Some(v) => command.env(k, v),
+                None => command.env_remove(k),
+            };
+        }
+        command
+    }
+}
+
+/// Opens `logs/<name>.log`, from the start or, on a restart, appending.
+fn log_file(logs: &Path, name: &str, append: bool) -> anyhow::Result<std::fs::File> {
+    let path = logs.join(format!("{name}.log"));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(&path)
+        .with_context(|| format!("open {}", path.display()))
+}
+
+/// Starts a server that prints `LISTENING <addr>` on stdout once bound,
+/// logging stderr to `log`; returns the process and the address.
+fn start_listening(
+    name: &str,
+    command: &mut Command,
+    log: std::fs::File,
+    logs: &Path,
+) -> anyhow::Result<(std::process::Child, String)> {
+    let mut process = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("start {name}"))?;
+    let stdout = process.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let Some(line) = lines.next() else {
+            let _ = process.kill();
+            let _ = process.wait();
+            anyhow::bail!("{name} exited before listening; see {}/{name}.log", logs.display());
+        };
+        if let Some(addr) = line?.strip_prefix("LISTENING ") {
+            break addr.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok((process, addr))
 }
 
 /// All children, stopped together.
@@ -77,19 +168,20 @@ fn signal(pid: u32, sig: &str) {
 }
 
 impl Children {
-    /// Starts `command` with stdout and stderr appended to `logs/<name>.log`.
+    /// Starts `command` with stdout and stderr written to `logs/<name>.log`.
     ///
     /// # Errors
     /// Fails when the program cannot start.
     pub fn spawn(&self, name: &str, command: &mut Command, logs: &Path) -> anyhow::Result<()> {
-        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+        let log = log_file(logs, name, false)?;
         let process = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("start {name}"))?;
-        self.started.lock().expect("children").push(Child { name: name.into(), process });
+        let launch = Launch::of(command, logs);
+        self.started.lock().expect("children").push(Child { name: name.into(), process, launch });
         Ok(())
     }
 
@@ -99,26 +191,42 @@ impl Children {
     /// # Errors
     /// Fails when the program cannot start or exits before listening.
     pub fn spawn_listening(&self, name: &str, command: &mut Command, logs: &Path) -> anyhow::Result<String> {
-        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
-        let mut process = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("start {name}"))?;
-        let stdout = process.stdout.take().context("no stdout")?;
-        self.started.lock().expect("children").push(Child { name: name.into(), process });
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines.next().with_context(|| {
-                format!("{name} exited before listening; see {}/{name}.log", logs.display())
-            })??;
-            if let Some(addr) = line.strip_prefix("LISTENING ") {
-                break addr.to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let (process, addr) = start_listening(name, command, log_file(logs, name, false)?, logs)?;
+        let launch = Launch { listen: Some(addr.clone()), ..Launch::of(command, logs) };
+        self.started.lock().expect("children").push(Child { name: name.into(), process, launch });
         Ok(addr)
+    }
+
+    /// Starts the exited child `name` again with its command line (a server
+    /// on the address it had), its log appended to; returns how many times
+    /// it has now been restarted.
+    ///
+    /// # Errors
+    /// Fails when no exited child has that name, or it cannot start again.
+    pub fn restart(&self, name: &str) -> anyhow::Result<u32> {
+        let mut launch = {
+            let mut started = self.started.lock().expect("children");
+            let at = started
+                .iter_mut()
+                .position(|c| c.name == name && c.process.try_wait().ok().flatten().is_some())
+                .with_context(|| format!("no exited child named {name}"))?;
+            started.remove(at).launch
+        };
+        launch.restarts += 1;
+        let log = log_file(&launch.logs, name, true)?;
+        let mut command = launch.command();
+        let process = match &launch.listen {
+            Some(_) => start_listening(name, &mut command, log, &launch.logs)?.0,
+            None => command
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("restart {name}"))?,
+        };
+        let restarts = launch.restarts;
+        self.started.lock().expect("children").push(Child { name: name.into(), process, launch });
+        Ok(restarts)
     }
 
     /// Whether a child has exited, with its name and status.

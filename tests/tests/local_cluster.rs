@@ -1,7 +1,9 @@
 //! `coordinator local`: a small version of the demo path runs to success
 //! and writes its run directory (metrics, logs, the report and its PNG
-//! plots, validation after every epoch, sample recommendations), and SIGINT
-//! halfway through leaves no child process and no listening port behind.
+//! plots, validation after every epoch, sample recommendations); a worker
+//! and a PS shard killed with SIGKILL mid-job are restarted and the job
+//! succeeds; and SIGINT halfway through leaves no child process and no
+//! listening port behind.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -11,8 +13,14 @@ use std::time::{Duration, Instant};
 use tessera_graph::spec::SplitSpec;
 use tessera_graph::synth::{build_graph, build_graph_with_split, SynthConfig};
 use tessera_tests::binaries::{binary, target_dir};
+use tessera_tests::worker::BEATS_RANDOM_SAMPLED_HR10;
 
 fn write_spec(dir: &Path, name: &str, epochs: u32, validate: bool) -> std::path::PathBuf {
+    write_spec_with(dir, name, epochs, validate, "")
+}
+
+/// [`write_spec`] with more `[cluster]` lines.
+fn write_spec_with(dir: &Path, name: &str, epochs: u32, validate: bool, cluster: &str) -> std::path::PathBuf {
     // Validation, and the category task: its head must have one shape in every partition.
     let eval = if validate { "[eval]\nevery_epochs = 1\n[tasks]\ngamma = 0.5" } else { "" };
     let text = format!(
@@ -34,6 +42,7 @@ batch_size = 128
 workers = 2
 ps_shards = 2
 report_interval = "200ms"
+{cluster}
 {eval}
 "#
     );
@@ -65,6 +74,16 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// The pid of the process whose command line mentions every one of `needles`.
+fn pid_of(needles: &[&str]) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let pid = entry.file_name().to_str()?.parse().ok()?;
+        (needles.iter().all(|n| text.contains(n)) && !text.contains("local_cluster")).then_some(pid)
+    })
 }
 
 /// Width and height of a PNG file, from its IHDR chunk.
@@ -130,6 +149,51 @@ fn small_demo_runs_to_success_and_writes_its_run_directory() {
     assert!(std::fs::read_to_string(run.join("progress.jsonl")).unwrap().lines().count() > 2);
     assert!(processes_mentioning(&dir.path().display().to_string()).is_empty(), "children left running");
     assert!(processes_mentioning("/tessera-local/small-demo/").is_empty(), "children left running");
+}
+
+#[test]
+fn a_worker_and_a_ps_shard_killed_mid_job_are_restarted_and_the_job_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    build_graph(&SynthConfig::new(300, 150, 12_000, 3), dir.path(), 0.1).unwrap();
+    // A checkpoint every second, so the restarted shard has one to restore.
+    let spec = write_spec_with(dir.path(), "restarts", 40, false, "checkpoint_interval = \"1s\"");
+    let mut child = local(dir.path(), &spec).stderr(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines =
+        std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
+    let run = dir.path().join("run");
+    let prefix = "/tessera-local/restarts/";
+    // Once the shards have checkpointed, kill worker-1, then shard 1.
+    let started = Instant::now();
+    while !std::fs::read_dir(run.join("ps-1")).is_ok_and(|mut d| d.next().is_some()) {
+        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint from ps-1");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let worker = pid_of(&["--worker-id worker-1", prefix]).expect("worker-1 runs");
+    Command::new("kill").args(["-KILL", &worker.to_string()]).status().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let shard = pid_of(&["ps-server", "--shard 1", prefix]).expect("ps-1 runs");
+    Command::new("kill").args(["-KILL", &shard.to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = lines.join().unwrap().join("\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    eprintln!("{}", stderr.lines().filter(|l| l.contains("restarted")).collect::<Vec<_>>().join("\n"));
+    for name in ["worker-1", "ps-1"] {
+        assert!(
+            stderr.contains(&format!("{name} exited unexpectedly"))
+                && stderr.contains("restarted it (1 of 3)"),
+            "{name}: {stderr}"
+        );
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["state"], "succeeded");
+    for model in ["hgt", "mf"] {
+        let hr = metrics["metrics"][format!("{model}/sampled_hr@10")].as_f64().unwrap_or(f64::NAN);
+        assert!(hr > BEATS_RANDOM_SAMPLED_HR10, "{model}: sampled HR@10 {hr}: {}", metrics["metrics"]);
+    }
+    assert!(processes_mentioning(prefix).is_empty(), "children left running");
 }
 
 #[test]

@@ -36,7 +36,10 @@ async fn a_worker_killed_mid_training_hands_its_partition_to_a_worker_that_finis
                 break (a.worker_id.clone(), a.fencing_token);
             }
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(120), "partition 1 never got going: {job:#?}");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "partition 1 never got going: {job:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let index = if victim == "w0" { 0 } else { 1 };
@@ -50,7 +53,11 @@ async fn a_worker_killed_mid_training_hands_its_partition_to_a_worker_that_finis
     assert_eq!(p1.worker_id, survivor, "partition 1 moved to the live worker");
     assert!(p1.fencing_token > token, "the move bumped the fencing token");
     assert!(job.progress.iter().all(|p| p.finished), "{:?}", job.progress);
-    eprintln!("job ended {:.1} s after the kill; metrics: {:?}", killed_at.elapsed().as_secs_f64(), job.metrics);
+    eprintln!(
+        "job ended {:.1} s after the kill; metrics: {:?}",
+        killed_at.elapsed().as_secs_f64(),
+        job.metrics
+    );
     check_beats_random(&job, "hgt")?;
     check_beats_random(&job, "mf")?;
     Ok(())

@@ -31,7 +31,15 @@ pub struct LocalArgs {
     pub device: String,
 }
 
-/// Runs `local`. Ctrl-C, SIGTERM or a crashed child stops every child.
+/// How many times `local` restarts one child (a worker, a PS shard, the
+/// coordinator) that died before it gives the job up.
+pub const MAX_RESTARTS: u32 = 3;
+
+/// Runs `local`. A worker, PS shard or the coordinator that dies is started
+/// again (a server on its old address; the job carries on from etcd and the
+/// PS checkpoints, a dead worker's partition goes to a live worker), up to
+/// [`MAX_RESTARTS`] times each. Ctrl-C, SIGTERM, etcd's death or a child
+/// that keeps dying stops every child.
 ///
 /// # Errors
 /// Fails when the cluster cannot start or the job cannot be followed.
@@ -50,8 +58,25 @@ pub async fn local(args: LocalArgs, progress_every: Duration) -> anyhow::Result<
         async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                if let Some((name, status)) = children.exited() {
-                    return (name, status);
+                let Some((name, status)) = children.exited() else { continue };
+                if name == "etcd" {
+                    return format!("etcd exited unexpectedly ({status})");
+                }
+                let again = children.clone();
+                let retry = name.clone();
+                match tokio::task::spawn_blocking(move || again.restart(&retry)).await {
+                    Ok(Ok(n)) if n <= MAX_RESTARTS => {
+                        eprintln!(
+                            "{name} exited unexpectedly ({status}); restarted it ({n} of {MAX_RESTARTS})"
+                        )
+                    }
+                    Ok(Ok(_)) => {
+                        return format!("{name} exited unexpectedly ({status}) {MAX_RESTARTS} times")
+                    }
+                    Ok(Err(e)) => {
+                        return format!("{name} exited unexpectedly ({status}); restart failed: {e:#}")
+                    }
+                    Err(e) => return format!("{name} exited unexpectedly ({status}); restart failed: {e}"),
                 }
             }
         }
@@ -64,7 +89,7 @@ pub async fn local(args: LocalArgs, progress_every: Duration) -> anyhow::Result<
             WatchOutcome::Failed => Exit::JobFailed,
             WatchOutcome::Cancelled => Exit::JobCancelled,
         }),
-        (name, status) = crashed => Err(anyhow::anyhow!("{name} exited unexpectedly ({status}); see its log in the run directory")),
+        why = crashed => Err(anyhow::anyhow!("{why}; see its log in the run directory")),
         _ = shutdown.cancelled() => {
             eprintln!("interrupted: stopping the local cluster");
             Ok(Exit::Interrupted)
