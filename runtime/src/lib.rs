@@ -1,11 +1,13 @@
 //! Runtime plumbing shared by every Tessera server (coordinator, parameter
 //! server, worker, and later the recommend service): shutdown on a signal,
-//! serving with a grace period, keys kept alive under an etcd lease, and
-//! child server processes started and stopped by a launcher.
+//! serving with a grace period, keys kept alive under an etcd lease, child
+//! server processes started and stopped by a launcher, and the pacing of
+//! progress lines off a terminal.
 //! It knows no key layout and no service: callers pass their keys in.
 
 pub mod children;
 pub mod lease;
+pub mod progress;
 pub mod shutdown;
 
 pub use lease::{register_key, Registration, DEFAULT_LEASE_TTL};

@@ -39,6 +39,16 @@ enum Command {
         /// Also write the results as JSON here.
         #[arg(long, env = "TESSERA_WORKER_RESULTS")]
         results: Option<PathBuf>,
+        /// Off a terminal, the longest gap between two progress lines (one
+        /// is also printed when the next model starts); on a terminal every
+        /// report is printed.
+        #[arg(
+            long,
+            env = "TESSERA_PROGRESS_EVERY",
+            default_value = tessera_runtime::progress::DEFAULT_PROGRESS_EVERY,
+            value_parser = humantime::parse_duration
+        )]
+        progress_every: std::time::Duration,
     },
 }
 
@@ -89,9 +99,10 @@ fn train_standalone(
     spec: &std::path::Path,
     results: Option<PathBuf>,
     device: tch::Device,
+    progress_every: std::time::Duration,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let out = worker::standalone::run_standalone(spec, device)?;
+    let out = worker::standalone::run_standalone_paced(spec, device, progress_every)?;
     print!("{}", worker::standalone::render_table(&out));
     if let Some(path) = results {
         std::fs::write(&path, serde_json::to_vec_pretty(&out)?)
@@ -115,7 +126,9 @@ fn main() -> anyhow::Result<()> {
     worker::device::set_threads(cli.threads);
     let device = worker::device::parse_device(&cli.device)?;
     match cli.command {
-        Some(Command::Train { standalone: true, spec, results }) => train_standalone(&spec, results, device),
+        Some(Command::Train { standalone: true, spec, results, progress_every }) => {
+            train_standalone(&spec, results, device, progress_every)
+        }
         Some(Command::Train { standalone: false, .. }) => {
             anyhow::bail!(
                 "cluster training is started by `worker serve` under a coordinator; use --standalone here"

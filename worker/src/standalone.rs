@@ -96,6 +96,23 @@ fn time_map(summary: &RunSummary) -> BTreeMap<String, f64> {
 /// # Errors
 /// Fails when the graph cannot be opened or training fails.
 pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<ModelResult>> {
+    let every = humantime::parse_duration(tessera_runtime::progress::DEFAULT_PROGRESS_EVERY)
+        .expect("the default interval parses");
+    run_standalone_paced(spec_path, device, every)
+}
+
+/// [`run_standalone`], with progress lines off a terminal at each model
+/// change and at most one more per `progress_every` (on a terminal, one per
+/// report).
+///
+/// # Errors
+/// As [`run_standalone`].
+pub fn run_standalone_paced(
+    spec_path: &Path,
+    device: Device,
+    progress_every: std::time::Duration,
+) -> anyhow::Result<Vec<ModelResult>> {
+    let mut pacer = tessera_runtime::progress::Pacer::for_stderr(progress_every);
     let spec =
         JobSpec::from_file(spec_path).with_context(|| format!("read job spec {}", spec_path.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -135,6 +152,9 @@ pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<Mo
         let mut report = |p: &Progress| {
             if first_loss.is_none() {
                 first_loss = p.losses.get("total").copied();
+            }
+            if !pacer.due(kind.as_str()) {
+                return Control::Continue;
             }
             eprintln!(
                 "[{}] epoch {}/{} step {}/{} loss {:.4} {:.0} edges/s",

@@ -6,11 +6,11 @@
 //! when the coordinator restarts.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tessera_proto::coordinator::v1::{Job, JobState, WatchJobRequest};
+use tessera_runtime::progress::Pacer;
 
 use crate::cli::Exit;
 use tessera_control::client::connect;
@@ -26,8 +26,7 @@ pub enum WatchOutcome {
     Cancelled,
 }
 
-/// The default longest gap between two plain progress lines.
-pub const DEFAULT_PROGRESS_EVERY: &str = "10s";
+pub use tessera_runtime::progress::DEFAULT_PROGRESS_EVERY;
 
 /// How long `watch` keeps trying to reconnect to a restarting coordinator.
 pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
@@ -50,14 +49,13 @@ struct View {
     multi: MultiProgress,
     main: ProgressBar,
     parts: BTreeMap<u32, ProgressBar>,
-    plain: bool,
-    plain_every: Duration,
-    last_plain: Option<(Instant, String)>,
+    pacer: Pacer,
 }
 
 impl View {
     fn new(plain_every: Duration) -> Self {
-        let plain = !std::io::stderr().is_terminal();
+        let pacer = Pacer::for_stderr(plain_every);
+        let plain = pacer.is_plain();
         let multi = MultiProgress::with_draw_target(if plain {
             ProgressDrawTarget::hidden()
         } else {
@@ -71,7 +69,7 @@ impl View {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         main.enable_steady_tick(Duration::from_millis(200));
-        Self { multi, main, parts: BTreeMap::new(), plain, plain_every, last_plain: None }
+        Self { multi, main, parts: BTreeMap::new(), pacer }
     }
 
     fn update(&mut self, job: &Job) {
@@ -127,9 +125,8 @@ impl View {
                 None => worker.to_owned(),
             });
         }
-        if self.plain && plain_line_due(self.last_plain.as_ref(), &state, self.plain_every) {
+        if self.pacer.is_plain() && self.pacer.due(&state) {
             eprintln!("[{:>5.1}%] {message}", 100.0 * fraction);
-            self.last_plain = Some((Instant::now(), state));
         }
     }
 
@@ -139,12 +136,6 @@ impl View {
         }
         self.main.finish();
     }
-}
-
-/// Whether a plain progress line is due: the first one, a new phase (job
-/// state and message), or `every` since the last line.
-fn plain_line_due(last: Option<&(Instant, String)>, phase: &str, every: Duration) -> bool {
-    last.is_none_or(|(at, last_phase)| last_phase != phase || at.elapsed() >= every)
 }
 
 fn epochs_of(job: &Job) -> u32 {
