@@ -53,6 +53,13 @@ pub fn run(config: ServeConfig, shutdown: CancellationToken, rt: &Runtime) -> an
     while let Some(work) = rt.block_on(agent.next_assignment(&shutdown))? {
         tracing::info!(job = %work.job_id, partition = work.partition, fencing = work.fencing, "took a partition");
         if let Err(e) = handle(rt, &config, &mut agent, &work, &shutdown) {
+            if fenced(&e) {
+                // A newer worker holds the partition (this one was paused or
+                // cut off past its lease): its pushes are refused, and it
+                // goes back to waiting for work.
+                tracing::info!(job = %work.job_id, partition = work.partition, "fenced: {e:#}");
+                continue;
+            }
             tracing::error!(job = %work.job_id, partition = work.partition, "failed to train: {e:#}");
             let attempts = failures.entry((work.job_id.clone(), work.partition, work.fencing)).or_default();
             *attempts += 1;
@@ -66,6 +73,11 @@ pub fn run(config: ServeConfig, shutdown: CancellationToken, rt: &Runtime) -> an
         }
     }
     rt.block_on(agent.leave())
+}
+
+/// Whether `e` is a parameter server's refusal of a stale fencing token.
+fn fenced(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<ps_client::PsClientError>().is_some_and(|p| p.is_fenced()))
 }
 
 fn progress_report(p: &Progress, epoch_offset: u32) -> ProgressReport {
