@@ -7,11 +7,11 @@ CARGO ?= cargo
 # libtorch for the worker: found or installed by scripts/setup-torch.sh.
 LIBTORCH_ENV = LIBTORCH="$$(cat .libtorch)"
 
-.PHONY: help deps torch build release test lint fmt clippy demo bench images up down clean
+.PHONY: help deps torch build release test test-faults lint fmt clippy demo bench images up down clean
 
 help: ## list the targets
 	@echo "Tessera make targets:"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 deps: ## install etcd, protoc and gpmetis with apt-get when missing
 	@scripts/setup-deps.sh
@@ -36,6 +36,14 @@ test: deps torch ## run every test (unit, integration with real etcd and binarie
 	else \
 	  $(LIBTORCH_ENV) $(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+# The fault tests (also part of `make test`): real processes on loopback,
+# real etcd and real training, each fault mid-job.
+FAULT_TESTS = --test worker_loss --test control_plane_faults --test ps_failure --test local_cluster
+
+test-faults: deps torch ## the fault suite alone: dead, paused and restarted workers, shards, coordinator, etcd
+	$(LIBTORCH_ENV) $(CARGO) build --workspace --bins
+	$(LIBTORCH_ENV) $(CARGO) test -p tessera-tests $(FAULT_TESTS) -- --test-threads 1
 
 lint: deps torch ## rustfmt check and clippy with -D warnings
 	$(CARGO) fmt --all --check

@@ -1,12 +1,17 @@
 //! Membership under an etcd lease: a key (such as a shard's or a worker's
 //! member key) put under a lease that a background task keeps alive. When the
 //! process dies the lease expires and the key disappears; a clean stop
-//! revokes it at once.
+//! revokes it at once. When etcd goes away and comes back (a restart, a
+//! partition), the task opens the keep-alive stream again, and if the lease
+//! expired meanwhile it puts the key again under a new lease, so a live
+//! member never stays unregistered.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use etcd_client::{Client, PutOptions};
+use etcd_client::{Client, LeaseKeepAliveStream, LeaseKeeper, PutOptions};
 use tokio_util::sync::CancellationToken;
 
 /// How long a shutdown waits for etcd to revoke the lease.
@@ -18,7 +23,7 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
 /// A live registration.
 pub struct Registration {
     client: Client,
-    lease_id: i64,
+    lease_id: Arc<AtomicI64>,
     keepalive: tokio::task::JoinHandle<()>,
 }
 
@@ -44,36 +49,102 @@ pub async fn register_key(
     let mut client = Client::connect(endpoints, Some(options))
         .await
         .with_context(|| format!("connect to etcd at {}", endpoints.join(",")))?;
+    let (lease, stream) = put_under_lease(&mut client, key, &value, ttl).await?;
+    let lease_id = Arc::new(AtomicI64::new(lease));
+    let period = ttl / 3;
+    let keepalive = tokio::spawn(keep_alive(
+        client.clone(),
+        key.to_owned(),
+        value,
+        ttl,
+        lease_id.clone(),
+        stream,
+        period,
+        shutdown,
+    ));
+    Ok(Registration { client, lease_id, keepalive })
+}
+
+/// Grants a lease of `ttl`, puts `key = value` under it and opens its
+/// keep-alive stream.
+async fn put_under_lease(
+    client: &mut Client,
+    key: &str,
+    value: &str,
+    ttl: Duration,
+) -> anyhow::Result<(i64, (LeaseKeeper, LeaseKeepAliveStream))> {
     let lease = client.lease_grant(ttl.as_secs().max(1) as i64, None).await.context("grant etcd lease")?;
     let lease_id = lease.id();
     client.put(key, value, Some(PutOptions::new().with_lease(lease_id))).await.context("put member key")?;
-    let (mut keeper, mut responses) =
-        client.lease_keep_alive(lease_id).await.context("start lease keep-alive")?;
-    let period = ttl / 3;
-    let keepalive = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(period) => {}
+    let stream = client.lease_keep_alive(lease_id).await.context("start lease keep-alive")?;
+    Ok((lease_id, stream))
+}
+
+/// What one renewal found.
+enum Renewal {
+    Alive,
+    Expired,
+    Broken(String),
+}
+
+async fn renew(stream: &mut Option<(LeaseKeeper, LeaseKeepAliveStream)>) -> Renewal {
+    let Some((keeper, responses)) = stream else { return Renewal::Broken("no keep-alive stream".into()) };
+    if let Err(e) = keeper.keep_alive().await {
+        return Renewal::Broken(e.to_string());
+    }
+    match responses.message().await {
+        Ok(Some(r)) if r.ttl() > 0 => Renewal::Alive,
+        Ok(Some(_)) => Renewal::Expired,
+        Ok(None) => Renewal::Broken("the keep-alive stream ended".into()),
+        Err(e) => Renewal::Broken(e.to_string()),
+    }
+}
+
+/// Renews the lease every `period` until `shutdown`; reopens a broken
+/// stream, and registers again under a new lease when the old one expired.
+#[allow(clippy::too_many_arguments)]
+async fn keep_alive(
+    mut client: Client,
+    key: String,
+    value: String,
+    ttl: Duration,
+    lease_id: Arc<AtomicI64>,
+    stream: (LeaseKeeper, LeaseKeepAliveStream),
+    period: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut stream = Some(stream);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let lease = lease_id.load(Ordering::Acquire);
+        match renew(&mut stream).await {
+            Renewal::Alive => {}
+            Renewal::Broken(e) => {
+                tracing::warn!(lease_id = lease, %key, "failed to renew the etcd lease, reconnecting: {e}");
+                stream = client.lease_keep_alive(lease).await.ok();
             }
-            if let Err(e) = keeper.keep_alive().await {
-                tracing::error!(lease_id, "failed to renew the etcd lease: {e}");
-                continue;
-            }
-            match responses.message().await {
-                Ok(Some(r)) if r.ttl() > 0 => {}
-                Ok(_) => tracing::error!(lease_id, "etcd lease expired; the member is no longer registered"),
-                Err(e) => tracing::error!(lease_id, "failed to read the lease renewal: {e}"),
+            Renewal::Expired => {
+                tracing::warn!(lease_id = lease, %key, "the etcd lease expired; registering again");
+                match put_under_lease(&mut client, &key, &value, ttl).await {
+                    Ok((id, s)) => {
+                        lease_id.store(id, Ordering::Release);
+                        stream = Some(s);
+                        tracing::info!(lease_id = id, %key, "registered again in etcd");
+                    }
+                    Err(e) => tracing::warn!(%key, "failed to register again: {e:#}"),
+                }
             }
         }
-    });
-    Ok(Registration { client, lease_id, keepalive })
+    }
 }
 
 impl Registration {
     /// The etcd lease the key lives under.
     pub fn lease_id(&self) -> i64 {
-        self.lease_id
+        self.lease_id.load(Ordering::Acquire)
     }
 
     /// Stops renewing the lease without revoking it, so the key expires
@@ -89,7 +160,8 @@ impl Registration {
     pub async fn revoke(mut self) -> anyhow::Result<()> {
         self.keepalive.abort();
         // etcd may be gone at shutdown; the lease then expires on its own.
-        tokio::time::timeout(REVOKE_TIMEOUT, self.client.lease_revoke(self.lease_id))
+        let lease = self.lease_id.load(Ordering::Acquire);
+        tokio::time::timeout(REVOKE_TIMEOUT, self.client.lease_revoke(lease))
             .await
             .context("revoke etcd lease: etcd did not answer in time")?
             .context("revoke etcd lease")?;

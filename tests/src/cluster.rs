@@ -17,8 +17,9 @@ pub struct RealCluster {
     pub prefix: String,
     /// The coordinator.
     pub coordinator: CoordinatorProcess,
+    /// The test etcd (to stop and start in fault tests).
+    pub etcd: Etcd,
     _ps: [PsServer; 2],
-    etcd: Etcd,
 }
 
 impl RealCluster {
@@ -37,6 +38,18 @@ impl RealCluster {
     /// The etcd endpoint.
     pub fn etcd(&self) -> String {
         self.etcd.endpoint()
+    }
+
+    /// Kills the coordinator (SIGKILL) and starts it again on its address.
+    ///
+    /// # Errors
+    /// Fails when it does not come back.
+    pub fn restart_coordinator(&mut self, down_for: std::time::Duration) -> anyhow::Result<()> {
+        let addr = self.coordinator.addr.clone();
+        self.coordinator.process.kill();
+        std::thread::sleep(down_for);
+        self.coordinator = start_coordinator(&self.etcd.endpoint(), &self.prefix, &addr)?;
+        Ok(())
     }
 
     /// Starts a real `worker serve` with id `id` (CPU, one thread).
