@@ -83,6 +83,20 @@ pub fn start_local_ps(
         .collect()
 }
 
+/// On SIGINT or SIGTERM, stops the shards this run started and exits with
+/// 130, so that a stopped run leaves no `ps-server` behind.
+fn stop_children_on_signal(rt: &tokio::runtime::Runtime, children: Arc<Children>) {
+    rt.spawn(async move {
+        let token = tokio_util::sync::CancellationToken::new();
+        tessera_runtime::cancel_on_signal(token.clone()).await;
+        if token.is_cancelled() {
+            eprintln!("interrupted: stopping the parameter servers");
+            let _ = tokio::task::spawn_blocking(move || children.stop_all()).await;
+            std::process::exit(130);
+        }
+    });
+}
+
 fn time_map(summary: &RunSummary) -> BTreeMap<String, f64> {
     let t = summary.time;
     [("sample", t.sample), ("pull", t.pull), ("compute", t.compute), ("push", t.push), ("wait", t.wait)]
@@ -124,7 +138,8 @@ pub fn run_standalone_paced(
     // Kept when the run fails, so the shards' logs named in an error stay.
     let logs = std::env::temp_dir().join(format!("tessera-standalone-{}", std::process::id()));
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
-    let children = Children::default();
+    let children = Arc::new(Children::default());
+    stop_children_on_signal(&rt, children.clone());
     let endpoints = start_local_ps(&children, &ps_server, spec.cluster.ps_shards, &logs)?;
     let _entered = rt.enter();
     let client = Arc::new(ShardedClient::new(&endpoints, ClientOptions::default())?);
