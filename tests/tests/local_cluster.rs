@@ -1,9 +1,9 @@
 //! `coordinator local`: a small version of the demo path runs to success
 //! and writes its run directory (metrics, logs, the report and its PNG
-//! plots, validation after every epoch, sample recommendations); a worker
-//! and a PS shard killed with SIGKILL mid-job are restarted and the job
-//! succeeds; and SIGINT halfway through leaves no child process and no
-//! listening port behind.
+//! plots, validation after every epoch, sample recommendations); a worker,
+//! a PS shard and the coordinator killed with SIGKILL mid-job are restarted
+//! and the job succeeds; and SIGINT halfway through leaves no child process
+//! and no listening port behind.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -152,7 +152,7 @@ fn small_demo_runs_to_success_and_writes_its_run_directory() {
 }
 
 #[test]
-fn a_worker_and_a_ps_shard_killed_mid_job_are_restarted_and_the_job_succeeds() {
+fn a_worker_a_ps_shard_and_the_coordinator_killed_mid_job_are_restarted_and_the_job_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     build_graph(&SynthConfig::new(300, 150, 12_000, 3), dir.path(), 0.1).unwrap();
     // A checkpoint every second, so the restarted shard has one to restore.
@@ -163,7 +163,8 @@ fn a_worker_and_a_ps_shard_killed_mid_job_are_restarted_and_the_job_succeeds() {
         std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
     let run = dir.path().join("run");
     let prefix = "/tessera-local/restarts/";
-    // Once the shards have checkpointed, kill worker-1, then shard 1.
+    // Once the shards have checkpointed, kill worker-1, then shard 1, then
+    // the coordinator.
     let started = Instant::now();
     while !std::fs::read_dir(run.join("ps-1")).is_ok_and(|mut d| d.next().is_some()) {
         assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint from ps-1");
@@ -174,12 +175,15 @@ fn a_worker_and_a_ps_shard_killed_mid_job_are_restarted_and_the_job_succeeds() {
     std::thread::sleep(Duration::from_secs(2));
     let shard = pid_of(&["ps-server", "--shard 1", prefix]).expect("ps-1 runs");
     Command::new("kill").args(["-KILL", &shard.to_string()]).status().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let coordinator = pid_of(&["coordinator", "serve", prefix]).expect("the coordinator runs");
+    Command::new("kill").args(["-KILL", &coordinator.to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = lines.join().unwrap().join("\n");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     eprintln!("{}", stderr.lines().filter(|l| l.contains("restarted")).collect::<Vec<_>>().join("\n"));
-    for name in ["worker-1", "ps-1"] {
+    for name in ["worker-1", "ps-1", "coordinator"] {
         assert!(
             stderr.contains(&format!("{name} exited unexpectedly"))
                 && stderr.contains("restarted it (1 of 3)"),
