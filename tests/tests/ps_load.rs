@@ -142,7 +142,10 @@ async fn sixteen_clients_mix_pulls_and_pushes_with_no_error_and_no_lost_update()
         ms(quantile(&pushes, 0.99)),
     );
     assert!(!pushes.is_empty() && !pulls.is_empty());
-    assert!(expected.iter().filter(|&&e| e != 0.0).count() > NUM_IDS as usize, "the check compared real sums");
+    assert!(
+        expected.iter().filter(|&&e| e != 0.0).count() > NUM_IDS as usize,
+        "the check compared real sums"
+    );
     assert_eq!(wrong, 0, "lost or corrupted updates");
     Ok(())
 }

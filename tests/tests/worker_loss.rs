@@ -119,7 +119,7 @@ async fn a_worker_paused_past_its_lease_is_fenced_when_it_continues() -> anyhow:
         if a.fencing_token > token && !a.worker_id.is_empty() {
             break a.worker_id.clone();
         }
-        anyhow::ensure!(paused.elapsed() < Duration::from_secs(60), "partition 1 never moved: {job:#?}");
+        anyhow::ensure!(paused.elapsed() < Duration::from_secs(180), "partition 1 never moved: {job:#?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_ne!(moved_to, victim, "the paused worker is not live");
