@@ -63,9 +63,9 @@ impl BuildReport {
     }
 }
 
-/// What a graph without times turns off, in the words `graph stats` and
-/// the worker use.
-pub const UNTIMED_NOTE: &str = "time: none (the log has no time column): no time decay on the edges, \
+/// What a graph without times turns off: the line `graph stats`, the run
+/// report and `coordinator local` print for it.
+const UNTIMED_NOTE: &str = "time: none (the log has no time column): no time decay on the edges, \
      no recency features and no temporal encoding; co-occurrence pairs rows by log order";
 
 /// Graphs written before `timed` existed all had times.

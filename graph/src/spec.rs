@@ -265,7 +265,8 @@ impl BuildSpec {
             if let Some(kind) = self.split.time_based() {
                 return Err(GraphError::Config(format!(
                     "split: {kind} orders rows by time, but the log has no time column (log.format.time); \
-                     give the test pairs in a file (kind = \"test_file\", without valid_last) or add a time column"
+                     hold out random pairs (kind = \"random\"), give the test pairs in a file (kind = \"test_file\", \
+                     without valid_last), or add a time column"
                 )));
             }
         }

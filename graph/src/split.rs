@@ -221,19 +221,19 @@ pub fn split(
         }
         SplitSpec::Random { fraction, valid_fraction, test_behaviors, seed } => {
             out.summary.kind = "random".into();
-            let draw = |e: &Event| unit_hash(*seed, key(e.user, e.item));
             let valid_share = valid_fraction.unwrap_or(0.0);
             let (mut test_candidates, mut valid_candidates) = (Vec::new(), Vec::new());
-            let held: HashSet<u64> = events
-                .iter()
-                .filter(|e| test_behaviors.is_empty() || test_behaviors.contains(&e.behavior))
-                .filter(|e| draw(e) < fraction + valid_share)
-                .map(|e| {
-                    if draw(e) < *fraction { &mut test_candidates } else { &mut valid_candidates }
+            let mut held = HashSet::new();
+            for e in
+                events.iter().filter(|e| test_behaviors.is_empty() || test_behaviors.contains(&e.behavior))
+            {
+                let draw = unit_hash(*seed, key(e.user, e.item));
+                if draw < fraction + valid_share {
+                    if draw < *fraction { &mut test_candidates } else { &mut valid_candidates }
                         .push((e.user, e.item));
-                    key(e.user, e.item)
-                })
-                .collect();
+                    held.insert(key(e.user, e.item));
+                }
+            }
             for (e, train) in events.iter().zip(out.train.iter_mut()) {
                 if held.contains(&key(e.user, e.item)) {
                     *train = false;

@@ -198,18 +198,22 @@ impl Children {
     }
 
     /// Starts the exited child `name` again with its command line (a server
-    /// on the address it had), its log appended to; returns how many times
-    /// it has now been restarted.
+    /// on the address it had), its log appended to, unless it has already
+    /// been restarted `max_restarts` times; returns how many times it has
+    /// now been restarted, or `None` when it was left down.
     ///
     /// # Errors
     /// Fails when no exited child has that name, or it cannot start again.
-    pub fn restart(&self, name: &str) -> anyhow::Result<u32> {
+    pub fn restart(&self, name: &str, max_restarts: u32) -> anyhow::Result<Option<u32>> {
         let mut launch = {
             let mut started = self.started.lock().expect("children");
             let at = started
                 .iter_mut()
                 .position(|c| c.name == name && c.process.try_wait().ok().flatten().is_some())
                 .with_context(|| format!("no exited child named {name}"))?;
+            if started[at].launch.restarts >= max_restarts {
+                return Ok(None);
+            }
             started.remove(at).launch
         };
         launch.restarts += 1;
@@ -226,7 +230,7 @@ impl Children {
         };
         let restarts = launch.restarts;
         self.started.lock().expect("children").push(Child { name: name.into(), process, launch });
-        Ok(restarts)
+        Ok(Some(restarts))
     }
 
     /// Whether a child has exited, with its name and status.
@@ -263,5 +267,35 @@ impl Children {
 impl Drop for Children {
     fn drop(&mut self) {
         self.stop_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits until the child named `name` has exited.
+    fn wait_exited(children: &Children, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while children.exited().is_none_or(|(n, _)| n != name) {
+            assert!(Instant::now() < deadline, "{name} did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn an_exited_child_restarts_with_its_command_up_to_the_limit_and_appends_its_log() {
+        let logs = tempfile::tempdir().unwrap();
+        let children = Children::default();
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo ran"]);
+        children.spawn("once", &mut command, logs.path()).unwrap();
+        wait_exited(&children, "once");
+        assert_eq!(children.restart("once", 1).unwrap(), Some(1));
+        wait_exited(&children, "once");
+        assert_eq!(children.restart("once", 1).unwrap(), None, "the limit leaves it down");
+        let log = std::fs::read_to_string(logs.path().join("once.log")).unwrap();
+        assert_eq!(log, "ran\nran\n", "the restart appended to the log");
+        assert!(children.restart("nobody", 1).is_err());
     }
 }

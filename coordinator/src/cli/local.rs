@@ -64,14 +64,14 @@ pub async fn local(args: LocalArgs, progress_every: Duration) -> anyhow::Result<
                 }
                 let again = children.clone();
                 let retry = name.clone();
-                match tokio::task::spawn_blocking(move || again.restart(&retry)).await {
-                    Ok(Ok(n)) if n <= MAX_RESTARTS => {
+                match tokio::task::spawn_blocking(move || again.restart(&retry, MAX_RESTARTS)).await {
+                    Ok(Ok(Some(n))) => {
                         eprintln!(
                             "{name} exited unexpectedly ({status}); restarted it ({n} of {MAX_RESTARTS})"
                         )
                     }
-                    Ok(Ok(_)) => {
-                        return format!("{name} exited unexpectedly ({status}) {MAX_RESTARTS} times")
+                    Ok(Ok(None)) => {
+                        return format!("{name} exited unexpectedly ({status}) after {MAX_RESTARTS} restarts")
                     }
                     Ok(Err(e)) => {
                         return format!("{name} exited unexpectedly ({status}); restart failed: {e:#}")
