@@ -1,5 +1,5 @@
 //! Example recommendations for people: a user's latest training
-//! interactions (on a graph without times, the first few, undated) and a
+//! interactions (on a graph without times, a few of them, undated) and a
 //! model's top items, with user, item and category ids as they appear in
 //! the logs.
 
