@@ -1,0 +1,173 @@
+//! The HNSW index over the item embeddings (usearch, inner product): its
+//! settings, a parallel build, and its recall against exact search.
+
+use std::time::Instant;
+
+use rand::seq::index::sample;
+use rand::SeedableRng;
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use crate::error::{BundleError, Result};
+use crate::manifest::AnnInfo;
+use crate::retrieve::{self, recall};
+
+/// Queries the recall of an index is measured on.
+pub const RECALL_QUERIES: usize = 1_000;
+
+/// HNSW settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnOptions {
+    /// Catalogues smaller than this are served by exact search, no index.
+    pub min_items: usize,
+    /// Edges per node (HNSW `M`).
+    pub connectivity: usize,
+    /// Candidate list while building (`ef_construction`).
+    pub expansion_add: usize,
+    /// Candidate list while searching (`ef`).
+    pub expansion_search: usize,
+    /// Threads that build the index.
+    pub threads: usize,
+}
+
+impl Default for AnnOptions {
+    fn default() -> Self {
+        Self {
+            min_items: 20_000,
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 128,
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+fn ann(e: impl std::fmt::Display) -> BundleError {
+    BundleError::Ann(e.to_string())
+}
+
+/// An empty index for `dim`-wide vectors under `options`.
+///
+/// # Errors
+/// When usearch refuses the options.
+pub fn empty(dim: usize, options: &AnnOptions) -> Result<Index> {
+    let index = Index::new(&IndexOptions {
+        dimensions: dim,
+        metric: MetricKind::IP,
+        quantization: ScalarKind::F32,
+        connectivity: options.connectivity,
+        expansion_add: options.expansion_add,
+        expansion_search: options.expansion_search,
+        multi: false,
+    })
+    .map_err(ann)?;
+    Ok(index)
+}
+
+/// An index of `items` (row-major, `dim` wide), keyed by row, built by
+/// `options.threads` threads.
+///
+/// # Errors
+/// When usearch fails.
+pub fn build(items: &[f32], dim: usize, options: &AnnOptions) -> Result<Index> {
+    let index = empty(dim, options)?;
+    let n = items.len() / dim;
+    let threads = options.threads.max(1);
+    index.reserve_capacity_and_threads(n, threads).map_err(ann)?;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let index = &index;
+                s.spawn(move || -> Result<()> {
+                    for i in (t..n).step_by(threads) {
+                        index.add(i as u64, &items[i * dim..(i + 1) * dim]).map_err(ann)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().map_err(|_| ann("a build thread panicked"))?)
+    })?;
+    Ok(index)
+}
+
+/// Recall@10 of `index` against exact search over `items`, on up to
+/// [`RECALL_QUERIES`] of the `queries` (row-major, `dim` wide) drawn with
+/// `seed`; returns (recall, queries used).
+///
+/// # Errors
+/// When the index fails.
+pub fn measure_recall(
+    index: &Index,
+    items: &[f32],
+    queries: &[f32],
+    dim: usize,
+    seed: u64,
+) -> Result<(f64, usize)> {
+    let n = queries.len() / dim;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let picked = sample(&mut rng, n, n.min(RECALL_QUERIES));
+    let mut total = 0.0;
+    for q in picked.iter() {
+        let query = &queries[q * dim..(q + 1) * dim];
+        let truth = retrieve::exact(query, items, dim, 10, |_| false);
+        let found = retrieve::hnsw(index, query, 10, |_| false)?;
+        total += recall(&found, &truth);
+    }
+    Ok((total / picked.len().max(1) as f64, picked.len()))
+}
+
+/// Builds the index of `items` and measures it against `queries`.
+///
+/// # Errors
+/// When usearch fails.
+pub fn build_measured(
+    items: &[f32],
+    queries: &[f32],
+    dim: usize,
+    options: &AnnOptions,
+    seed: u64,
+) -> Result<(Index, AnnInfo)> {
+    let started = Instant::now();
+    let index = build(items, dim, options)?;
+    let build_secs = started.elapsed().as_secs_f64();
+    let (recall_at_10, recall_queries) = measure_recall(&index, items, queries, dim, seed)?;
+    let info = AnnInfo {
+        kind: "hnsw".into(),
+        connectivity: options.connectivity,
+        expansion_add: options.expansion_add,
+        expansion_search: options.expansion_search,
+        recall_at_10,
+        recall_queries,
+        build_secs,
+    };
+    Ok((index, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::Rng;
+
+    use super::*;
+
+    #[test]
+    fn hnsw_finds_nearly_what_exact_search_finds_and_honours_the_filter() {
+        let (n, dim) = (5_000, 16);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let items: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-1f32..1.)).collect();
+        let queries: Vec<f32> = (0..200 * dim).map(|_| rng.random_range(-1f32..1.)).collect();
+        let options = AnnOptions { threads: 2, ..AnnOptions::default() };
+        let (index, info) = build_measured(&items, &queries, dim, &options, 1).unwrap();
+        assert_eq!(index.size(), n);
+        assert!(info.recall_at_10 >= 0.95, "recall {}", info.recall_at_10);
+        assert_eq!(info.recall_queries, 200);
+        // Scores are dot products, and excluded items never come back.
+        let q = &queries[..dim];
+        let found = retrieve::hnsw(&index, q, 20, |i| i % 2 == 0).unwrap();
+        assert_eq!(found.len(), 20);
+        for s in &found {
+            assert!(s.item % 2 == 1);
+            let want = retrieve::dot(q, &items[s.item as usize * dim..(s.item as usize + 1) * dim]);
+            assert!((s.score - want).abs() < 1e-4, "{} vs {want}", s.score);
+        }
+    }
+}

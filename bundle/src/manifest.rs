@@ -1,0 +1,117 @@
+//! `manifest.json`: what a bundle is (job, model, dimension, score function,
+//! sizes, metrics, creation time, lineage) and every file in it with its
+//! size and CRC32.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Value of [`Manifest::format`].
+pub const FORMAT: &str = "tessera-bundle";
+/// The format version this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Files every bundle has.
+pub mod files {
+    /// Raw user ids, `<u8` (users).
+    pub const USER_IDS: &str = "user_ids.npy";
+    /// Raw item ids, `<u8` (items).
+    pub const ITEM_IDS: &str = "item_ids.npy";
+    /// Each item's raw category id, `<u8`, `u64::MAX` for none.
+    pub const ITEM_CATEGORIES: &str = "item_categories.npy";
+    /// User embeddings, `<f4` (users × dim).
+    pub const USER_EMBEDDINGS: &str = "user_embeddings.npy";
+    /// Item embeddings, `<f4` (items × dim).
+    pub const ITEM_EMBEDDINGS: &str = "item_embeddings.npy";
+    /// User embeddings with raw ids, Parquet (`id`, `embedding`).
+    pub const USERS_PARQUET: &str = "users.parquet";
+    /// Item embeddings with raw ids and categories, Parquet (`id`, `category`, `embedding`).
+    pub const ITEMS_PARQUET: &str = "items.parquet";
+    /// Offsets into [`SEEN_ITEMS`] per user, `<u8` (users + 1).
+    pub const SEEN_OFFSETS: &str = "seen_offsets.npy";
+    /// Each user's training items (dense ids, sorted per user), `<u4`.
+    pub const SEEN_ITEMS: &str = "seen_items.npy";
+    /// The job spec the model was trained with.
+    pub const JOB: &str = "job.toml";
+    /// The HNSW index over the item embeddings (large catalogues).
+    pub const ANN: &str = "items.usearch";
+    /// The manifest itself.
+    pub const MANIFEST: &str = "manifest.json";
+    /// In a job's bundle directory: the name of the newest version.
+    pub const LATEST: &str = "LATEST";
+}
+
+/// A file of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileInfo {
+    /// Length in bytes.
+    pub bytes: u64,
+    /// CRC32 (IEEE) of the content.
+    pub crc32: u32,
+}
+
+/// The graph a bundle was trained on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphRef {
+    /// The graph directory, as the job named it.
+    pub path: String,
+    /// CRC32 of the graph's `manifest.json`, which lists every graph file
+    /// with its checksum: equal fingerprints mean the same graph.
+    pub fingerprint: u32,
+}
+
+/// The HNSW index of a bundle and its measured quality.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnInfo {
+    /// Always "hnsw" (usearch).
+    pub kind: String,
+    /// Edges per node (HNSW `M`).
+    pub connectivity: usize,
+    /// Candidate list size while building (`ef_construction`).
+    pub expansion_add: usize,
+    /// Candidate list size while searching (`ef`).
+    pub expansion_search: usize,
+    /// Recall@10 against exact search, over `recall_queries` user vectors.
+    pub recall_at_10: f64,
+    /// Queries the recall was measured on.
+    pub recall_queries: usize,
+    /// Seconds the index took to build.
+    pub build_secs: f64,
+}
+
+/// `manifest.json` of a bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Always [`FORMAT_VERSION`] for this crate.
+    pub format_version: u32,
+    /// The bundle's version in its job directory (`v0003` → 3).
+    pub version: u32,
+    /// The job's name.
+    pub job: String,
+    /// The model the embeddings come from (`hgt`).
+    pub model: String,
+    /// Embedding dimension.
+    pub dim: usize,
+    /// How a (user, item) pair is scored from the two embeddings: "dot".
+    pub score: String,
+    /// Users in the bundle.
+    pub users: usize,
+    /// Items in the bundle.
+    pub items: usize,
+    /// The job's final metrics of this model (test, and `val_` validation).
+    pub metrics: BTreeMap<String, f64>,
+    /// Creation time, Unix seconds.
+    pub created_unix: u64,
+    /// The graph the model was trained on.
+    pub graph: GraphRef,
+    /// The HNSW index, when the catalogue is large enough to want one.
+    pub ann: Option<AnnInfo>,
+    /// Every file but the manifest, with its size and checksum.
+    pub files: BTreeMap<String, FileInfo>,
+}

@@ -1,0 +1,296 @@
+//! Reading a bundle: the manifest first, then every file it lists with its
+//! size and CRC32 checked, then the arrays with their shapes checked
+//! against the manifest. A bundle that fails any check is refused as a
+//! whole, with the file and the reason. The loaded bundle answers
+//! recommendations and similar items.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use usearch::Index;
+
+use crate::error::{BundleError, Result};
+use crate::manifest::{files, Manifest, FORMAT, FORMAT_VERSION};
+use crate::retrieve::{self, Scored};
+
+/// A loaded, checked bundle.
+pub struct Bundle {
+    dir: PathBuf,
+    manifest: Manifest,
+    user_ids: Vec<u64>,
+    user_index: HashMap<u64, u32>,
+    item_ids: Vec<u64>,
+    item_index: HashMap<u64, u32>,
+    item_categories: Vec<u64>,
+    user_vectors: Vec<f32>,
+    item_vectors: Vec<f32>,
+    seen_offsets: Vec<u64>,
+    seen_items: Vec<u32>,
+    index: Option<Index>,
+}
+
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundle")
+            .field("dir", &self.dir)
+            .field("job", &self.manifest.job)
+            .field("version", &self.manifest.version)
+            .field("users", &self.manifest.users)
+            .field("items", &self.manifest.items)
+            .field("ann", &self.index.is_some())
+            .finish()
+    }
+}
+
+/// The bundle directory `path` names: itself when it has a manifest, else
+/// the version its `LATEST` names (a job's bundle directory).
+///
+/// # Errors
+/// When `path` is neither.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    if path.join(files::MANIFEST).is_file() {
+        return Ok(path.to_owned());
+    }
+    let latest = path.join(files::LATEST);
+    match std::fs::read_to_string(&latest) {
+        Ok(name) => {
+            let name = name.trim();
+            if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+                return Err(BundleError::corrupt(path, format!("LATEST names {name:?}")));
+            }
+            Ok(path.join(name))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BundleError::corrupt(
+            path,
+            "no bundle here: neither manifest.json nor LATEST (a job's bundle directory)",
+        )),
+        Err(e) => Err(BundleError::io("read", &latest)(e)),
+    }
+}
+
+/// Reads and checks `manifest.json` of the bundle at `dir`.
+///
+/// # Errors
+/// A missing or unreadable manifest, another format or version.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(files::MANIFEST);
+    let text = std::fs::read(&path).map_err(BundleError::io("read", &path))?;
+    let m: Manifest = serde_json::from_slice(&text)
+        .map_err(|e| BundleError::corrupt(&path, format!("bad manifest: {e}")))?;
+    if m.format != FORMAT || m.format_version != FORMAT_VERSION {
+        return Err(BundleError::corrupt(
+            &path,
+            format!("format {} v{}; this build reads {FORMAT} v{FORMAT_VERSION}", m.format, m.format_version),
+        ));
+    }
+    Ok(m)
+}
+
+impl Bundle {
+    /// Opens the bundle at `path` (a version directory, or a job's bundle
+    /// directory, whose `LATEST` version is opened), checking everything.
+    ///
+    /// # Errors
+    /// [`BundleError::Corrupt`] naming the file and the reason, or an I/O error.
+    pub fn open(path: &Path) -> Result<Self> {
+        let dir = resolve(path)?;
+        let manifest = read_manifest(&dir)?;
+        let mut contents: HashMap<&str, Vec<u8>> = HashMap::new();
+        for required in [
+            files::USER_IDS,
+            files::ITEM_IDS,
+            files::ITEM_CATEGORIES,
+            files::USER_EMBEDDINGS,
+            files::ITEM_EMBEDDINGS,
+            files::SEEN_OFFSETS,
+            files::SEEN_ITEMS,
+        ] {
+            if !manifest.files.contains_key(required) {
+                return Err(BundleError::corrupt(&dir, format!("the manifest lists no {required}")));
+            }
+        }
+        for (name, info) in &manifest.files {
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path).map_err(BundleError::io("read", &path))?;
+            if bytes.len() as u64 != info.bytes || crc32fast::hash(&bytes) != info.crc32 {
+                return Err(BundleError::corrupt(
+                    &path,
+                    format!(
+                        "{} bytes with CRC32 {:08x}; the manifest says {} bytes, {:08x}",
+                        bytes.len(),
+                        crc32fast::hash(&bytes),
+                        info.bytes,
+                        info.crc32
+                    ),
+                ));
+            }
+            if name.ends_with(".npy") {
+                contents.insert(name.as_str(), bytes);
+            }
+        }
+        let (users, items, dim) = (manifest.users as u64, manifest.items as u64, manifest.dim as u64);
+        let array = |name: &'static str| -> &[u8] { contents.get(name).map_or(&[], Vec::as_slice) };
+        let user_ids = load::<u64>(&dir, files::USER_IDS, array(files::USER_IDS), &[users])?;
+        let item_ids = load::<u64>(&dir, files::ITEM_IDS, array(files::ITEM_IDS), &[items])?;
+        let item_categories =
+            load::<u64>(&dir, files::ITEM_CATEGORIES, array(files::ITEM_CATEGORIES), &[items])?;
+        let user_vectors =
+            load::<f32>(&dir, files::USER_EMBEDDINGS, array(files::USER_EMBEDDINGS), &[users, dim])?;
+        let item_vectors =
+            load::<f32>(&dir, files::ITEM_EMBEDDINGS, array(files::ITEM_EMBEDDINGS), &[items, dim])?;
+        let seen_offsets = load::<u64>(&dir, files::SEEN_OFFSETS, array(files::SEEN_OFFSETS), &[users + 1])?;
+        let (seen_items, _) =
+            crate::npy::read::<u32>(array(files::SEEN_ITEMS), &dir.join(files::SEEN_ITEMS))?;
+        if seen_offsets.windows(2).any(|w| w[0] > w[1])
+            || seen_offsets.last() != Some(&(seen_items.len() as u64))
+        {
+            return Err(BundleError::corrupt(
+                &dir.join(files::SEEN_OFFSETS),
+                "offsets do not cover seen_items.npy",
+            ));
+        }
+        if seen_items.iter().any(|&i| u64::from(i) >= items) {
+            return Err(BundleError::corrupt(&dir.join(files::SEEN_ITEMS), "an item beyond the catalogue"));
+        }
+        let index = match &manifest.ann {
+            Some(ann) => {
+                let path = dir.join(files::ANN);
+                if !manifest.files.contains_key(files::ANN) {
+                    return Err(BundleError::corrupt(
+                        &dir,
+                        "the manifest has an index but lists no items.usearch",
+                    ));
+                }
+                let s = path.to_str().ok_or_else(|| BundleError::corrupt(&path, "path is not UTF-8"))?;
+                let index = Index::restore(s)
+                    .map_err(|e| BundleError::corrupt(&path, format!("unreadable index: {e}")))?;
+                if index.size() != manifest.items || index.dimensions() != manifest.dim {
+                    return Err(BundleError::corrupt(
+                        &path,
+                        format!(
+                            "{} vectors of dimension {}, the manifest says {} of {}",
+                            index.size(),
+                            index.dimensions(),
+                            manifest.items,
+                            manifest.dim
+                        ),
+                    ));
+                }
+                index.change_expansion_search(ann.expansion_search);
+                Some(index)
+            }
+            None => None,
+        };
+        let user_index = user_ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
+        let item_index = item_ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
+        Ok(Self {
+            dir,
+            manifest,
+            user_ids,
+            user_index,
+            item_ids,
+            item_index,
+            item_categories,
+            user_vectors,
+            item_vectors,
+            seen_offsets,
+            seen_items,
+            index,
+        })
+    }
+
+    /// The version directory this was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Whether searches go through the HNSW index (else exact search).
+    pub fn has_index(&self) -> bool {
+        self.index.is_some()
+    }
+
+    /// The dense id of raw user `id`.
+    ///
+    /// # Errors
+    /// [`BundleError::Unknown`].
+    pub fn user(&self, id: u64) -> Result<u32> {
+        self.user_index.get(&id).copied().ok_or(BundleError::Unknown { kind: "user", id })
+    }
+
+    /// The dense id of raw item `id`.
+    ///
+    /// # Errors
+    /// [`BundleError::Unknown`].
+    pub fn item(&self, id: u64) -> Result<u32> {
+        self.item_index.get(&id).copied().ok_or(BundleError::Unknown { kind: "item", id })
+    }
+
+    /// Raw id of dense item `item`.
+    pub fn item_id(&self, item: u32) -> u64 {
+        self.item_ids[item as usize]
+    }
+
+    /// Raw id of dense user `user`.
+    pub fn user_id(&self, user: u32) -> u64 {
+        self.user_ids[user as usize]
+    }
+
+    /// Raw category of dense item `item`, if it has one.
+    pub fn item_category(&self, item: u32) -> Option<u64> {
+        Some(self.item_categories[item as usize]).filter(|&c| c != u64::MAX)
+    }
+
+    /// Dense user `user`'s training items, sorted.
+    pub fn seen(&self, user: u32) -> &[u32] {
+        let (a, b) = (self.seen_offsets[user as usize], self.seen_offsets[user as usize + 1]);
+        &self.seen_items[a as usize..b as usize]
+    }
+
+    fn vector<'a>(&self, of: &'a [f32], row: u32) -> &'a [f32] {
+        let d = self.manifest.dim;
+        &of[row as usize * d..(row as usize + 1) * d]
+    }
+
+    /// The `k` best items for `query`, skipping the `excluded` (sorted)
+    /// items; through the index when there is one, unless `exact`.
+    fn search(&self, query: &[f32], k: usize, excluded: &[u32], exact: bool) -> Result<Vec<Scored>> {
+        let skip = |i: u32| excluded.binary_search(&i).is_ok();
+        match &self.index {
+            Some(index) if !exact => retrieve::hnsw(index, query, k, skip),
+            _ => Ok(retrieve::exact(query, &self.item_vectors, self.manifest.dim, k, skip)),
+        }
+    }
+
+    /// Dense user `user`'s `k` best items, without the items they have
+    /// seen when `exclude_seen`; `exact` bypasses the index.
+    ///
+    /// # Errors
+    /// When the index fails.
+    pub fn recommend(&self, user: u32, k: usize, exclude_seen: bool, exact: bool) -> Result<Vec<Scored>> {
+        let excluded = if exclude_seen { self.seen(user) } else { &[] };
+        self.search(self.vector(&self.user_vectors, user), k, excluded, exact)
+    }
+
+    /// The `k` items most like dense item `item` (itself left out).
+    ///
+    /// # Errors
+    /// When the index fails.
+    pub fn similar(&self, item: u32, k: usize, exact: bool) -> Result<Vec<Scored>> {
+        self.search(self.vector(&self.item_vectors, item), k, &[item], exact)
+    }
+}
+
+/// Reads `.npy` `name` of `dir` from `bytes` and checks its shape.
+fn load<T: npyz::Deserialize>(dir: &Path, name: &str, bytes: &[u8], shape: &[u64]) -> Result<Vec<T>> {
+    let path = dir.join(name);
+    let (values, got) = crate::npy::read::<T>(bytes, &path)?;
+    if got != shape {
+        return Err(BundleError::corrupt(&path, format!("shape {got:?}; the manifest implies {shape:?}")));
+    }
+    Ok(values)
+}

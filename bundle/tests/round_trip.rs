@@ -1,0 +1,201 @@
+//! A bundle written and read back: the same vectors, ids, histories and
+//! answers; versions and LATEST; corrupt, truncated and inconsistent
+//! bundles refused with the file named; the Parquet copy readable.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+use tessera_bundle::{write, AnnOptions, Bundle, Content, GraphRef};
+
+struct Data {
+    user_ids: Vec<u64>,
+    users: Vec<f32>,
+    item_ids: Vec<u64>,
+    items: Vec<f32>,
+    categories: Vec<Option<u64>>,
+    seen: Vec<Vec<u32>>,
+}
+
+const DIM: usize = 8;
+
+fn data(users: usize, items: usize) -> Data {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    Data {
+        user_ids: (0..users as u64).map(|u| 1_000 + 3 * u).collect(),
+        users: (0..users * DIM).map(|_| rng.random_range(-1f32..1.)).collect(),
+        item_ids: (0..items as u64).map(|i| 50_000 + 7 * i).collect(),
+        items: (0..items * DIM).map(|_| rng.random_range(-1f32..1.)).collect(),
+        categories: (0..items).map(|i| (i % 3 != 0).then_some(i as u64 % 5)).collect(),
+        seen: (0..users).map(|u| vec![(u % items) as u32, ((u * 7 + 1) % items) as u32]).collect(),
+    }
+}
+
+fn content<'a>(d: &'a Data, metrics: &'a BTreeMap<String, f64>, graph: &'a GraphRef) -> Content<'a> {
+    Content {
+        job: "toy",
+        model: "hgt",
+        spec_toml: "name = \"toy\"\n",
+        metrics,
+        graph,
+        dim: DIM,
+        user_ids: &d.user_ids,
+        user_vectors: &d.users,
+        item_ids: &d.item_ids,
+        item_categories: &d.categories,
+        item_vectors: &d.items,
+        seen: &d.seen,
+        extra: &[],
+        seed: 1,
+    }
+}
+
+fn graph() -> GraphRef {
+    GraphRef { path: "data/toy".into(), fingerprint: 42 }
+}
+
+#[test]
+fn written_then_read_gives_the_same_answers_as_exact_search() {
+    let root = tempfile::tempdir().unwrap();
+    let d = data(50, 300);
+    let metrics = BTreeMap::from([("ndcg@10".to_owned(), 0.25)]);
+    let g = graph();
+    let extra = [("dense.safetensors".to_owned(), vec![1u8, 2, 3])];
+    let c = Content { extra: &extra, ..content(&d, &metrics, &g) };
+    let (dir, manifest) = write(root.path(), &c, &AnnOptions::default()).unwrap();
+    assert_eq!(dir, root.path().join("toy/v0001"));
+    assert_eq!((manifest.users, manifest.items, manifest.dim, manifest.version), (50, 300, DIM, 1));
+    assert!(manifest.ann.is_none(), "300 items are served by exact search");
+    assert!(manifest.files.contains_key("dense.safetensors"));
+    // The job directory opens its LATEST version.
+    let b = Bundle::open(&root.path().join("toy")).unwrap();
+    assert_eq!(b.dir(), dir);
+    assert_eq!(b.manifest().metrics["ndcg@10"], 0.25);
+    let u = b.user(1_000 + 3 * 17).unwrap();
+    assert_eq!(u, 17);
+    assert_eq!(b.seen(u), &[17, 120]);
+    assert!(b.user(1).is_err());
+    assert_eq!(b.item_category(0), None);
+    assert_eq!(b.item_category(1), Some(1));
+    // Recommendations: the exact top-k of the dot product without seen items.
+    let top = b.recommend(u, 10, true, false).unwrap();
+    let q = &d.users[17 * DIM..18 * DIM];
+    let mut all: Vec<(u32, f32)> = (0..300u32)
+        .filter(|i| ![17, 120].contains(i))
+        .map(|i| (i, q.iter().zip(&d.items[i as usize * DIM..][..DIM]).map(|(a, b)| a * b).sum()))
+        .collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let want: Vec<u32> = all.iter().take(10).map(|x| x.0).collect();
+    assert_eq!(top.iter().map(|s| s.item).collect::<Vec<_>>(), want);
+    // Similar items leave the item itself out.
+    let similar = b.similar(4, 5, false).unwrap();
+    assert_eq!(similar.len(), 5);
+    assert!(similar.iter().all(|s| s.item != 4));
+    // A second write is version 2, and LATEST moves to it.
+    let (dir2, m2) = write(root.path(), &content(&d, &metrics, &g), &AnnOptions::default()).unwrap();
+    assert_eq!((dir2.file_name().unwrap().to_str().unwrap(), m2.version), ("v0002", 2));
+    assert_eq!(Bundle::open(&root.path().join("toy")).unwrap().manifest().version, 2);
+    assert_eq!(std::fs::read_to_string(root.path().join("toy/LATEST")).unwrap().trim(), "v0002");
+    // No temporary directory is left behind.
+    let names: Vec<String> = std::fs::read_dir(root.path().join("toy"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}
+
+#[test]
+fn a_large_catalogue_gets_an_hnsw_index_with_its_recall_recorded() {
+    let root = tempfile::tempdir().unwrap();
+    let d = data(400, 3_000);
+    let (metrics, g) = (BTreeMap::new(), graph());
+    let options = AnnOptions { min_items: 1_000, threads: 2, ..AnnOptions::default() };
+    let (_, manifest) = write(root.path(), &content(&d, &metrics, &g), &options).unwrap();
+    let ann = manifest.ann.expect("an index for 3,000 items");
+    assert!(ann.recall_at_10 >= 0.95, "recall {}", ann.recall_at_10);
+    assert_eq!(ann.recall_queries, 400);
+    let b = Bundle::open(&root.path().join("toy")).unwrap();
+    assert!(b.has_index());
+    let mut agree = 0;
+    for u in 0..100 {
+        let ann = b.recommend(u, 10, true, false).unwrap();
+        let exact = b.recommend(u, 10, true, true).unwrap();
+        assert!(ann.iter().all(|s| b.seen(u).binary_search(&s.item).is_err()));
+        agree += ann.iter().filter(|a| exact.iter().any(|e| e.item == a.item)).count();
+    }
+    assert!(agree >= 950, "{agree} of 1000");
+}
+
+fn corrupt_one(dir: &Path, name: &str, f: impl FnOnce(&mut Vec<u8>)) {
+    let path = dir.join(name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    f(&mut bytes);
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn damaged_bundles_are_refused_naming_the_file() {
+    let root = tempfile::tempdir().unwrap();
+    let d = data(20, 50);
+    let (metrics, g) = (BTreeMap::new(), graph());
+    let (dir, _) = write(root.path(), &content(&d, &metrics, &g), &AnnOptions::default()).unwrap();
+    let err = Bundle::open(&root.path().join("nothing")).unwrap_err().to_string();
+    assert!(err.contains("neither manifest.json nor LATEST"), "{err}");
+    corrupt_one(&dir, "item_embeddings.npy", |b| {
+        let n = b.len();
+        b[n - 1] ^= 0xff;
+    });
+    let err = Bundle::open(&dir).unwrap_err().to_string();
+    assert!(err.contains("item_embeddings.npy") && err.contains("CRC32"), "{err}");
+    corrupt_one(&dir, "item_embeddings.npy", |b| {
+        let n = b.len();
+        b[n - 1] ^= 0xff;
+    });
+    Bundle::open(&dir).unwrap();
+    corrupt_one(&dir, "seen_items.npy", |b| b.truncate(b.len() - 4));
+    let err = Bundle::open(&dir).unwrap_err().to_string();
+    assert!(err.contains("seen_items.npy"), "{err}");
+    corrupt_one(&dir, "manifest.json", |b| b.truncate(10));
+    let err = Bundle::open(&dir).unwrap_err().to_string();
+    assert!(err.contains("manifest.json") && err.contains("bad manifest"), "{err}");
+}
+
+#[test]
+fn inconsistent_content_is_refused_and_leaves_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let mut d = data(5, 10);
+    let (metrics, g) = (BTreeMap::new(), graph());
+    d.items[13] = f32::NAN;
+    let err = write(root.path(), &content(&d, &metrics, &g), &AnnOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("item 50007") && err.contains("non-finite"), "{err}");
+    d.items[13] = 0.0;
+    d.users.pop();
+    let err = write(root.path(), &content(&d, &metrics, &g), &AnnOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("5 user ids but 39 values for dimension 8"), "{err}");
+    d.users.push(0.0);
+    d.seen[2].push(10);
+    let err = write(root.path(), &content(&d, &metrics, &g), &AnnOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("user 1006 has seen item 10"), "{err}");
+    assert!(!root.path().join("toy").join("LATEST").exists());
+}
+
+#[test]
+fn the_parquet_copy_holds_the_ids_and_embeddings() {
+    use arrow_array::{Array, FixedSizeListArray, Float32Array, UInt64Array};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let root = tempfile::tempdir().unwrap();
+    let d = data(5, 10);
+    let (metrics, g) = (BTreeMap::new(), graph());
+    let (dir, _) = write(root.path(), &content(&d, &metrics, &g), &AnnOptions::default()).unwrap();
+    let file = std::fs::File::open(dir.join("items.parquet")).unwrap();
+    let mut reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let batch = reader.next().unwrap().unwrap();
+    let ids = batch.column(0).as_any().downcast_ref::<UInt64Array>().unwrap();
+    assert_eq!(ids.values().to_vec(), d.item_ids);
+    let cats = batch.column(1).as_any().downcast_ref::<UInt64Array>().unwrap();
+    assert!(cats.is_null(0) && cats.value(1) == 1);
+    let emb = batch.column(2).as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+    let row3 = emb.value(3);
+    let row3 = row3.as_any().downcast_ref::<Float32Array>().unwrap();
+    assert_eq!(row3.values().to_vec(), d.items[3 * DIM..4 * DIM].to_vec());
+}
