@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod coordinator;
 pub mod etcd;
 pub mod fake_worker;
+pub mod http;
 pub mod ports;
 pub mod process;
 pub mod ps;

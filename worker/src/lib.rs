@@ -6,6 +6,7 @@ pub mod build_info;
 pub mod classic;
 pub mod device;
 pub mod eval;
+pub mod export;
 pub mod model;
 pub mod params;
 pub mod serve;

@@ -36,6 +36,10 @@ enum Command {
         standalone: bool,
         /// The TOML job spec.
         spec: PathBuf,
+        /// Write the main model's bundle under this directory
+        /// (`<dir>/<job name>/v0001`, …).
+        #[arg(long, env = "TESSERA_BUNDLES", default_value = "bundles")]
+        bundles: PathBuf,
         /// Also write the results as JSON here.
         #[arg(long, env = "TESSERA_WORKER_RESULTS")]
         results: Option<PathBuf>,
@@ -70,6 +74,10 @@ struct ServeArgs {
     /// Lease TTL of the registration.
     #[arg(long, env = "TESSERA_WORKER_LEASE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     lease_ttl: std::time::Duration,
+    /// Where the evaluating worker writes the job's model bundle
+    /// (`<dir>/<job name>/v0001`, …): a directory every worker can reach.
+    #[arg(long, env = "TESSERA_BUNDLES", default_value = "bundles")]
+    bundles: PathBuf,
     /// How long to wait for the PS shards to register.
     #[arg(long, env = "TESSERA_WORKER_PS_WAIT", default_value = "60s", value_parser = humantime::parse_duration)]
     ps_wait: std::time::Duration,
@@ -91,18 +99,20 @@ fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
         },
         device,
         ps_wait: args.ps_wait,
+        bundles: args.bundles,
     };
     worker::serve::run(config, shutdown, &rt)
 }
 
 fn train_standalone(
     spec: &std::path::Path,
+    bundles: &std::path::Path,
     results: Option<PathBuf>,
     device: tch::Device,
     progress_every: std::time::Duration,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let out = worker::standalone::run_standalone_paced(spec, device, progress_every)?;
+    let out = worker::standalone::run_standalone_paced(spec, device, progress_every, Some(bundles))?;
     print!("{}", worker::standalone::render_table(&out));
     if let Some(path) = results {
         std::fs::write(&path, serde_json::to_vec_pretty(&out)?)
@@ -126,8 +136,8 @@ fn main() -> anyhow::Result<()> {
     worker::device::set_threads(cli.threads);
     let device = worker::device::parse_device(&cli.device)?;
     match cli.command {
-        Some(Command::Train { standalone: true, spec, results, progress_every }) => {
-            train_standalone(&spec, results, device, progress_every)
+        Some(Command::Train { standalone: true, spec, bundles, results, progress_every }) => {
+            train_standalone(&spec, &bundles, results, device, progress_every)
         }
         Some(Command::Train { standalone: false, .. }) => {
             anyhow::bail!(

@@ -4,6 +4,7 @@
 //! to evaluate, runs full-graph inference and reports the test metrics.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::eval::final_eval::FinalEval;
 use crate::eval::metrics::{Evaluation, TAIL_K};
 use crate::eval::samples::describe;
+use crate::export::{write_bundle, ModelOutput};
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress};
 use crate::view::TrainView;
@@ -35,6 +37,8 @@ pub struct ServeConfig {
     pub device: Device,
     /// How long to wait for the PS shards to register.
     pub ps_wait: Duration,
+    /// Where the evaluating worker writes the job's model bundle.
+    pub bundles: PathBuf,
 }
 
 /// Attempts at a partition before its error fails the job.
@@ -240,6 +244,7 @@ fn handle(
                     fencing.clone(),
                     &counts,
                     device,
+                    &config.bundles,
                 )?;
                 let report = MetricsReport { phase: "test".into(), epoch: last_epoch, ..report };
                 rt.block_on(agent.report_metrics(work, report))?;
@@ -311,7 +316,8 @@ fn add_evaluation(
 /// Full-graph evaluation of every model of the job (the classic baselines
 /// fitted after the trained ones); the main model's
 /// metrics are unprefixed, every model's also appear as `model/metric`. The
-/// report also carries each model's popularity profile and example users.
+/// report also carries each model's popularity profile and example users,
+/// and the main model's bundle, written under `bundles`.
 #[allow(clippy::too_many_arguments)]
 fn evaluate_all(
     rt: &Runtime,
@@ -322,6 +328,7 @@ fn evaluate_all(
     fencing: Arc<AtomicU64>,
     counts: &[(NodeType, u64)],
     device: Device,
+    bundles: &Path,
 ) -> anyhow::Result<MetricsReport> {
     let graph = Graph::open(&plan.graph).with_context(|| format!("open graph {}", plan.graph.display()))?;
     let view = TrainView::whole(&graph);
@@ -351,7 +358,22 @@ fn evaluate_all(
         };
         let valid = valid.as_ref().map(|(u, i)| (u, i));
         let scorer = &session.model.scorer;
-        for row in final_eval.trained(kind.as_str(), m == 0, (&test.0, &test.1), valid, scorer) {
+        let rows = final_eval.trained(kind.as_str(), m == 0, (&test.0, &test.1), valid, scorer);
+        if m == 0 {
+            let output = ModelOutput {
+                model: kind.as_str(),
+                users: &test.0,
+                items: &test.1,
+                scorer,
+                vs: &session.vs,
+                metrics: &rows[0].evaluation.metrics,
+                seen: final_eval.test_history(),
+            };
+            if let Some(dir) = write_bundle(bundles, test_graph, spec, &output)? {
+                report.bundle = dir.display().to_string();
+            }
+        }
+        for row in rows {
             add_evaluation(&mut report, &graph, &row.model, row.main, row.evaluation);
         }
     }

@@ -17,6 +17,7 @@ use tessera_graph::store::Graph;
 use tessera_runtime::children::{sibling_binary, Children};
 
 use crate::eval::final_eval::FinalEval;
+use crate::export::{write_bundle, ModelOutput};
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress, RunSummary};
 use crate::view::TrainView;
@@ -112,19 +113,20 @@ fn time_map(summary: &RunSummary) -> BTreeMap<String, f64> {
 pub fn run_standalone(spec_path: &Path, device: Device) -> anyhow::Result<Vec<ModelResult>> {
     let every = humantime::parse_duration(tessera_runtime::progress::DEFAULT_PROGRESS_EVERY)
         .expect("the default interval parses");
-    run_standalone_paced(spec_path, device, every)
+    run_standalone_paced(spec_path, device, every, None)
 }
 
 /// [`run_standalone`], with progress lines off a terminal at each model
 /// change and at most one more per `progress_every` (on a terminal, one per
-/// report).
+/// report), and the main model's bundle written under `bundles` when given.
 ///
 /// # Errors
-/// As [`run_standalone`].
+/// As [`run_standalone`], and a failure writing the bundle.
 pub fn run_standalone_paced(
     spec_path: &Path,
     device: Device,
     progress_every: std::time::Duration,
+    bundles: Option<&Path>,
 ) -> anyhow::Result<Vec<ModelResult>> {
     let mut pacer = tessera_runtime::progress::Pacer::for_stderr(progress_every);
     let spec =
@@ -195,7 +197,23 @@ pub fn run_standalone_paced(
         };
         let valid = valid.as_ref().map(|(u, i)| (u, i));
         let scorer = &session.model.scorer;
-        let rows = final_eval.trained(kind.as_str(), results.is_empty(), (&test.0, &test.1), valid, scorer);
+        let main = results.is_empty();
+        let rows = final_eval.trained(kind.as_str(), main, (&test.0, &test.1), valid, scorer);
+        if main && bundles.is_some() {
+            let output = ModelOutput {
+                model: kind.as_str(),
+                users: &test.0,
+                items: &test.1,
+                scorer,
+                vs: &session.vs,
+                metrics: &rows[0].evaluation.metrics,
+                seen: final_eval.test_history(),
+            };
+            let written = bundles.map(|root| write_bundle(root, test_graph, &spec, &output)).transpose()?;
+            if let Some(dir) = written.flatten() {
+                eprintln!("bundle: {}", dir.display());
+            }
+        }
         for row in rows {
             results.push(ModelResult {
                 model: row.model,

@@ -153,6 +153,7 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     // Share the cores between the workers instead of oversubscribing them.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let threads = (cores / spec.cluster.workers.max(1)).max(1).to_string();
+    let bundles = std::path::absolute(run_dir.join("bundles"))?.display().to_string();
     for w in 0..spec.cluster.workers {
         let id = format!("worker-{w}");
         children.spawn(
@@ -171,6 +172,8 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
                 &options.device,
                 "--threads",
                 &threads,
+                "--bundles",
+                &bundles,
             ]),
             &logs,
         )?;
@@ -206,6 +209,10 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     let written = report::write(&run_dir, &report::gather(&job, &spec, &history))?;
     for note in &written.notes {
         eprintln!("note: {note}");
+    }
+    if let Some(bundle) = job.metric_reports.iter().rev().find(|r| r.phase == "test" && !r.bundle.is_empty())
+    {
+        println!("\nbundle: {}", bundle.bundle);
     }
     println!("\nreport: {} ({} plots)", written.report.display(), written.plots.len());
     println!("run directory: {}", run_dir.display());

@@ -101,6 +101,12 @@ impl<'a> FinalEval<'a> {
         evaluation
     }
 
+    /// Each user's history at test time (sorted dense items): what the
+    /// test ranking excludes.
+    pub fn test_history(&self) -> &[Vec<u32>] {
+        &self.test.train_items
+    }
+
     /// Whether the validation targets are scored beside the test ones.
     pub fn has_valid(&self) -> bool {
         self.valid.is_some() || self.selection.is_some()

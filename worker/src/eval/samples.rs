@@ -10,13 +10,18 @@ use tessera_proto::coordinator::v1::{RecentInteraction, SampleRecommendation, Sc
 /// Latest interactions shown per user.
 pub const RECENT: usize = 5;
 
+/// The log's category id of dense item `item`, if it has one.
+pub fn item_category(graph: &Graph, item: u32) -> Option<u64> {
+    let (_, csr, _) = graph.relation("item_category")?;
+    if item as usize >= csr.num_rows() {
+        return None;
+    }
+    csr.neighbors(item).first().map(|&c| graph.raw_ids(NodeType::Category)[c as usize])
+}
+
 /// The log's category id of dense item `item` (0 when it has none).
 fn category(graph: &Graph, item: u32) -> u64 {
-    let Some((_, csr, _)) = graph.relation("item_category") else { return 0 };
-    if item as usize >= csr.num_rows() {
-        return 0;
-    }
-    csr.neighbors(item).first().map_or(0, |&c| graph.raw_ids(NodeType::Category)[c as usize])
+    item_category(graph, item).unwrap_or(0)
 }
 
 /// `user`'s latest training interactions and `model`'s `top` items for them

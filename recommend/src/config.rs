@@ -1,0 +1,23 @@
+//! The service's flags (each also an environment variable).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Tessera's recommend service.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "recommend", version)]
+pub struct Config {
+    /// The bundle to serve: a version directory (`bundles/<job>/v0003`) or
+    /// a job's bundle directory, whose `LATEST` version is served.
+    #[arg(long, env = "TESSERA_BUNDLE")]
+    pub bundle: PathBuf,
+    /// HTTP listen address; port 0 picks a free port (printed on stdout as
+    /// `LISTENING <addr>`).
+    #[arg(long, env = "TESSERA_RECOMMEND_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// How often to check whether `--bundle` now names a newer version
+    /// (its `LATEST` moved) and reload it; `0s` turns watching off.
+    #[arg(long, env = "TESSERA_RECOMMEND_WATCH", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub watch: Duration,
+}

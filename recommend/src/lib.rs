@@ -1,0 +1,65 @@
+//! Tessera's recommend service: it loads a model bundle (`tessera_bundle`)
+//! and answers, over HTTP/JSON,
+//! - `GET /v1/users/{id}/recommendations?k=20&exclude_seen=true&candidates=200`,
+//! - `GET /v1/items/{id}/similar?k=20`,
+//! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus),
+//! - `POST /admin/reload` (optionally `{"bundle": "<dir>"}`), which swaps a
+//!   new bundle in atomically; requests in flight finish on the old one, and
+//!   a bundle that fails its checks is refused while the old one serves on.
+//!
+//! With `--watch` it also reloads when the job directory's `LATEST` moves.
+
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod query;
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// Loads the bundle, listens, prints `LISTENING <addr>` on stdout and serves
+/// until `shutdown`.
+///
+/// # Errors
+/// A missing or corrupt bundle (refused at start-up, with the reason), or
+/// an address that cannot be bound.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let state = Arc::new(
+        AppState::load(config.bundle.clone())
+            .await
+            .with_context(|| format!("refusing to start without a bundle: {}", config.bundle.display()))?,
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("bind {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    {
+        let bundle = state.current();
+        let m = bundle.manifest();
+        tracing::info!(%addr, bundle = %bundle.dir().display(), job = %m.job, version = m.version, items = m.items, ann = bundle.has_index(), "recommend listening");
+    }
+    println!("LISTENING {addr}");
+    if !config.watch.is_zero() {
+        tokio::spawn(state::watch(state.clone(), config.watch, shutdown.clone()));
+    }
+    let app = routes::router(state);
+    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let serve = async { serve.await };
+    match tessera_runtime::shutdown::serve_with_grace(
+        serve,
+        &shutdown,
+        tessera_runtime::shutdown::SHUTDOWN_GRACE,
+    )
+    .await
+    {
+        Some(result) => result.context("serve HTTP"),
+        None => Ok(()),
+    }
+}

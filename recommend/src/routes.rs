@@ -1,0 +1,206 @@
+//! The HTTP routes, their JSON bodies, and the middleware that counts and
+//! times every request by route and status.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tessera_bundle::{Bundle, Scored};
+
+use crate::error::ApiError;
+use crate::metrics::{RequestLabels, RouteLabels};
+use crate::query;
+use crate::state::AppState;
+
+/// Largest request body accepted (the reload request is tiny).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The service's routes over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/users/{id}/recommendations", get(recommendations))
+        .route("/v1/items/{id}/similar", get(similar))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/admin/reload", post(reload))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Counts and times each request under its route template.
+async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let m = &state.metrics;
+    m.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(started.elapsed().as_secs_f64());
+    m.requests.get_or_create(&RequestLabels { route, status: response.status().as_u16() }).inc();
+    response
+}
+
+/// A recommended item.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Item {
+    /// Raw item id.
+    pub item: u64,
+    /// Raw category id, when the item has one.
+    pub category: Option<u64>,
+    /// The final score (the retrieval score until a ranker is configured).
+    pub score: f32,
+    /// The retrieval score: the dot product of the two embeddings.
+    pub retrieval_score: f32,
+    /// 1-based rank.
+    pub rank: usize,
+}
+
+/// Body of a recommendation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Recommendations {
+    /// Raw user id.
+    pub user: u64,
+    /// The model of the bundle.
+    pub model: String,
+    /// The bundle's version.
+    pub bundle_version: u32,
+    /// Best first.
+    pub items: Vec<Item>,
+}
+
+/// Body of a similar-items answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SimilarItems {
+    /// Raw item id asked about.
+    pub item: u64,
+    /// The model of the bundle.
+    pub model: String,
+    /// The bundle's version.
+    pub bundle_version: u32,
+    /// Most similar first.
+    pub items: Vec<Item>,
+}
+
+fn items(bundle: &Bundle, found: &[Scored], k: usize) -> Vec<Item> {
+    found
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(r, s)| Item {
+            item: bundle.item_id(s.item),
+            category: bundle.item_category(s.item),
+            score: s.score,
+            retrieval_score: s.score,
+            rank: r + 1,
+        })
+        .collect()
+}
+
+async fn recommendations(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Recommendations>, ApiError> {
+    let q = query::recommend(raw.as_deref())?;
+    let user_id = query::id("user", &id)?;
+    let bundle = state.current();
+    let user = bundle.user(user_id)?;
+    let found = bundle.recommend(user, q.candidates, q.exclude_seen, q.exact)?;
+    Ok(Json(Recommendations {
+        user: user_id,
+        model: bundle.manifest().model.clone(),
+        bundle_version: bundle.manifest().version,
+        items: items(&bundle, &found, q.k),
+    }))
+}
+
+async fn similar(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<SimilarItems>, ApiError> {
+    let q = query::similar(raw.as_deref())?;
+    let item_id = query::id("item", &id)?;
+    let bundle = state.current();
+    let item = bundle.item(item_id)?;
+    let found = bundle.similar(item, q.k, q.exact)?;
+    Ok(Json(SimilarItems {
+        item: item_id,
+        model: bundle.manifest().model.clone(),
+        bundle_version: bundle.manifest().version,
+        items: items(&bundle, &found, q.k),
+    }))
+}
+
+/// What is served: the bundle's directory, job, version and size.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Served {
+    /// The version directory.
+    pub bundle: String,
+    /// The job.
+    pub job: String,
+    /// The model.
+    pub model: String,
+    /// The version.
+    pub version: u32,
+    /// Items.
+    pub items: usize,
+    /// Whether an HNSW index serves (else exact search).
+    pub ann: bool,
+}
+
+fn served(bundle: &Bundle) -> Served {
+    let m = bundle.manifest();
+    Served {
+        bundle: bundle.dir().display().to_string(),
+        job: m.job.clone(),
+        model: m.model.clone(),
+        version: m.version,
+        items: m.items,
+        ann: bundle.has_index(),
+    }
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Json<Served> {
+    Json(served(&state.current()))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Body of `POST /admin/reload` (optional).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadRequest {
+    /// The bundle to serve from now on (a version or job directory).
+    pub bundle: Option<std::path::PathBuf>,
+}
+
+async fn reload(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Json<Served>, ApiError> {
+    let request: Option<ReloadRequest> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(
+            serde_json::from_slice(&body)
+                .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?,
+        )
+    };
+    let bundle = state.reload(request.and_then(|r| r.bundle)).await?;
+    Ok(Json(served(&bundle)))
+}

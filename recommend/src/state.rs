@@ -1,0 +1,111 @@
+//! The served bundle and how it changes: an atomic pointer swapped by
+//! reloads (one at a time), so a request sees one whole bundle from start to
+//! end and never a half-loaded one; and the watcher that reloads when the
+//! job directory's `LATEST` moves.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tessera_bundle::{Bundle, BundleError};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::metrics::{Metrics, ReloadLabels};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    bundle: ArcSwap<Bundle>,
+    /// What `--bundle` (or the last reload) named: a version or job directory.
+    source: Mutex<PathBuf>,
+    reload: tokio::sync::Mutex<()>,
+    /// The Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+async fn open(path: PathBuf) -> Result<Bundle, BundleError> {
+    let shown = path.clone();
+    tokio::task::spawn_blocking(move || Bundle::open(&path))
+        .await
+        .map_err(|e| BundleError::corrupt(&shown, format!("loader stopped: {e}")))?
+}
+
+impl AppState {
+    /// Loads the bundle `source` names.
+    ///
+    /// # Errors
+    /// A missing or corrupt bundle.
+    pub async fn load(source: PathBuf) -> Result<Self, BundleError> {
+        let bundle = open(source.clone()).await?;
+        let metrics = Metrics::default();
+        metrics.serving(&bundle);
+        Ok(Self {
+            bundle: ArcSwap::from_pointee(bundle),
+            source: Mutex::new(source),
+            reload: tokio::sync::Mutex::new(()),
+            metrics,
+        })
+    }
+
+    /// The bundle served now.
+    pub fn current(&self) -> Arc<Bundle> {
+        self.bundle.load_full()
+    }
+
+    fn source(&self) -> PathBuf {
+        self.source.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Loads the bundle `path` names (else the current source again, which
+    /// for a job directory means its `LATEST` version) and swaps it in. A
+    /// bundle that fails its checks is refused and the old one stays.
+    ///
+    /// # Errors
+    /// [`ApiError::BadBundle`] with the reason.
+    pub async fn reload(&self, path: Option<PathBuf>) -> Result<Arc<Bundle>, ApiError> {
+        let _one_at_a_time = self.reload.lock().await;
+        let source = path.unwrap_or_else(|| self.source());
+        match open(source.clone()).await {
+            Ok(bundle) => {
+                let bundle = Arc::new(bundle);
+                self.metrics.serving(&bundle);
+                self.bundle.store(bundle.clone());
+                if let Ok(mut s) = self.source.lock() {
+                    *s = source;
+                }
+                self.metrics.reloads.get_or_create(&ReloadLabels { outcome: "ok".into() }).inc();
+                let m = bundle.manifest();
+                tracing::info!(bundle = %bundle.dir().display(), version = m.version, items = m.items, "reloaded");
+                Ok(bundle)
+            }
+            Err(e) => {
+                self.metrics.reloads.get_or_create(&ReloadLabels { outcome: "refused".into() }).inc();
+                tracing::warn!(source = %source.display(), "reload refused, the old bundle serves on: {e}");
+                Err(ApiError::BadBundle(format!("reload refused, the old bundle serves on: {e}")))
+            }
+        }
+    }
+}
+
+/// The version directory `source` names now, if it can be told.
+fn resolved(source: &Path) -> Option<PathBuf> {
+    tessera_bundle::read::resolve(source).ok()
+}
+
+/// Every `every`, reloads when the source names another version than the
+/// one served (a new job wrote one and moved `LATEST`).
+pub async fn watch(state: Arc<AppState>, every: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let Some(now) = resolved(&state.source()) else { continue };
+        if now != state.current().dir() {
+            tracing::info!(bundle = %now.display(), "a new bundle version appeared");
+            let _ = state.reload(None).await;
+        }
+    }
+}

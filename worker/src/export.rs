@@ -1,0 +1,121 @@
+//! The model bundle a job leaves behind (`tessera_bundle`): the main
+//! model's final user and item embeddings from full-graph inference on the
+//! graph at test time, each user's history on it (what the evaluation
+//! excludes, and so what the recommend service excludes), the items'
+//! categories, the dense weights as safetensors, the job spec and the
+//! graph's fingerprint, with the model's final metrics in the manifest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use tch::{nn, Tensor};
+use tessera_bundle::{AnnOptions, Content, GraphRef};
+use tessera_graph::schema::NodeType;
+use tessera_graph::store::Graph;
+use tessera_job::JobSpec;
+
+use crate::eval::samples::item_category;
+use crate::model::scorer::Scorer;
+
+/// Name of the dense weights in a bundle.
+pub const DENSE: &str = "dense.safetensors";
+
+/// What the bundle of one trained model is made from.
+pub struct ModelOutput<'a> {
+    /// Model name (`hgt`).
+    pub model: &'a str,
+    /// Final user embeddings (scoring vectors) on `graph`.
+    pub users: &'a Tensor,
+    /// Final item embeddings (scoring vectors) on `graph`.
+    pub items: &'a Tensor,
+    /// The model's pair scorer.
+    pub scorer: &'a Scorer,
+    /// The model's dense weights.
+    pub vs: &'a nn::VarStore,
+    /// The model's final metrics.
+    pub metrics: &'a BTreeMap<String, f64>,
+    /// Each user's history on `graph` (dense item ids).
+    pub seen: &'a [Vec<u32>],
+}
+
+fn floats(t: &Tensor) -> anyhow::Result<Vec<f32>> {
+    let t = t.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous().flatten(0, -1);
+    Vec::<f32>::try_from(&t).context("copy embeddings off the device")
+}
+
+/// CRC32 of the graph's manifest, which lists every graph file's checksum.
+fn fingerprint(graph: &Graph) -> anyhow::Result<u32> {
+    let path = graph.dir().join("manifest.json");
+    let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+    Ok(crc32fast::hash(&bytes))
+}
+
+/// Writes the bundle of `out` as the next version under
+/// `<root>/<job name>`; returns its directory, or None for a model whose
+/// scores are not a dot product (the MLP scorer), which no index can serve.
+///
+/// # Errors
+/// Non-finite embeddings, or a failure writing the bundle.
+pub fn write_bundle(
+    root: &Path,
+    graph: &Graph,
+    spec: &JobSpec,
+    out: &ModelOutput<'_>,
+) -> anyhow::Result<Option<PathBuf>> {
+    if matches!(out.scorer, Scorer::Mlp(_)) {
+        tracing::warn!(
+            model = out.model,
+            "no bundle: the MLP scorer has no nearest-neighbour form; use scorer = \"dot\" to serve"
+        );
+        return Ok(None);
+    }
+    let dim = out.users.size().last().copied().unwrap_or(0) as usize;
+    let users = floats(out.users)?;
+    let items = floats(out.items)?;
+    let item_ids = graph.raw_ids(NodeType::Item);
+    let categories: Vec<Option<u64>> = (0..item_ids.len() as u32).map(|i| item_category(graph, i)).collect();
+    let dense_dir = tempfile_dir(root)?;
+    let dense_path = dense_dir.join(DENSE);
+    out.vs.save(&dense_path).with_context(|| format!("save dense weights to {}", dense_path.display()))?;
+    let dense = std::fs::read(&dense_path).with_context(|| format!("read {}", dense_path.display()));
+    let _ = std::fs::remove_dir_all(&dense_dir);
+    let extra = [(DENSE.to_owned(), dense?)];
+    let spec_toml = toml::to_string(spec).context("encode the job spec")?;
+    let graph_ref =
+        GraphRef { path: spec.dataset.graph.display().to_string(), fingerprint: fingerprint(graph)? };
+    let content = Content {
+        job: &spec.name,
+        model: out.model,
+        spec_toml: &spec_toml,
+        metrics: out.metrics,
+        graph: &graph_ref,
+        dim,
+        user_ids: graph.raw_ids(NodeType::User),
+        user_vectors: &users,
+        item_ids,
+        item_categories: &categories,
+        item_vectors: &items,
+        seen: out.seen,
+        extra: &extra,
+        seed: spec.seed,
+    };
+    let (dir, manifest) = tessera_bundle::write(root, &content, &AnnOptions::default())
+        .with_context(|| format!("write the model bundle under {}", root.display()))?;
+    tracing::info!(
+        bundle = %dir.display(),
+        model = out.model,
+        users = manifest.users,
+        items = manifest.items,
+        ann_recall_at_10 = manifest.ann.as_ref().map(|a| a.recall_at_10),
+        "wrote the model bundle"
+    );
+    Ok(Some(dir))
+}
+
+/// A fresh scratch directory under `root` for the dense weights.
+fn tempfile_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    let dir = root.join(format!(".dense-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
