@@ -98,6 +98,33 @@ fn png_size(path: &Path) -> (u32, u32) {
     (be(16), be(20))
 }
 
+/// The job's bundle, served by the real `recommend` binary, gives each
+/// example user of the test report the evaluation's top 10 (the same items
+/// in the same order).
+fn serves_what_the_evaluation_ranked(run: &Path, test: &serde_json::Value, stdout: &str) {
+    let bundle = run.join("bundles/small-demo/v0001");
+    assert!(stdout.contains(&format!("bundle: {}", bundle.display())), "{stdout}");
+    assert_eq!(test["bundle"].as_str(), Some(bundle.to_str().unwrap()));
+    let mut command = Command::new(binary("recommend").unwrap());
+    command.arg("--bundle").arg(run.join("bundles/small-demo")).args(["--listen", "127.0.0.1:0"]);
+    let (_service, addr) =
+        tessera_tests::ChildProcess::spawn_reporting("recommend", &mut command, &["LISTENING "]).unwrap();
+    let addr = &addr[0];
+    let mut compared = 0;
+    for sample in test["samples"].as_array().unwrap().iter().filter(|s| s["model"] == "hgt") {
+        let user = sample["user"].as_u64().unwrap();
+        let want: Vec<u64> = sample["top"].as_array().unwrap().iter().map(|t| t["item"].as_u64().unwrap()).collect();
+        let path = format!("/v1/users/{user}/recommendations?k={}&exact=true", want.len());
+        let r = tessera_tests::http::get(addr, &path).unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let got: Vec<u64> =
+            r.json().unwrap()["items"].as_array().unwrap().iter().map(|i| i["item"].as_u64().unwrap()).collect();
+        assert_eq!(got, want, "user {user}: served top-k differs from the evaluation's");
+        compared += 1;
+    }
+    assert!(compared > 0, "no hgt example users to compare");
+}
+
 #[test]
 fn small_demo_runs_to_success_and_writes_its_run_directory() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,6 +174,7 @@ fn small_demo_runs_to_success_and_writes_its_run_directory() {
         assert!(report.contains(section), "report.md lacks {section}");
     }
     assert!(std::fs::read_to_string(run.join("progress.jsonl")).unwrap().lines().count() > 2);
+    serves_what_the_evaluation_ranked(&run, test, &stdout);
     assert!(processes_mentioning(&dir.path().display().to_string()).is_empty(), "children left running");
     assert!(processes_mentioning("/tessera-local/small-demo/").is_empty(), "children left running");
 }

@@ -180,6 +180,7 @@ pub fn job_json(job: &Job) -> serde_json::Value {
         "metrics": job.metrics,
         "metric_reports": job.metric_reports.iter().map(|m| serde_json::json!({
             "worker_id": m.worker_id, "phase": m.phase, "epoch": m.epoch, "metrics": m.metrics, "unix_ms": m.unix_ms,
+            "bundle": (!m.bundle.is_empty()).then_some(&m.bundle),
             "popularity": m.popularity.iter().map(|p| serde_json::json!({
                 "model": p.model, "k": p.k, "recommended_share": p.recommended_share,
                 "interaction_share": p.interaction_share,
