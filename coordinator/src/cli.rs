@@ -5,6 +5,7 @@ pub mod graph;
 pub mod jobs;
 pub mod local;
 pub mod partition;
+pub mod recommend;
 pub mod serve;
 pub mod watch;
 
@@ -61,6 +62,9 @@ pub enum Command {
     /// Run a job on a whole cluster on this machine (etcd, coordinator, PS
     /// shards, workers as child processes), then stop it.
     Local(local::LocalArgs),
+    /// Print a user's recommendations (or an item's similar items) from a
+    /// model bundle.
+    Recommend(recommend::RecommendArgs),
 }
 
 /// Process exit codes (documented on `Cli`).
@@ -116,5 +120,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Cancel(args) => block_on(jobs::cancel(&endpoint, args)),
         Command::Watch(args) => block_on(watch::watch(&endpoint, &args.job, every)),
         Command::Local(args) => block_on(local::local(args, every)),
+        Command::Recommend(args) => recommend::run(&args).map(|()| Exit::Ok),
     }
 }

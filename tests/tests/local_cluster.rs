@@ -120,6 +120,16 @@ fn serves_what_the_evaluation_ranked(run: &Path, test: &serde_json::Value, stdou
         let got: Vec<u64> =
             r.json().unwrap()["items"].as_array().unwrap().iter().map(|i| i["item"].as_u64().unwrap()).collect();
         assert_eq!(got, want, "user {user}: served top-k differs from the evaluation's");
+        // The CLI reads the same bundle and prints the same first item.
+        let out = Command::new(binary("coordinator").unwrap())
+            .args(["recommend", "--bundle"])
+            .arg(run.join("bundles/small-demo"))
+            .args(["--user", &user.to_string(), "-k", "3"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains(&format!(" 1. item {:<10}", want[0])), "{text}");
         compared += 1;
     }
     assert!(compared > 0, "no hgt example users to compare");
