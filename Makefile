@@ -60,14 +60,19 @@ demo: release ## the main job end to end on a local cluster: synthetic data, HGT
 	@if [ -f data/demo/graph/manifest.json ] && [ examples/graphs/demo.toml -nt data/demo/graph/manifest.json ]; then \
 	  rm -rf data/demo/graph; fi
 	$(LIBTORCH_ENV) target/release/coordinator local examples/jobs/demo.toml
+	@scripts/demo-serve.sh runs/demo demo
 
-bench: release deps ## benchmarks: graph build, parameter server, partitioning against gpmetis
+bench: release deps ## benchmarks: graph build, parameter server, partitioning against gpmetis, retrieval, the recommend service
 	@echo "== graph build (synthetic logs, release) =="
 	scripts/bench-graph.sh
 	@echo "== parameter server vs a tonic echo service (loopback, release) =="
 	$(LIBTORCH_ENV) $(CARGO) bench -p ps-server --bench ps
 	@echo "== partitioning: METIS through the metis crate vs gpmetis (about 10M edges) =="
 	scripts/bench-partition.sh
+	@echo "== retrieval: HNSW (usearch) vs exact search, 1M synthetic item vectors of dimension 64 =="
+	$(CARGO) bench -p tessera-bundle --bench ann
+	@echo "== recommend service under wrk on loopback =="
+	scripts/bench-recommend.sh
 
 images: ## not built yet: container images (needs a Docker engine)
 	@echo "make images: not built yet (deployment issue; needs a Docker engine)" >&2; exit 1

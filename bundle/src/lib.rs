@@ -18,6 +18,7 @@ pub mod npy;
 mod parquet_out;
 pub mod read;
 pub mod retrieve;
+pub mod synth;
 pub mod write;
 
 pub use ann::AnnOptions;

@@ -113,12 +113,17 @@ fn serves_what_the_evaluation_ranked(run: &Path, test: &serde_json::Value, stdou
     let mut compared = 0;
     for sample in test["samples"].as_array().unwrap().iter().filter(|s| s["model"] == "hgt") {
         let user = sample["user"].as_u64().unwrap();
-        let want: Vec<u64> = sample["top"].as_array().unwrap().iter().map(|t| t["item"].as_u64().unwrap()).collect();
+        let want: Vec<u64> =
+            sample["top"].as_array().unwrap().iter().map(|t| t["item"].as_u64().unwrap()).collect();
         let path = format!("/v1/users/{user}/recommendations?k={}&exact=true", want.len());
         let r = tessera_tests::http::get(addr, &path).unwrap();
         assert_eq!(r.status, 200, "{}", r.body);
-        let got: Vec<u64> =
-            r.json().unwrap()["items"].as_array().unwrap().iter().map(|i| i["item"].as_u64().unwrap()).collect();
+        let got: Vec<u64> = r.json().unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["item"].as_u64().unwrap())
+            .collect();
         assert_eq!(got, want, "user {user}: served top-k differs from the evaluation's");
         // The CLI reads the same bundle and prints the same first item.
         let out = Command::new(binary("coordinator").unwrap())

@@ -51,7 +51,8 @@ fn lines(out: &mut String, bundle: &Bundle, found: &[Scored]) {
 /// A missing or corrupt bundle, an unknown id, or k outside 1..=1000.
 pub fn render(args: &RecommendArgs) -> anyhow::Result<String> {
     anyhow::ensure!((1..=1000).contains(&args.k), "-k {} is out of range: 1..=1000", args.k);
-    let bundle = Bundle::open(&args.bundle).with_context(|| format!("open bundle {}", args.bundle.display()))?;
+    let bundle =
+        Bundle::open(&args.bundle).with_context(|| format!("open bundle {}", args.bundle.display()))?;
     let m = bundle.manifest();
     let search = if bundle.has_index() { "HNSW index" } else { "exact search" };
     let mut out = format!(

@@ -39,12 +39,10 @@ impl Shard {
         let ids: Vec<u64> = rows.iter().map(|r| r.0).collect();
         let paths = match pb::ExportFormat::try_from(request.format) {
             Ok(pb::ExportFormat::Npy) => {
-                let values: Vec<u8> =
-                    rows.iter().flat_map(|r| r.1.values().iter().flat_map(|v| v.to_le_bytes())).collect();
+                let values: Vec<f32> = rows.iter().flat_map(|r| r.1.values().iter().copied()).collect();
                 let ids_path = PathBuf::from(format!("{}.ids.npy", request.path));
-                write_npy(&path, "<f4", &[ids.len(), dim], &values)?;
-                let id_bytes: Vec<u8> = ids.iter().flat_map(|v| v.to_le_bytes()).collect();
-                write_npy(&ids_path, "<u8", &[ids.len()], &id_bytes)?;
+                write_npy(&path, &[ids.len() as u64, dim as u64], &values)?;
+                write_npy(&ids_path, &[ids.len() as u64], &ids)?;
                 vec![path.display().to_string(), ids_path.display().to_string()]
             }
             Ok(pb::ExportFormat::Parquet) => {
@@ -75,9 +73,9 @@ impl Shard {
     }
 }
 
-fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) -> Result<()> {
+fn write_npy<T: npyz::AutoSerialize>(path: &Path, shape: &[u64], values: &[T]) -> Result<()> {
     let file = File::create(path).map_err(io("create", path))?;
     let mut out = BufWriter::new(file);
-    tessera_graph::ingest::npy::write(&mut out, descr, shape, data).map_err(io("write", path))?;
+    tessera_graph::ingest::npy::write(&mut out, shape, values).map_err(io("write", path))?;
     out.into_inner().map_err(|e| io("flush", path)(e.into_error()))?.sync_all().map_err(io("fsync", path))
 }
