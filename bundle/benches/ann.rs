@@ -2,8 +2,11 @@
 //! exact search on the same vectors in one run: build time, recall@10, and
 //! single-thread queries/s and latency percentiles of both.
 //!
-//! - `cargo bench -p tessera-bundle --bench ann` measures 1M synthetic
-//!   clustered item vectors of dimension 64 (override with `--items N`).
+//! - `cargo bench -p tessera-bundle --bench ann` measures 1M synthetic item
+//!   vectors of dimension 64 (override with `--items N`): low-rank clusters
+//!   (rank 16, like learned embeddings) and isotropic clusters (a worst
+//!   case), each with its own queries; `--connectivity M` and `--ef EF`
+//!   change the index settings.
 //! - `-- --bundle DIR` measures a trained bundle's own index, with its user
 //!   embeddings as queries.
 //! - `-- --write-bundle DIR --items N` writes a synthetic bundle (N users and
@@ -13,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use tessera_bundle::{ann, retrieve, synth, AnnOptions, Bundle, Content, GraphRef};
+use tessera_bundle::{ann, retrieve, synth, AnnOptions, Content, GraphRef};
 
 const DIM: usize = 64;
 const QUERIES: usize = 1_000;
@@ -51,7 +54,7 @@ fn report(name: &str, items: &[f32], queries: &[f32], dim: usize, index: &usearc
         timed(exact_q, |i| truth.push(retrieve::exact(q(i), items, dim, 10, |_| false)));
     let mut recall = 0.0;
     let (ann_qps, ann_p50, ann_p99) = timed(nq, |i| {
-        let found = retrieve::hnsw(index, q(i), 10, |_| false).expect("search");
+        let found = retrieve::hnsw(index, items, dim, q(i), 10, |_| false).expect("search");
         if i < exact_q {
             recall += retrieve::recall(&found, &truth[i]);
         }
@@ -81,8 +84,8 @@ fn header() {
 }
 
 fn write_synthetic(out: PathBuf, n: usize) {
-    let items = synth::clustered(n, DIM, 1_000, 0.5, 1);
-    let users = synth::clustered(n, DIM, 1_000, 0.5, 2);
+    let items = synth::low_rank(n, DIM, 16, 1_000, 1);
+    let users = synth::low_rank(n, DIM, 16, 1_000, 2);
     let ids: Vec<u64> = (0..n as u64).collect();
     let categories: Vec<Option<u64>> = (0..n as u64).map(|i| Some(i % 1_000)).collect();
     let seen: Vec<Vec<u32>> =
@@ -109,6 +112,18 @@ fn write_synthetic(out: PathBuf, n: usize) {
     println!("wrote {} ({} items, recall@10 {:?})", dir.display(), m.items, m.ann.map(|a| a.recall_at_10));
 }
 
+/// The index settings, with `--connectivity` and `--ef` (search) overrides.
+fn options() -> AnnOptions {
+    let mut o = AnnOptions::default();
+    if let Some(m) = arg("--connectivity").and_then(|s| s.parse().ok()) {
+        o.connectivity = m;
+    }
+    if let Some(ef) = arg("--ef").and_then(|s| s.parse().ok()) {
+        o.expansion_search = ef;
+    }
+    o
+}
+
 fn main() {
     let items: usize = arg("--items").and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     if let Some(out) = arg("--write-bundle") {
@@ -117,19 +132,27 @@ fn main() {
     }
     header();
     if let Some(dir) = arg("--bundle") {
-        let bundle = Bundle::open(std::path::Path::new(&dir)).expect("open the bundle");
+        let resolved = tessera_bundle::read::resolve(std::path::Path::new(&dir)).expect("resolve");
+        let manifest = tessera_bundle::read::read_manifest(&resolved).expect("read the manifest");
         let (u, i, dim) = bundle_vectors(&dir);
         let started = Instant::now();
-        let index = ann::build(&i, dim, &AnnOptions::default()).expect("build");
-        let name = format!("{} bundle v{}", bundle.manifest().job, bundle.manifest().version);
+        let index = ann::build(&i, dim, &options()).expect("build");
+        let name = format!("{} bundle v{}", manifest.job, manifest.version);
         report(&name, &i, &u, dim, &index, started.elapsed().as_secs_f64());
         return;
     }
-    let vectors = synth::clustered(items, DIM, 1_000, 0.5, 1);
-    let queries = synth::clustered(QUERIES, DIM, 1_000, 0.5, 2);
-    let started = Instant::now();
-    let index = ann::build(&vectors, DIM, &AnnOptions::default()).expect("build");
-    report("synthetic clustered, dim 64", &vectors, &queries, DIM, &index, started.elapsed().as_secs_f64());
+    type Gen = fn(usize, u64) -> Vec<f32>;
+    let sets: [(&str, Gen); 2] = [
+        ("low-rank clusters (rank 16)", |n, seed| synth::low_rank(n, DIM, 16, 1_000, seed)),
+        ("isotropic clusters", |n, seed| synth::isotropic(n, DIM, 1_000, 0.5, seed)),
+    ];
+    for (name, generate) in sets {
+        let vectors = generate(items, 1);
+        let queries = generate(QUERIES, 2);
+        let started = Instant::now();
+        let index = ann::build(&vectors, DIM, &options()).expect("build");
+        report(name, &vectors, &queries, DIM, &index, started.elapsed().as_secs_f64());
+    }
 }
 
 /// The user and item embeddings of the bundle at `dir`, and their dimension.

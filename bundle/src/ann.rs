@@ -1,5 +1,15 @@
-//! The HNSW index over the item embeddings (usearch, inner product): its
-//! settings, a parallel build, and its recall against exact search.
+//! The HNSW index over the item embeddings: its settings, a parallel build,
+//! and its recall against exact search.
+//!
+//! Scores are dot products, and the inner product is not a distance (an
+//! item is not its own nearest neighbour), so a graph built on it navigates
+//! badly: on 1M clustered vectors of dimension 64, usearch's inner-product
+//! index found 40% of the exact top 10. The index therefore holds each item
+//! as `[x; sqrt(M² − |x|²)]`, with M the largest item norm, under the
+//! squared L2 distance, and a query `q` as `[q; 0]`: then
+//! `|q' − x'|² = |q|² + M² − 2 q·x`, so the nearest items are exactly the
+//! highest-scoring ones (Bachrach et al., 2014). Found items are scored
+//! again from their stored vectors.
 
 use std::time::Instant;
 
@@ -45,14 +55,15 @@ fn ann(e: impl std::fmt::Display) -> BundleError {
     BundleError::Ann(e.to_string())
 }
 
-/// An empty index for `dim`-wide vectors under `options`.
+/// An empty index for `dim`-wide vectors under `options` (items are
+/// indexed one dimension wider; see the module header).
 ///
 /// # Errors
 /// When usearch refuses the options.
 pub fn empty(dim: usize, options: &AnnOptions) -> Result<Index> {
     let index = Index::new(&IndexOptions {
-        dimensions: dim,
-        metric: MetricKind::IP,
+        dimensions: dim + 1,
+        metric: MetricKind::L2sq,
         quantization: ScalarKind::F32,
         connectivity: options.connectivity,
         expansion_add: options.expansion_add,
@@ -73,13 +84,19 @@ pub fn build(items: &[f32], dim: usize, options: &AnnOptions) -> Result<Index> {
     let n = items.len() / dim;
     let threads = options.threads.max(1);
     index.reserve_capacity_and_threads(n, threads).map_err(ann)?;
+    let norm2 = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>();
+    let max2 = items.chunks_exact(dim).map(norm2).fold(0f32, f32::max);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let index = &index;
                 s.spawn(move || -> Result<()> {
+                    let mut wide = vec![0f32; dim + 1];
                     for i in (t..n).step_by(threads) {
-                        index.add(i as u64, &items[i * dim..(i + 1) * dim]).map_err(ann)?;
+                        let x = &items[i * dim..(i + 1) * dim];
+                        wide[..dim].copy_from_slice(x);
+                        wide[dim] = (max2 - norm2(x)).max(0.0).sqrt();
+                        index.add(i as u64, &wide).map_err(ann)?;
                     }
                     Ok(())
                 })
@@ -110,7 +127,7 @@ pub fn measure_recall(
     for q in picked.iter() {
         let query = &queries[q * dim..(q + 1) * dim];
         let truth = retrieve::exact(query, items, dim, 10, |_| false);
-        let found = retrieve::hnsw(index, query, 10, |_| false)?;
+        let found = retrieve::hnsw(index, items, dim, query, 10, |_| false)?;
         total += recall(&found, &truth);
     }
     Ok((total / picked.len().max(1) as f64, picked.len()))
@@ -133,6 +150,7 @@ pub fn build_measured(
     let (recall_at_10, recall_queries) = measure_recall(&index, items, queries, dim, seed)?;
     let info = AnnInfo {
         kind: "hnsw".into(),
+        metric: crate::manifest::MIPS_L2.into(),
         connectivity: options.connectivity,
         expansion_add: options.expansion_add,
         expansion_search: options.expansion_search,
@@ -162,7 +180,7 @@ mod tests {
         assert_eq!(info.recall_queries, 200);
         // Scores are dot products, and excluded items never come back.
         let q = &queries[..dim];
-        let found = retrieve::hnsw(&index, q, 20, |i| i % 2 == 0).unwrap();
+        let found = retrieve::hnsw(&index, &items, dim, q, 20, |i| i % 2 == 0).unwrap();
         assert_eq!(found.len(), 20);
         for s in &found {
             assert!(s.item % 2 == 1);

@@ -62,12 +62,18 @@ pub struct GraphRef {
     pub fingerprint: u32,
 }
 
+/// [`AnnInfo::metric`]: items indexed as `[x; sqrt(M² − |x|²)]` under the
+/// squared L2 distance, queries as `[q; 0]` (see `ann`).
+pub const MIPS_L2: &str = "l2sq over [x; sqrt(M^2 - |x|^2)]";
+
 /// The HNSW index of a bundle and its measured quality.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnnInfo {
     /// Always "hnsw" (usearch).
     pub kind: String,
+    /// How dot products are searched: always [`MIPS_L2`].
+    pub metric: String,
     /// Edges per node (HNSW `M`).
     pub connectivity: usize,
     /// Candidate list size while building (`ef_construction`).

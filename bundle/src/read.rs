@@ -155,6 +155,16 @@ impl Bundle {
         let index = match &manifest.ann {
             Some(ann) => {
                 let path = dir.join(files::ANN);
+                if ann.metric != crate::manifest::MIPS_L2 {
+                    return Err(BundleError::corrupt(
+                        &dir,
+                        format!(
+                            "index metric {:?}; this build searches {:?}",
+                            ann.metric,
+                            crate::manifest::MIPS_L2
+                        ),
+                    ));
+                }
                 if !manifest.files.contains_key(files::ANN) {
                     return Err(BundleError::corrupt(
                         &dir,
@@ -164,7 +174,7 @@ impl Bundle {
                 let s = path.to_str().ok_or_else(|| BundleError::corrupt(&path, "path is not UTF-8"))?;
                 let index = Index::restore(s)
                     .map_err(|e| BundleError::corrupt(&path, format!("unreadable index: {e}")))?;
-                if index.size() != manifest.items || index.dimensions() != manifest.dim {
+                if index.size() != manifest.items || index.dimensions() != manifest.dim + 1 {
                     return Err(BundleError::corrupt(
                         &path,
                         format!(
@@ -261,7 +271,9 @@ impl Bundle {
     fn search(&self, query: &[f32], k: usize, excluded: &[u32], exact: bool) -> Result<Vec<Scored>> {
         let skip = |i: u32| excluded.binary_search(&i).is_ok();
         match &self.index {
-            Some(index) if !exact => retrieve::hnsw(index, query, k, skip),
+            Some(index) if !exact => {
+                retrieve::hnsw(index, &self.item_vectors, self.manifest.dim, query, k, skip)
+            }
             _ => Ok(retrieve::exact(query, &self.item_vectors, self.manifest.dim, k, skip)),
         }
     }

@@ -50,21 +50,33 @@ pub fn exact(
     all
 }
 
-/// The `k` best items for `query` from the HNSW `index` (keys are dense item
-/// ids, inner-product metric), skipping those `excluded` says, best first.
+/// The `k` best items for `query` from the HNSW `index` over `items`
+/// (keys are rows; built by [`crate::ann::build`]), skipping those
+/// `excluded` says, best first, scored from their vectors.
 ///
 /// # Errors
 /// When the index fails.
-pub fn hnsw(index: &Index, query: &[f32], k: usize, excluded: impl Fn(u32) -> bool) -> Result<Vec<Scored>> {
+pub fn hnsw(
+    index: &Index,
+    items: &[f32],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    excluded: impl Fn(u32) -> bool,
+) -> Result<Vec<Scored>> {
+    let mut wide = Vec::with_capacity(dim + 1);
+    wide.extend_from_slice(query);
+    wide.push(0.0);
     let found = index
-        .filtered_search(query, k, |key| !excluded(key as u32))
+        .filtered_search(&wide, k, |key| !excluded(key as u32))
         .map_err(|e| BundleError::Ann(e.to_string()))?;
-    // usearch's inner-product distance is 1 − dot.
     let mut out: Vec<Scored> = found
         .keys
         .iter()
-        .zip(&found.distances)
-        .map(|(&key, &d)| Scored { item: key as u32, score: 1.0 - d })
+        .filter_map(|&key| {
+            let v = items.get(key as usize * dim..(key as usize + 1) * dim)?;
+            Some(Scored { item: key as u32, score: dot(query, v) })
+        })
         .collect();
     out.sort_by(better);
     Ok(out)

@@ -1,16 +1,49 @@
-//! Synthetic embeddings for benchmarks and load tests: vectors around a
-//! number of cluster centres (as learned item embeddings group by category
-//! and taste), with per-vector noise, seeded.
+//! Synthetic embeddings for benchmarks and load tests, seeded:
+//! - [`low_rank`]: clusters in a low-dimensional latent space, mapped into
+//!   the embedding space by a random linear map, plus a little noise. Learned
+//!   embeddings look like this: they group by category and taste, and their
+//!   effective rank is well below their dimension.
+//! - [`isotropic`]: clusters with uniform noise in every dimension, so the
+//!   points fill all dimensions at once. A worst case for graph indexes,
+//!   which no trained model produces.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// `n` vectors of `dim` around `clusters` random centres (each coordinate of
-/// a centre uniform in ±1, each vector its centre plus uniform noise of
-/// ±`noise`), row-major.
-pub fn clustered(n: usize, dim: usize, clusters: usize, noise: f32, seed: u64) -> Vec<f32> {
+/// `n` vectors of `dim`: each a random one of `clusters` centres in a
+/// `rank`-dimensional latent space (coordinates uniform in ±1) plus latent
+/// noise uniform in ±0.5, times a fixed random `rank × dim` map, plus noise
+/// uniform in ±0.02 per dimension. Row-major.
+pub fn low_rank(n: usize, dim: usize, rank: usize, clusters: usize, seed: u64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let centres: Vec<f32> = (0..clusters.max(1) * dim).map(|_| rng.random_range(-1f32..1.)).collect();
+    // The map and the centres depend on `rank` and `dim` only, so queries
+    // drawn with another seed live in the same space.
+    let mut shared = ChaCha8Rng::seed_from_u64(0x5eed);
+    let scale = 1.0 / (rank as f32).sqrt();
+    let map: Vec<f32> = (0..rank * dim).map(|_| shared.random_range(-scale..scale)).collect();
+    let centres: Vec<f32> = (0..clusters.max(1) * rank).map(|_| shared.random_range(-1f32..1.)).collect();
+    let mut out = Vec::with_capacity(n * dim);
+    let mut z = vec![0f32; rank];
+    for _ in 0..n {
+        let c = rng.random_range(0..clusters.max(1));
+        for (r, zr) in z.iter_mut().enumerate() {
+            *zr = centres[c * rank + r] + rng.random_range(-0.5f32..0.5);
+        }
+        for d in 0..dim {
+            let x: f32 = (0..rank).map(|r| z[r] * map[r * dim + d]).sum();
+            out.push(x + rng.random_range(-0.02f32..0.02));
+        }
+    }
+    out
+}
+
+/// `n` vectors of `dim` around `clusters` random centres (coordinates
+/// uniform in ±1), each its centre plus uniform noise of ±`noise` in every
+/// dimension. Row-major.
+pub fn isotropic(n: usize, dim: usize, clusters: usize, noise: f32, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut shared = ChaCha8Rng::seed_from_u64(0x5eed);
+    let centres: Vec<f32> = (0..clusters.max(1) * dim).map(|_| shared.random_range(-1f32..1.)).collect();
     let mut out = Vec::with_capacity(n * dim);
     for _ in 0..n {
         let c = rng.random_range(0..clusters.max(1));
