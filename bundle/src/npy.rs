@@ -1,30 +1,14 @@
 //! `.npy` files through `npyz`: 1-D and 2-D arrays of the few dtypes a
-//! bundle holds, written little-endian in C order, read back with their
-//! shape checked.
+//! bundle holds, written little-endian in C order, and read back from their
+//! bytes (already checksummed) with their dtype and order checked.
 
-use std::io::Write;
 use std::path::Path;
-
-use npyz::WriterBuilder;
 
 use crate::error::{BundleError, Result};
 
-/// Writes `values` with `shape` as an `.npy` file image into `out`.
-///
-/// # Errors
-/// Fails when `out` fails, or when `shape` does not match `values.len()`.
-pub fn write<T: npyz::AutoSerialize>(out: impl Write, shape: &[u64], values: &[T]) -> std::io::Result<()> {
-    let expected: u64 = shape.iter().product();
-    if expected != values.len() as u64 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("shape {shape:?} holds {expected} values, got {}", values.len()),
-        ));
-    }
-    let mut writer = npyz::WriteOptions::new().default_dtype().shape(shape).writer(out).begin_nd()?;
-    writer.extend(values.iter())?;
-    writer.finish()
-}
+/// Writes `values` with `shape` as an `.npy` file image into `out` (the
+/// graph crate's writer, which the PS export also uses).
+pub use tessera_graph::ingest::npy::write;
 
 /// Reads an `.npy` image (`bytes`, from file `path`) holding `T`, and
 /// returns its values and shape.

@@ -17,6 +17,7 @@ use tessera_job::JobSpec;
 
 use crate::eval::samples::item_category;
 use crate::model::scorer::Scorer;
+use crate::session::ModelSession;
 
 /// Name of the dense weights in a bundle.
 pub const DENSE: &str = "dense.safetensors";
@@ -37,6 +38,27 @@ pub struct ModelOutput<'a> {
     pub metrics: &'a BTreeMap<String, f64>,
     /// Each user's history on `graph` (dense item ids).
     pub seen: &'a [Vec<u32>],
+}
+
+impl<'a> ModelOutput<'a> {
+    /// The output of `session`'s model with its final embeddings `test`
+    /// (users, items) on the graph at test time.
+    pub fn new(
+        session: &'a ModelSession,
+        test: &'a (Tensor, Tensor),
+        metrics: &'a BTreeMap<String, f64>,
+        seen: &'a [Vec<u32>],
+    ) -> Self {
+        Self {
+            model: session.name(),
+            users: &test.0,
+            items: &test.1,
+            scorer: &session.model.scorer,
+            vs: &session.vs,
+            metrics,
+            seen,
+        }
+    }
 }
 
 fn floats(t: &Tensor) -> anyhow::Result<Vec<f32>> {

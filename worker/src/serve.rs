@@ -360,15 +360,8 @@ fn evaluate_all(
         let scorer = &session.model.scorer;
         let rows = final_eval.trained(kind.as_str(), m == 0, (&test.0, &test.1), valid, scorer);
         if m == 0 {
-            let output = ModelOutput {
-                model: kind.as_str(),
-                users: &test.0,
-                items: &test.1,
-                scorer,
-                vs: &session.vs,
-                metrics: &rows[0].evaluation.metrics,
-                seen: final_eval.test_history(),
-            };
+            let output =
+                ModelOutput::new(&session, &test, &rows[0].evaluation.metrics, final_eval.test_history());
             if let Some(dir) = write_bundle(bundles, test_graph, spec, &output)? {
                 report.bundle = dir.display().to_string();
             }

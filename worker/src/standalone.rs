@@ -200,15 +200,8 @@ pub fn run_standalone_paced(
         let main = results.is_empty();
         let rows = final_eval.trained(kind.as_str(), main, (&test.0, &test.1), valid, scorer);
         if main && bundles.is_some() {
-            let output = ModelOutput {
-                model: kind.as_str(),
-                users: &test.0,
-                items: &test.1,
-                scorer,
-                vs: &session.vs,
-                metrics: &rows[0].evaluation.metrics,
-                seen: final_eval.test_history(),
-            };
+            let output =
+                ModelOutput::new(&session, &test, &rows[0].evaluation.metrics, final_eval.test_history());
             let written = bundles.map(|root| write_bundle(root, test_graph, &spec, &output)).transpose()?;
             if let Some(dir) = written.flatten() {
                 eprintln!("bundle: {}", dir.display());
