@@ -45,7 +45,7 @@ impl Default for AnnOptions {
             min_items: 20_000,
             connectivity: 16,
             expansion_add: 128,
-            expansion_search: 128,
+            expansion_search: 256,
             threads: std::thread::available_parallelism().map_or(2, usize::from),
         }
     }
