@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/tessera/ps/v1/ps.proto",
         "proto/tessera/coordinator/v1/coordinator.proto",
         "proto/tessera/bench/v1/echo.proto",
+        "proto/tessera/recommend/v1/recommend.proto",
     ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={proto}");

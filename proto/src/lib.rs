@@ -25,6 +25,14 @@ pub mod coordinator {
     }
 }
 
+/// The recommend service.
+pub mod recommend {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("tessera.recommend.v1");
+    }
+}
+
 /// The echo service that benchmarks use as a yardstick.
 pub mod bench {
     /// Version 1.

@@ -16,6 +16,11 @@ pub struct Config {
     /// `LISTENING <addr>`).
     #[arg(long, env = "TESSERA_RECOMMEND_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+    /// gRPC listen address for the same calls
+    /// (`tessera.recommend.v1.Recommender`); off unless given. Port 0 picks a
+    /// free port (printed on stdout as `GRPC <addr>`, after `LISTENING`).
+    #[arg(long, env = "TESSERA_RECOMMEND_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
     /// How often to check whether `--bundle` now names a newer version
     /// (its `LATEST` moved) and reload it; `0s` turns watching off.
     #[arg(long, env = "TESSERA_RECOMMEND_WATCH", default_value = "10s", value_parser = humantime::parse_duration)]

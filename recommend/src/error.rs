@@ -1,5 +1,5 @@
 //! The service's error, and its one mapping to an HTTP status and a JSON
-//! body `{"error": "..."}` that names the problem.
+//! body `{"error": "..."}` that names the problem, or to a gRPC status.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -40,6 +40,17 @@ impl From<BundleError> for ApiError {
             BundleError::Unknown { .. } => Self::NotFound(e.to_string()),
             BundleError::Ann(_) => Self::Internal(e.to_string()),
             _ => Self::BadBundle(e.to_string()),
+        }
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::BadRequest(m) => Self::invalid_argument(m),
+            ApiError::NotFound(m) => Self::not_found(m),
+            ApiError::BadBundle(m) => Self::failed_precondition(m),
+            ApiError::Internal(m) => Self::internal(m),
         }
     }
 }

@@ -3,14 +3,18 @@
 //! - `GET /v1/users/{id}/recommendations?k=20&exclude_seen=true&candidates=200`,
 //! - `GET /v1/items/{id}/similar?k=20`,
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus),
+//! - the same two calls over gRPC (`tessera.recommend.v1.Recommender`) with
+//!   `--grpc-listen`,
 //! - `POST /admin/reload` (optionally `{"bundle": "<dir>"}`), which swaps a
 //!   new bundle in atomically; requests in flight finish on the old one, and
 //!   a bundle that fails its checks is refused while the old one serves on.
 //!
 //! With `--watch` it also reloads when the job directory's `LATEST` moves.
 
+pub mod answer;
 pub mod config;
 pub mod error;
+pub mod grpc;
 pub mod metrics;
 pub mod query;
 pub mod routes;
@@ -46,20 +50,32 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tracing::info!(%addr, bundle = %bundle.dir().display(), job = %m.job, version = m.version, items = m.items, ann = bundle.has_index(), "recommend listening");
     }
     println!("LISTENING {addr}");
+    let grpc = match config.grpc_listen {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at).await.with_context(|| format!("bind {at}"))?;
+            println!("GRPC {}", listener.local_addr()?);
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let server = tonic::transport::Server::builder()
+                .add_service(grpc::Grpc::server(state.clone()))
+                .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
+            Some(tokio::spawn(server))
+        }
+        None => None,
+    };
     if !config.watch.is_zero() {
         tokio::spawn(state::watch(state.clone(), config.watch, shutdown.clone()));
     }
     let app = routes::router(state);
     let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let serve = async { serve.await };
-    match tessera_runtime::shutdown::serve_with_grace(
-        serve,
-        &shutdown,
-        tessera_runtime::shutdown::SHUTDOWN_GRACE,
-    )
-    .await
-    {
+    let grace = tessera_runtime::shutdown::SHUTDOWN_GRACE;
+    let served = match tessera_runtime::shutdown::serve_with_grace(serve, &shutdown, grace).await {
         Some(result) => result.context("serve HTTP"),
         None => Ok(()),
+    };
+    if let Some(grpc) = grpc {
+        shutdown.cancel();
+        grpc.await.context("the gRPC server stopped")?.context("serve gRPC")?;
     }
+    served
 }

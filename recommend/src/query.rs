@@ -63,8 +63,11 @@ fn pairs<'a>(raw: Option<&'a str>, known: &[&str]) -> Result<Vec<(&'a str, &'a s
     Ok(out)
 }
 
-fn number(key: &str, value: &str, min: usize, max: usize) -> Result<usize, ApiError> {
-    let n: usize = value.parse().map_err(|_| bad(format!("{key} = {value:?} is not a whole number")))?;
+fn number(key: &str, value: &str) -> Result<usize, ApiError> {
+    value.parse().map_err(|_| bad(format!("{key} = {value:?} is not a whole number")))
+}
+
+fn check(key: &str, n: usize, min: usize, max: usize) -> Result<usize, ApiError> {
     if n < min || n > max {
         return Err(bad(format!("{key} = {n} is out of range: {min}..={max}")));
     }
@@ -79,31 +82,58 @@ fn flag(key: &str, value: &str) -> Result<bool, ApiError> {
     }
 }
 
+impl Recommend {
+    /// Checked parameters; `None` takes the default (`candidates`: the
+    /// larger of its default and `k`). HTTP and gRPC both come through here.
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] naming the parameter.
+    pub fn new(
+        k: Option<usize>,
+        exclude_seen: bool,
+        candidates: Option<usize>,
+        exact: bool,
+    ) -> Result<Self, ApiError> {
+        let k = k.map_or(Ok(DEFAULT_K), |k| check("k", k, 1, MAX_K))?;
+        let candidates = match candidates {
+            Some(c) => {
+                let c = check("candidates", c, 1, MAX_CANDIDATES)?;
+                if c < k {
+                    return Err(bad(format!("candidates = {c} is fewer than k = {k}")));
+                }
+                c
+            }
+            None => DEFAULT_CANDIDATES.max(k),
+        };
+        Ok(Self { k, exclude_seen, candidates, exact })
+    }
+}
+
+impl Similar {
+    /// Checked parameters; `None` takes the default `k`.
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] naming the parameter.
+    pub fn new(k: Option<usize>, exact: bool) -> Result<Self, ApiError> {
+        Ok(Self { k: k.map_or(Ok(DEFAULT_K), |k| check("k", k, 1, MAX_K))?, exact })
+    }
+}
+
 /// The parameters of a recommendation request.
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] naming the parameter.
 pub fn recommend(raw: Option<&str>) -> Result<Recommend, ApiError> {
-    let mut q = Recommend { k: DEFAULT_K, exclude_seen: true, candidates: DEFAULT_CANDIDATES, exact: false };
-    let mut candidates_given = false;
+    let (mut k, mut exclude_seen, mut candidates, mut exact) = (None, true, None, false);
     for (key, value) in pairs(raw, &["k", "exclude_seen", "candidates", "exact"])? {
         match key {
-            "k" => q.k = number(key, value, 1, MAX_K)?,
-            "exclude_seen" => q.exclude_seen = flag(key, value)?,
-            "candidates" => {
-                q.candidates = number(key, value, 1, MAX_CANDIDATES)?;
-                candidates_given = true;
-            }
-            _ => q.exact = flag(key, value)?,
+            "k" => k = Some(number(key, value)?),
+            "exclude_seen" => exclude_seen = flag(key, value)?,
+            "candidates" => candidates = Some(number(key, value)?),
+            _ => exact = flag(key, value)?,
         }
     }
-    if q.candidates < q.k {
-        if candidates_given {
-            return Err(bad(format!("candidates = {} is fewer than k = {}", q.candidates, q.k)));
-        }
-        q.candidates = q.k;
-    }
-    Ok(q)
+    Recommend::new(k, exclude_seen, candidates, exact)
 }
 
 /// The parameters of a similar-items request.
@@ -111,14 +141,14 @@ pub fn recommend(raw: Option<&str>) -> Result<Recommend, ApiError> {
 /// # Errors
 /// [`ApiError::BadRequest`] naming the parameter.
 pub fn similar(raw: Option<&str>) -> Result<Similar, ApiError> {
-    let mut q = Similar { k: DEFAULT_K, exact: false };
+    let (mut k, mut exact) = (None, false);
     for (key, value) in pairs(raw, &["k", "exact"])? {
         match key {
-            "k" => q.k = number(key, value, 1, MAX_K)?,
-            _ => q.exact = flag(key, value)?,
+            "k" => k = Some(number(key, value)?),
+            _ => exact = flag(key, value)?,
         }
     }
-    Ok(q)
+    Similar::new(k, exact)
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tessera_bundle::{Bundle, Scored};
+use tessera_bundle::Bundle;
 
+use crate::answer::{self, Recommendations, SimilarItems};
 use crate::error::ApiError;
 use crate::metrics::{RequestLabels, RouteLabels};
 use crate::query;
@@ -50,78 +51,14 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
-/// A recommended item.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Item {
-    /// Raw item id.
-    pub item: u64,
-    /// Raw category id, when the item has one.
-    pub category: Option<u64>,
-    /// The final score (the retrieval score until a ranker is configured).
-    pub score: f32,
-    /// The retrieval score: the dot product of the two embeddings.
-    pub retrieval_score: f32,
-    /// 1-based rank.
-    pub rank: usize,
-}
-
-/// Body of a recommendation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Recommendations {
-    /// Raw user id.
-    pub user: u64,
-    /// The model of the bundle.
-    pub model: String,
-    /// The bundle's version.
-    pub bundle_version: u32,
-    /// Best first.
-    pub items: Vec<Item>,
-}
-
-/// Body of a similar-items answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SimilarItems {
-    /// Raw item id asked about.
-    pub item: u64,
-    /// The model of the bundle.
-    pub model: String,
-    /// The bundle's version.
-    pub bundle_version: u32,
-    /// Most similar first.
-    pub items: Vec<Item>,
-}
-
-fn items(bundle: &Bundle, found: &[Scored], k: usize) -> Vec<Item> {
-    found
-        .iter()
-        .take(k)
-        .enumerate()
-        .map(|(r, s)| Item {
-            item: bundle.item_id(s.item),
-            category: bundle.item_category(s.item),
-            score: s.score,
-            retrieval_score: s.score,
-            rank: r + 1,
-        })
-        .collect()
-}
-
 async fn recommendations(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Recommendations>, ApiError> {
     let q = query::recommend(raw.as_deref())?;
-    let user_id = query::id("user", &id)?;
-    let bundle = state.current();
-    let user = bundle.user(user_id)?;
-    let found = bundle.recommend(user, q.candidates, q.exclude_seen, q.exact)?;
-    Ok(Json(Recommendations {
-        user: user_id,
-        model: bundle.manifest().model.clone(),
-        bundle_version: bundle.manifest().version,
-        items: items(&bundle, &found, q.k),
-    }))
+    let user = query::id("user", &id)?;
+    Ok(Json(answer::recommend(&state.current(), user, &q)?))
 }
 
 async fn similar(
@@ -130,16 +67,8 @@ async fn similar(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SimilarItems>, ApiError> {
     let q = query::similar(raw.as_deref())?;
-    let item_id = query::id("item", &id)?;
-    let bundle = state.current();
-    let item = bundle.item(item_id)?;
-    let found = bundle.similar(item, q.k, q.exact)?;
-    Ok(Json(SimilarItems {
-        item: item_id,
-        model: bundle.manifest().model.clone(),
-        bundle_version: bundle.manifest().version,
-        items: items(&bundle, &found, q.k),
-    }))
+    let item = query::id("item", &id)?;
+    Ok(Json(answer::similar(&state.current(), item, &q)?))
 }
 
 /// What is served: the bundle's directory, job, version and size.

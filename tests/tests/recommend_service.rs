@@ -2,7 +2,7 @@
 //! equal exact search over the bundle, bad requests get a 4xx naming the
 //! problem, /metrics counts them, a corrupt bundle is refused at start and
 //! on reload (the old one serves on), and reloads under load fail no
-//! request.
+//! request. The gRPC calls give the HTTP answers.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,15 +49,45 @@ fn bundle(root: &Path, users: usize, items: usize, seed: u64) -> PathBuf {
     write(root, &content, &AnnOptions { min_items: 5_000, threads: 2, ..AnnOptions::default() }).unwrap().0
 }
 
-fn start(bundle: &Path) -> (ChildProcess, String) {
+/// The service on `bundle`: the process, its HTTP and its gRPC address.
+fn start_both(bundle: &Path) -> (ChildProcess, String, String) {
     let mut command = Command::new(binary("recommend").unwrap());
     command
         .arg("--bundle")
         .arg(bundle)
-        .args(["--listen", "127.0.0.1:0", "--watch", "0s"])
+        .args(["--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--watch", "0s"])
         .env("RUST_LOG", "warn");
-    let (child, values) = ChildProcess::spawn_reporting("recommend", &mut command, &["LISTENING "]).unwrap();
-    (child, values[0].clone())
+    let (child, values) =
+        ChildProcess::spawn_reporting("recommend", &mut command, &["LISTENING ", "GRPC "]).unwrap();
+    (child, values[0].clone(), values[1].clone())
+}
+
+fn start(bundle: &Path) -> (ChildProcess, String) {
+    let (child, http, _) = start_both(bundle);
+    (child, http)
+}
+
+/// The gRPC calls give the HTTP answers, and the same errors as codes.
+fn grpc_agrees(addr: &str, http: &str) {
+    use tessera_proto::recommend::v1::recommender_client::RecommenderClient;
+    use tessera_proto::recommend::v1::{RecommendRequest, SimilarRequest};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut client = RecommenderClient::connect(format!("http://{addr}")).await.unwrap();
+        let r = client.recommend(RecommendRequest { user: 57, k: 10, ..Default::default() }).await.unwrap();
+        let got: Vec<u64> = r.into_inner().items.iter().map(|i| i.item).collect();
+        let want = items_of(&get(http, "/v1/users/57/recommendations?k=10").unwrap().json().unwrap());
+        assert_eq!(got, want);
+        let r = client.similar(SimilarRequest { item: 100_007, k: 5, exact: false }).await.unwrap();
+        let got: Vec<u64> = r.into_inner().items.iter().map(|i| i.item).collect();
+        assert_eq!(got, items_of(&get(http, "/v1/items/100007/similar?k=5").unwrap().json().unwrap()));
+        let e = client.recommend(RecommendRequest { user: 5, ..Default::default() }).await.unwrap_err();
+        assert_eq!((e.code(), e.message()), (tonic::Code::NotFound, "unknown user 5"));
+        let e =
+            client.recommend(RecommendRequest { user: 10, k: 1001, ..Default::default() }).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("k = 1001 is out of range"), "{}", e.message());
+    });
 }
 
 fn items_of(v: &serde_json::Value) -> Vec<u64> {
@@ -68,7 +98,7 @@ fn items_of(v: &serde_json::Value) -> Vec<u64> {
 fn answers_match_exact_search_and_bad_requests_get_4xx() {
     let root = tempfile::tempdir().unwrap();
     let dir = bundle(root.path(), 200, 2_000, 1);
-    let (_service, addr) = start(&root.path().join("toy"));
+    let (_service, addr, grpc) = start_both(&root.path().join("toy"));
     let local = Bundle::open(&dir).unwrap();
     for user in [10u64, 57, 209] {
         let r = get(&addr, &format!("/v1/users/{user}/recommendations?k=10")).unwrap();
@@ -124,13 +154,15 @@ fn answers_match_exact_search_and_bad_requests_get_4xx() {
         (ready["version"].as_u64(), ready["items"].as_u64(), ready["ann"].as_bool()),
         (Some(1), Some(2000), Some(false))
     );
+    grpc_agrees(&grpc, &addr);
     let metrics = get(&addr, "/metrics").unwrap().body;
     for needle in [
-        "tessera_recommend_requests_total{route=\"/v1/users/{id}/recommendations\",status=\"200\"} 9",
+        "tessera_recommend_requests_total{route=\"/v1/users/{id}/recommendations\",status=\"200\"} 10",
         "tessera_recommend_requests_total{route=\"/v1/users/{id}/recommendations\",status=\"404\"} 1",
         "tessera_recommend_request_seconds_bucket",
         "tessera_recommend_index_items 2000",
         "tessera_recommend_bundle_version 1",
+        "tessera_recommend_requests_total{route=\"grpc Recommend\",status=\"5\"} 1",
     ] {
         assert!(metrics.contains(needle), "/metrics lacks {needle}:\n{metrics}");
     }

@@ -1,0 +1,92 @@
+//! The answers themselves, shared by the HTTP routes and the gRPC service:
+//! a user's recommendations and an item's similar items from one bundle.
+
+use serde::{Deserialize, Serialize};
+use tessera_bundle::{Bundle, Scored};
+
+use crate::error::ApiError;
+use crate::query;
+
+/// A recommended item.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Item {
+    /// Raw item id.
+    pub item: u64,
+    /// Raw category id, when the item has one.
+    pub category: Option<u64>,
+    /// The final score (the retrieval score until a ranker is configured).
+    pub score: f32,
+    /// The retrieval score: the dot product of the two embeddings.
+    pub retrieval_score: f32,
+    /// 1-based rank.
+    pub rank: usize,
+}
+
+/// Body of a recommendation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Recommendations {
+    /// Raw user id.
+    pub user: u64,
+    /// The model of the bundle.
+    pub model: String,
+    /// The bundle's version.
+    pub bundle_version: u32,
+    /// Best first.
+    pub items: Vec<Item>,
+}
+
+/// Body of a similar-items answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SimilarItems {
+    /// Raw item id asked about.
+    pub item: u64,
+    /// The model of the bundle.
+    pub model: String,
+    /// The bundle's version.
+    pub bundle_version: u32,
+    /// Most similar first.
+    pub items: Vec<Item>,
+}
+
+fn items(bundle: &Bundle, found: &[Scored], k: usize) -> Vec<Item> {
+    found
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(r, s)| Item {
+            item: bundle.item_id(s.item),
+            category: bundle.item_category(s.item),
+            score: s.score,
+            retrieval_score: s.score,
+            rank: r + 1,
+        })
+        .collect()
+}
+
+/// `user`'s recommendations from `bundle` under `q`.
+///
+/// # Errors
+/// An unknown user, or an index failure.
+pub fn recommend(bundle: &Bundle, user: u64, q: &query::Recommend) -> Result<Recommendations, ApiError> {
+    let found = bundle.recommend(bundle.user(user)?, q.candidates, q.exclude_seen, q.exact)?;
+    Ok(Recommendations {
+        user,
+        model: bundle.manifest().model.clone(),
+        bundle_version: bundle.manifest().version,
+        items: items(bundle, &found, q.k),
+    })
+}
+
+/// The items of `bundle` most similar to `item` under `q`.
+///
+/// # Errors
+/// An unknown item, or an index failure.
+pub fn similar(bundle: &Bundle, item: u64, q: &query::Similar) -> Result<SimilarItems, ApiError> {
+    let found = bundle.similar(bundle.item(item)?, q.k, q.exact)?;
+    Ok(SimilarItems {
+        item,
+        model: bundle.manifest().model.clone(),
+        bundle_version: bundle.manifest().version,
+        items: items(bundle, &found, q.k),
+    })
+}
