@@ -2,7 +2,8 @@
 //! equal exact search over the bundle, bad requests get a 4xx naming the
 //! problem, /metrics counts them, a corrupt bundle is refused at start and
 //! on reload (the old one serves on), and reloads under load fail no
-//! request. The gRPC calls give the HTTP answers.
+//! request. The gRPC calls give the HTTP answers, and a watched job directory
+//! serves its new LATEST version.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -254,4 +255,28 @@ fn ten_reloads_under_load_fail_no_request() {
     assert_eq!(get(&addr, "/readyz").unwrap().json().unwrap()["version"], 6);
     assert!(ok.load(Ordering::Relaxed) > 50, "{} requests", ok.load(Ordering::Relaxed));
     assert_eq!(failed.load(Ordering::Relaxed), 0, "failed requests during reloads");
+}
+
+#[test]
+fn a_watched_job_directory_serves_its_new_latest_version() {
+    let root = tempfile::tempdir().unwrap();
+    bundle(root.path(), 30, 100, 6);
+    let mut command = Command::new(binary("recommend").unwrap());
+    command
+        .arg("--bundle")
+        .arg(root.path().join("toy"))
+        .args(["--listen", "127.0.0.1:0", "--watch", "200ms"])
+        .env("RUST_LOG", "warn");
+    let (_service, values) =
+        ChildProcess::spawn_reporting("recommend", &mut command, &["LISTENING "]).unwrap();
+    let addr = &values[0];
+    assert_eq!(get(addr, "/readyz").unwrap().json().unwrap()["version"], 1);
+    bundle(root.path(), 30, 100, 7);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while get(addr, "/readyz").unwrap().json().unwrap()["version"] != 2 {
+        assert!(std::time::Instant::now() < deadline, "version 2 was not picked up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let metrics = get(addr, "/metrics").unwrap().body;
+    assert!(metrics.contains("tessera_recommend_reloads_total{outcome=\"ok\"} 1"), "{metrics}");
 }
