@@ -1,14 +1,22 @@
 //! Prometheus metrics of a shard: rows pulled and pushed per table, payload
 //! bytes in and out (raw and on the wire, hence the compression ratio),
-//! request latency histograms, SSP wait time and worker clock spread, served
-//! as text on `GET /metrics`.
+//! request latency histograms, SSP wait time and worker clock spread,
+//! encoded by prometheus-client and served on `GET /metrics` by axum. Every
+//! series carries the shard's `shard` label.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -18,37 +26,45 @@ use crate::staleness::Staleness;
 /// Latency bucket bounds in seconds.
 pub const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
-/// A fixed-bucket latency histogram.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    rpc: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabels {
+    table: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    direction: &'static str,
+}
+
+fn buckets() -> histogram::Histogram {
+    histogram::Histogram::new(BUCKETS)
+}
+
+type RequestFamily = Family<RpcLabels, histogram::Histogram, fn() -> histogram::Histogram>;
+
+/// One latency histogram: a series of `tessera_ps_request_seconds` (by
+/// RPC), or the SSP wait.
+#[derive(Debug, Clone)]
 pub struct Histogram {
-    counts: [AtomicU64; BUCKETS.len() + 1],
-    sum_micros: AtomicU64,
+    series: histogram::Histogram,
 }
 
 impl Histogram {
     /// Records one observation.
     pub fn observe(&self, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        let at = BUCKETS.iter().position(|&b| secs <= b).unwrap_or(BUCKETS.len());
-        self.counts[at].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().map(|b| b.to_string()).chain(["+Inf".to_owned()]).enumerate() {
-            cumulative += self.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
-        }
-        let _ =
-            writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+        self.series.observe(elapsed.as_secs_f64());
     }
 }
 
 /// Latency histograms per RPC.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Latencies {
+    requests: RequestFamily,
     /// Pull.
     pub pull: Histogram,
     /// Push.
@@ -59,48 +75,89 @@ pub struct Latencies {
     pub ssp_wait: Histogram,
 }
 
-/// Renders every metric in Prometheus text format.
+impl Default for Latencies {
+    fn default() -> Self {
+        let requests = RequestFamily::new_with_constructor(buckets);
+        let series = |rpc| Histogram { series: requests.get_or_create(&RpcLabels { rpc }).clone() };
+        let (pull, push, dense) = (series("pull"), series("push"), series("dense"));
+        Self { pull, push, dense, ssp_wait: Histogram { series: buckets() }, requests }
+    }
+}
+
+/// Every metric in the OpenMetrics text format.
 pub fn render(shard: &Shard, latencies: &Latencies, staleness: &Staleness) -> String {
     let stats = shard.stats();
     let (id, _) = shard.identity();
-    let mut out = String::new();
-    let l = format!("shard=\"{id}\"");
+    let mut root = Registry::default();
+    let registry = root.sub_registry_with_label(("shard".into(), id.to_string().into()));
     for (name, help, value) in [
-        ("tessera_ps_bytes_in_wire_total", "gradient payload bytes received as sent", stats.bytes_in_wire),
+        ("tessera_ps_bytes_in_wire", "Gradient payload bytes received as sent", stats.bytes_in_wire),
         (
-            "tessera_ps_bytes_in_raw_total",
-            "gradient payload bytes received after decompression",
+            "tessera_ps_bytes_in_raw",
+            "Gradient payload bytes received after decompression",
             stats.bytes_in_raw,
         ),
-        ("tessera_ps_bytes_out_wire_total", "row payload bytes sent after compression", stats.bytes_out_wire),
-        ("tessera_ps_bytes_out_raw_total", "row payload bytes sent before compression", stats.bytes_out_raw),
-        ("tessera_ps_updates_total", "pushes applied", stats.num_updates),
+        ("tessera_ps_bytes_out_wire", "Row payload bytes sent after compression", stats.bytes_out_wire),
+        ("tessera_ps_bytes_out_raw", "Row payload bytes sent before compression", stats.bytes_out_raw),
+        ("tessera_ps_updates", "Pushes applied", stats.num_updates),
     ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{{l}}} {value}");
+        let counter = Counter::<u64>::default();
+        counter.inc_by(value);
+        registry.register(name, help, counter);
     }
-    let _ = writeln!(out, "# TYPE tessera_ps_rows_pulled_total counter\n# TYPE tessera_ps_rows_pushed_total counter\n# TYPE tessera_ps_rows gauge");
+    let (pulled, pushed) =
+        (Family::<TableLabels, Counter>::default(), Family::<TableLabels, Counter>::default());
+    let rows = Family::<TableLabels, Gauge>::default();
     for t in &stats.tables {
-        let tl = format!("{l},table=\"{}\"", t.name);
-        let _ = writeln!(out, "tessera_ps_rows_pulled_total{{{tl}}} {}", t.rows_pulled);
-        let _ = writeln!(out, "tessera_ps_rows_pushed_total{{{tl}}} {}", t.rows_pushed);
-        let _ = writeln!(out, "tessera_ps_rows{{{tl}}} {}", t.num_rows);
+        let l = TableLabels { table: t.name.clone() };
+        pulled.get_or_create(&l).inc_by(t.rows_pulled);
+        pushed.get_or_create(&l).inc_by(t.rows_pushed);
+        rows.get_or_create(&l).set(t.num_rows as i64);
     }
+    registry.register("tessera_ps_rows_pulled", "Rows pulled per table", pulled);
+    registry.register("tessera_ps_rows_pushed", "Rows pushed per table", pushed);
+    registry.register("tessera_ps_rows", "Rows held per table", rows);
     let ratio = |wire: u64, raw: u64| if raw == 0 { 1.0 } else { wire as f64 / raw as f64 };
-    let _ = writeln!(
-        out,
-        "# TYPE tessera_ps_compression_ratio gauge\ntessera_ps_compression_ratio{{{l},direction=\"in\"}} {}\ntessera_ps_compression_ratio{{{l},direction=\"out\"}} {}",
-        ratio(stats.bytes_in_wire, stats.bytes_in_raw),
-        ratio(stats.bytes_out_wire, stats.bytes_out_raw)
+    let compression = Family::<DirectionLabels, Gauge<f64, AtomicU64>>::default();
+    compression
+        .get_or_create(&DirectionLabels { direction: "in" })
+        .set(ratio(stats.bytes_in_wire, stats.bytes_in_raw));
+    compression
+        .get_or_create(&DirectionLabels { direction: "out" })
+        .set(ratio(stats.bytes_out_wire, stats.bytes_out_raw));
+    registry.register("tessera_ps_compression_ratio", "Wire bytes over raw bytes by direction", compression);
+    let spread = Gauge::<i64>::default();
+    spread.set(staleness.range().map_or(0, |(lo, hi)| (hi - lo) as i64));
+    registry.register(
+        "tessera_ps_clock_spread",
+        "Clock ticks between the fastest and slowest worker",
+        spread,
     );
-    let spread = staleness.range().map_or(0, |(lo, hi)| hi - lo);
-    let _ = writeln!(out, "# TYPE tessera_ps_clock_spread gauge\ntessera_ps_clock_spread{{{l}}} {spread}");
-    let _ = writeln!(out, "# TYPE tessera_ps_request_seconds histogram");
-    for (rpc, h) in [("pull", &latencies.pull), ("push", &latencies.push), ("dense", &latencies.dense)] {
-        h.render(&mut out, "tessera_ps_request_seconds", &format!("{l},rpc=\"{rpc}\""));
-    }
-    let _ = writeln!(out, "# TYPE tessera_ps_ssp_wait_seconds histogram");
-    latencies.ssp_wait.render(&mut out, "tessera_ps_ssp_wait_seconds", &l);
+    registry.register("tessera_ps_request_seconds", "Request latency by RPC", latencies.requests.clone());
+    registry.register(
+        "tessera_ps_ssp_wait_seconds",
+        "Time pulls waited for SSP",
+        latencies.ssp_wait.series.clone(),
+    );
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &root);
     out
+}
+
+/// What the metrics route needs.
+#[derive(Clone)]
+struct Sources {
+    shard: Arc<Shard>,
+    latencies: Arc<Latencies>,
+    staleness: Arc<Staleness>,
+}
+
+async fn metrics(State(s): State<Sources>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        render(&s.shard, &s.latencies, &s.staleness),
+    )
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown`.
@@ -111,29 +168,41 @@ pub async fn serve(
     staleness: Arc<Staleness>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let (mut stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::error!("failed to accept a metrics connection: {e}");
-                    continue;
-                }
-            },
-        };
-        let body = render(&shard, &latencies, &staleness);
-        tokio::spawn(async move {
-            let mut request = [0u8; 1024];
-            let _ = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut request)).await;
-            let ok = request.starts_with(b"GET /metrics");
-            let (status, body) =
-                if ok { ("200 OK", body) } else { ("404 Not Found", "try GET /metrics\n".to_owned()) };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        });
+    let app = axum::Router::new().route("/metrics", axum::routing::get(metrics)).with_state(Sources {
+        shard,
+        latencies,
+        staleness,
+    });
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        tracing::error!("the metrics endpoint stopped: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_land_in_their_series_under_the_shard_label() {
+        let latencies = Latencies::default();
+        latencies.push.observe(Duration::from_micros(700));
+        latencies.push.observe(Duration::from_millis(30));
+        latencies.pull.observe(Duration::from_millis(3));
+        let mut root = Registry::default();
+        root.sub_registry_with_label(("shard".into(), "4".into())).register(
+            "tessera_ps_request_seconds",
+            "Request latency by RPC",
+            latencies.requests.clone(),
+        );
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &root).unwrap();
+        for needle in [
+            "tessera_ps_request_seconds_count{shard=\"4\",rpc=\"push\"} 2",
+            "tessera_ps_request_seconds_bucket{shard=\"4\",le=\"0.001\",rpc=\"push\"} 1",
+            "tessera_ps_request_seconds_count{shard=\"4\",rpc=\"pull\"} 1",
+            "tessera_ps_request_seconds_count{shard=\"4\",rpc=\"dense\"} 0",
+        ] {
+            assert!(text.contains(needle), "{needle} not in\n{text}");
+        }
     }
 }

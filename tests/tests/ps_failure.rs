@@ -3,7 +3,6 @@
 //! every row equal to its last checkpoint, SIGTERM writes a final checkpoint
 //! and removes the registration, and the metrics endpoint reports traffic.
 
-use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
 use ps_client::routing::shard_of;
@@ -129,11 +128,9 @@ async fn killed_shard_restores_its_checkpoint_and_sigterm_deregisters() -> anyho
 
     // Metrics of the surviving shard report its traffic.
     let metrics_addr = shard1.metrics.clone().ok_or_else(|| anyhow::anyhow!("no METRICS line"))?;
-    let mut stream = std::net::TcpStream::connect(&metrics_addr)?;
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text)?;
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let response = tessera_tests::http::get(&metrics_addr, "/metrics")?;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let text = response.body;
     assert!(text.contains("tessera_ps_rows_pushed_total{shard=\"1\",table=\"user\"}"), "{text}");
     assert!(text.contains("tessera_ps_request_seconds_count{shard=\"1\",rpc=\"push\"} 6"), "{text}");
 
