@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod error;
 pub mod local;
+pub mod metrics;
 pub mod partition;
 pub mod report;
 pub mod scheduler;

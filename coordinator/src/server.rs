@@ -29,9 +29,12 @@ pub struct ServeConfig {
     pub etcd_prefix: String,
     /// Period of the scheduling loop.
     pub tick: Duration,
+    /// Prometheus endpoint address (`GET /metrics`); None disables it.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
-/// Serves until `shutdown` is cancelled; `on_bound` receives the bound address.
+/// Serves until `shutdown` is cancelled; `on_bound` receives the bound
+/// address, and the metrics address when there is one.
 ///
 /// # Errors
 /// Fails when etcd cannot be reached, the listener cannot be bound, or the
@@ -39,7 +42,7 @@ pub struct ServeConfig {
 pub async fn run(
     config: ServeConfig,
     shutdown: CancellationToken,
-    on_bound: impl FnOnce(SocketAddr),
+    on_bound: impl FnOnce(SocketAddr, Option<SocketAddr>),
 ) -> anyhow::Result<()> {
     let unreachable = |e: tessera_control::StoreError| tessera_control::client::Unreachable {
         what: "etcd",
@@ -54,7 +57,11 @@ pub async fn run(
     let addr = listener.local_addr().context("read bound address")?;
     let background = shutdown.child_token();
     let scheduler = tokio::spawn(Scheduler::new(store.clone()).run(config.tick, background.clone()));
-    on_bound(addr);
+    let metrics = match config.metrics_listen {
+        Some(listen) => Some(crate::metrics::spawn(listen, store.clone(), background.clone()).await?),
+        None => None,
+    };
+    on_bound(addr, metrics);
     tracing::info!(%addr, etcd = %config.etcd_endpoints.join(","), prefix = %config.etcd_prefix, "coordinator listening");
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tessera_proto::FILE_DESCRIPTOR_SET)

@@ -27,6 +27,11 @@ pub struct ServeArgs {
     /// Period of the scheduling loop.
     #[arg(long, env = "TESSERA_COORDINATOR_TICK", default_value = "250ms", value_parser = humantime::parse_duration)]
     pub tick: Duration,
+    /// Prometheus endpoint address (`GET /metrics`: jobs by state, fencing
+    /// tokens, live workers and shards); port 0 picks a free port (printed
+    /// as `METRICS <addr>` after `LISTENING`). Off unless given.
+    #[arg(long, env = "TESSERA_COORDINATOR_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Runs `serve` until SIGINT or SIGTERM.
@@ -43,7 +48,14 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             etcd_endpoints: args.etcd,
             etcd_prefix: args.etcd_prefix,
             tick: args.tick,
+            metrics_listen: args.metrics_listen,
         };
-        run(config, shutdown, |addr| println!("LISTENING {addr}")).await
+        run(config, shutdown, |addr, metrics| {
+            println!("LISTENING {addr}");
+            if let Some(metrics) = metrics {
+                println!("METRICS {metrics}");
+            }
+        })
+        .await
     })
 }
