@@ -124,7 +124,7 @@ impl Bundle {
                     ),
                 ));
             }
-            if name.ends_with(".npy") {
+            if name.ends_with(".npy") || name == files::ANN {
                 contents.insert(name.as_str(), bytes);
             }
         }
@@ -171,8 +171,8 @@ impl Bundle {
                         "the manifest has an index but lists no items.usearch",
                     ));
                 }
-                let s = path.to_str().ok_or_else(|| BundleError::corrupt(&path, "path is not UTF-8"))?;
-                let index = Index::restore(s)
+                // The bytes whose checksum was just checked, not a second read.
+                let index = Index::restore_from_buffer(array(files::ANN))
                     .map_err(|e| BundleError::corrupt(&path, format!("unreadable index: {e}")))?;
                 if index.size() != manifest.items || index.dimensions() != manifest.dim + 1 {
                     return Err(BundleError::corrupt(

@@ -18,6 +18,8 @@ use tessera_control::store::Store;
 use tessera_proto::coordinator::v1::JobState;
 use tokio_util::sync::CancellationToken;
 
+use crate::cli::jobs::state_name;
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
@@ -26,11 +28,6 @@ struct StateLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobLabels {
     job: String,
-}
-
-/// `JOB_STATE_RUNNING` → `running`.
-fn state_label(state: JobState) -> String {
-    state.as_str_name().trim_start_matches("JOB_STATE_").to_ascii_lowercase()
 }
 
 /// Every metric in the OpenMetrics text format.
@@ -47,12 +44,12 @@ pub async fn render(store: &Store) -> anyhow::Result<String> {
         JobState::Failed,
         JobState::Cancelled,
     ] {
-        jobs.get_or_create(&StateLabels { state: state_label(state) }).set(0);
+        jobs.get_or_create(&StateLabels { state: state_name(state as i32).to_owned() }).set(0);
     }
     let fencing = Family::<JobLabels, Gauge>::default();
     for id in store.job_ids().await.context("list jobs")? {
         let Ok(job) = store.load_job(&id).await else { continue }; // deleted meanwhile
-        let state = state_label(job.status.job_state());
+        let state = state_name(job.status.job_state() as i32).to_owned();
         jobs.get_or_create(&StateLabels { state }).inc();
         if !job.status.is_terminal() {
             fencing.get_or_create(&JobLabels { job: id }).set(job.fencing as i64);

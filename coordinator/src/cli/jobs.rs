@@ -44,7 +44,9 @@ pub struct JobArg {
     pub job: String,
 }
 
-fn state_name(state: i32) -> &'static str {
+/// The lower-case name of a job state (`running`), as the CLI and the
+/// metrics show it.
+pub fn state_name(state: i32) -> &'static str {
     match JobState::try_from(state).unwrap_or(JobState::Unspecified) {
         JobState::Unspecified => "unknown",
         JobState::Pending => "pending",
