@@ -18,6 +18,12 @@ pub const DEFAULT_RP3_NEIGHBOURS: u32 = 500;
 pub const DEFAULT_RP3_ALPHA: f64 = 0.5;
 /// Default popularity penalty exponent (RP3beta).
 pub const DEFAULT_RP3_BETA: f64 = 0.0;
+/// Default time scale, in days, of the co-occurrence kernel (time-aware
+/// item-kNN): two interactions of a user `window_days` apart count e⁻¹.
+pub const DEFAULT_TIMEKNN_WINDOW_DAYS: f64 = 3.0;
+/// Default decay per step back in a user's history (time-aware item-kNN):
+/// the latest items vote with 1, the ones before with 0.8, 0.64, …
+pub const DEFAULT_TIMEKNN_RECENCY: f64 = 0.8;
 
 /// A classic model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -27,6 +33,9 @@ pub enum ClassicKind {
     Itemknn,
     /// RP3beta: the item → user → item walk, popularity-penalised.
     Rp3beta,
+    /// Item-kNN that reads the times: co-occurrences weighted by how close
+    /// in time the two interactions were, the history by recency.
+    Timeknn,
 }
 
 impl ClassicKind {
@@ -35,6 +44,7 @@ impl ClassicKind {
         match self {
             ClassicKind::Itemknn => "itemknn",
             ClassicKind::Rp3beta => "rp3beta",
+            ClassicKind::Timeknn => "timeknn",
         }
     }
 }
@@ -60,7 +70,7 @@ impl Baseline {
 
 const TRAINED: [ModelKind; 5] =
     [ModelKind::Hgt, ModelKind::Rgcn, ModelKind::Sage, ModelKind::Lightgcn, ModelKind::Mf];
-const CLASSIC: [ClassicKind; 2] = [ClassicKind::Itemknn, ClassicKind::Rp3beta];
+const CLASSIC: [ClassicKind; 3] = [ClassicKind::Itemknn, ClassicKind::Rp3beta, ClassicKind::Timeknn];
 
 impl std::str::FromStr for Baseline {
     type Err = String;
@@ -124,6 +134,34 @@ impl Default for Rp3betaSpec {
     }
 }
 
+/// `[classic.timeknn]`: item-kNN with the times of the interactions (a
+/// graph without times makes it plain item-kNN).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimeKnnSpec {
+    /// Most similar items kept per item.
+    pub neighbours: u32,
+    /// Shrink added to the cosine's denominator, damping rare pairs.
+    pub shrink: f64,
+    /// A user's two interactions Δt apart add exp(−Δt / window) to the
+    /// co-occurrence of their items, in place of 1.
+    pub window_days: f64,
+    /// A user's items vote with recency^r, r the rank of the item's last
+    /// interaction counted back from the user's latest (1 weighs all alike).
+    pub recency: f64,
+}
+
+impl Default for TimeKnnSpec {
+    fn default() -> Self {
+        Self {
+            neighbours: DEFAULT_KNN_NEIGHBOURS,
+            shrink: DEFAULT_KNN_SHRINK,
+            window_days: DEFAULT_TIMEKNN_WINDOW_DAYS,
+            recency: DEFAULT_TIMEKNN_RECENCY,
+        }
+    }
+}
+
 /// `[classic]`: the settings of the classic baselines.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -132,6 +170,8 @@ pub struct ClassicSpec {
     pub itemknn: ItemKnnSpec,
     /// RP3beta.
     pub rp3beta: Rp3betaSpec,
+    /// Time-aware item-kNN.
+    pub timeknn: TimeKnnSpec,
 }
 
 impl ClassicSpec {
@@ -141,8 +181,22 @@ impl ClassicSpec {
     /// The first field out of range.
     pub fn validate(&self) -> Result<(), SpecError> {
         in_range("classic.itemknn.neighbours", self.itemknn.neighbours, 1..=10_000)?;
-        if !(self.itemknn.shrink >= 0.0 && self.itemknn.shrink.is_finite()) {
-            return Err(invalid("classic.itemknn.shrink", "must be a finite number >= 0"));
+        in_range("classic.timeknn.neighbours", self.timeknn.neighbours, 1..=10_000)?;
+        for (field, v) in
+            [("classic.itemknn.shrink", self.itemknn.shrink), ("classic.timeknn.shrink", self.timeknn.shrink)]
+        {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(invalid(field, "must be a finite number >= 0"));
+            }
+        }
+        if !(self.timeknn.window_days > 0.0 && self.timeknn.window_days.is_finite()) {
+            return Err(invalid("classic.timeknn.window_days", "must be a finite number > 0"));
+        }
+        if !(self.timeknn.recency > 0.0 && self.timeknn.recency <= 1.0) {
+            return Err(invalid(
+                "classic.timeknn.recency",
+                format!("{} is outside (0, 1]", self.timeknn.recency),
+            ));
         }
         in_range("classic.rp3beta.neighbours", self.rp3beta.neighbours, 1..=10_000)?;
         for (field, v) in

@@ -5,25 +5,33 @@
 
 use tessera_job::classic::ItemKnnSpec;
 
-use super::weights::{co_occurrence, item_users, top_k, ItemWeights};
+use super::weights::{co_occurrence, item_users, top_k, ItemWeights, Visit};
 
 /// Fits item-kNN on `train_items` (per user, sorted unique items).
 pub fn fit(train_items: &[Vec<u32>], num_items: usize, spec: &ItemKnnSpec) -> ItemWeights {
+    cosine(train_items, num_items, spec.neighbours, spec.shrink, |_| 1.0)
+}
+
+/// The shrunk cosine with each co-occurrence counted as `pair(visit)` in
+/// place of 1 (the norms stay the plain user counts), top `neighbours` per
+/// target item.
+pub fn cosine(
+    train_items: &[Vec<u32>],
+    num_items: usize,
+    neighbours: u32,
+    shrink: f64,
+    pair: impl Fn(Visit) -> f32,
+) -> ItemWeights {
     let users = item_users(train_items, num_items);
     let norm: Vec<f32> = users.iter().map(|u| (u.len() as f32).sqrt()).collect();
-    let shrink = spec.shrink as f32;
-    let k = spec.neighbours as usize;
-    let incoming = co_occurrence(
-        train_items,
-        &users,
-        |_, _| 1.0,
-        |j, counts| {
-            for (i, c) in counts.iter_mut() {
-                *c /= norm[j as usize] * norm[*i as usize] + shrink;
-            }
-            top_k(counts, k)
-        },
-    );
+    let shrink = shrink as f32;
+    let k = neighbours as usize;
+    let incoming = co_occurrence(train_items, &users, pair, |j, counts| {
+        for (i, c) in counts.iter_mut() {
+            *c /= norm[j as usize] * norm[*i as usize] + shrink;
+        }
+        top_k(counts, k)
+    });
     ItemWeights::from_incoming(incoming)
 }
 
@@ -52,13 +60,13 @@ mod tests {
     fn a_user_scores_the_sum_over_their_items_and_top_k_cuts_per_target() {
         let w = fit(&matrix(), 4, &ItemKnnSpec { neighbours: 10, shrink: 0.0 });
         let mut s = vec![0f32; 4];
-        w.score_into(&[0, 3], &mut s); // a user holding items 0 and 3
-                                       // Item 2: sim(0, 2) + sim(3, 2) = 1/2 + 1/sqrt(2).
+        w.score_into(&[0, 3], &[], &mut s); // a user holding items 0 and 3
+                                            // Item 2: sim(0, 2) + sim(3, 2) = 1/2 + 1/sqrt(2).
         assert!((s[2] - (0.5 + 1.0 / 2f32.sqrt())).abs() < 1e-6, "{s:?}");
         // With k = 1, item 2 keeps only its most similar item (3: 1/sqrt 2 > 1/2).
         let w1 = fit(&matrix(), 4, &ItemKnnSpec { neighbours: 1, shrink: 0.0 });
         let mut s1 = vec![0f32; 4];
-        w1.score_into(&[0, 3], &mut s1);
+        w1.score_into(&[0, 3], &[], &mut s1);
         assert!((s1[2] - 1.0 / 2f32.sqrt()).abs() < 1e-6, "{s1:?}");
     }
 }

@@ -18,7 +18,7 @@ pub fn fit(train_items: &[Vec<u32>], num_items: usize, spec: &Rp3betaSpec) -> It
     let out = co_occurrence(
         train_items,
         &users,
-        |i, u| step_in[i as usize] * step_out[u as usize],
+        |v| step_in[v.a as usize] * step_out[v.user as usize],
         |_, weights| {
             for (j, w) in weights.iter_mut() {
                 *w /= penalty[*j as usize];

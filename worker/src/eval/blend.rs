@@ -124,6 +124,7 @@ mod tests {
     fn data(targets: Vec<(u32, u32)>, users: usize, items: usize) -> EvalData {
         EvalData {
             train_items: vec![Vec::new(); users],
+            train_times: Vec::new(),
             targets,
             labeled: Vec::new(),
             tail: vec![true; items],

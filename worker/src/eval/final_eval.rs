@@ -79,12 +79,16 @@ impl<'a> FinalEval<'a> {
         self.fits.entry(kind).or_insert_with(|| {
             let fit = |data: &EvalData| {
                 let started = std::time::Instant::now();
-                let w = classic::fit(kind, &spec.classic, &data.train_items, data.num_items());
+                let w =
+                    classic::fit(kind, &spec.classic, &data.train_items, &data.train_times, data.num_items());
                 let secs = started.elapsed().as_secs_f64();
                 tracing::info!(model = kind.as_str(), weights = w.len(), fit_secs = secs, "fitted");
                 w
             };
-            let valid = valid.as_ref().filter(|v| v.train_items != test.train_items).map(fit);
+            let valid = valid
+                .as_ref()
+                .filter(|v| v.train_items != test.train_items || v.train_times != test.train_times)
+                .map(fit);
             Fitted { test: fit(test), valid }
         })
     }
@@ -139,8 +143,9 @@ impl<'a> FinalEval<'a> {
         let fitted = &self.fits[&kind];
         let valid_weights = fitted.valid.as_ref().unwrap_or(&fitted.test);
         let valid_history = self.valid.as_ref().unwrap_or(&self.test);
-        let test_near = WeightScores::new(&fitted.test, &self.test.train_items);
-        let valid_near = WeightScores::new(valid_weights, &valid_history.train_items);
+        let test_near = WeightScores::new(&fitted.test, &self.test.train_items, &self.test.train_times);
+        let valid_near =
+            WeightScores::new(valid_weights, &valid_history.train_items, &valid_history.train_times);
         let weight = match (self.spec.model.neighbourhood_weight, &self.selection) {
             (Some(w), _) => w as f32,
             (None, Some(selection)) => {
@@ -170,9 +175,12 @@ impl<'a> FinalEval<'a> {
         self.fitted(kind);
         let fitted = &self.fits[&kind];
         let valid_history = self.valid.as_ref().unwrap_or(&self.test);
-        let test = WeightScores::new(&fitted.test, &self.test.train_items);
-        let valid =
-            WeightScores::new(fitted.valid.as_ref().unwrap_or(&fitted.test), &valid_history.train_items);
+        let test = WeightScores::new(&fitted.test, &self.test.train_items, &self.test.train_times);
+        let valid = WeightScores::new(
+            fitted.valid.as_ref().unwrap_or(&fitted.test),
+            &valid_history.train_items,
+            &valid_history.train_times,
+        );
         Row { model: kind.as_str().to_owned(), main: false, evaluation: self.both(&test, &valid) }
     }
 }

@@ -31,6 +31,10 @@ pub struct EvalData {
     /// Per user, training items (any behaviour), sorted: the history that
     /// is excluded from the ranking and that the classic models score from.
     pub train_items: Vec<Vec<u32>>,
+    /// Per user, the time of the last interaction with each item of
+    /// `train_items` (same order; 0 in a graph without times). Empty when
+    /// unknown: the time-aware classic model then weighs all alike.
+    pub train_times: Vec<Vec<i64>>,
     /// Held-out (user, item) targets.
     pub targets: Vec<(u32, u32)>,
     /// Labelled pairs for AUC.
@@ -68,21 +72,27 @@ impl EvalData {
     pub fn of(graph: &Graph, valid: bool) -> Self {
         let users = graph.num_nodes(NodeType::User);
         let items = graph.num_nodes(NodeType::Item);
-        let mut train_items = vec![Vec::new(); users];
+        let mut timed: Vec<Vec<(u32, i64)>> = vec![Vec::new(); users];
         let mut popularity = vec![0u64; items];
         for b in Behavior::ALL {
             let Some((_, csr, _)) = graph.relation(b.as_str()) else { continue };
-            for (u, list) in train_items.iter_mut().enumerate().take(csr.num_rows()) {
-                for &i in csr.neighbors(u as u32) {
-                    list.push(i);
+            for (u, list) in timed.iter_mut().enumerate().take(csr.num_rows()) {
+                for e in csr.range(u as u32) {
+                    let i = csr.indices[e];
+                    list.push((i, csr.ts.get(e).copied().unwrap_or(0)));
                     popularity[i as usize] += 1;
                 }
             }
         }
-        for list in &mut train_items {
-            list.sort_unstable();
-            list.dedup();
-        }
+        // Sorted by item, the latest time first, so dedup keeps the latest.
+        let (train_items, train_times): (Vec<Vec<u32>>, Vec<Vec<i64>>) = timed
+            .into_iter()
+            .map(|mut list| {
+                list.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+                list.dedup_by_key(|e| e.0);
+                list.into_iter().unzip()
+            })
+            .unzip();
         // Most popular first; ties in id order, so the deciles are deterministic.
         let mut order: Vec<usize> = (0..items).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(popularity[i]));
@@ -106,6 +116,7 @@ impl EvalData {
         let sample_users = candidates.iter().step_by(stride).take(SAMPLE_USERS).copied().collect();
         Self {
             train_items,
+            train_times,
             targets,
             labeled: graph.labeled_pairs(),
             tail,
@@ -302,6 +313,7 @@ mod tests {
         let items = Tensor::from_slice(&[10.0f32, 4.0, 3.0, 2.0, 1.0]).view([5, 1]);
         let data = EvalData {
             train_items: vec![vec![0]],
+            train_times: Vec::new(),
             targets: vec![(0, 1), (0, 3)],
             labeled: Vec::new(),
             tail: vec![false, true, true, true, true],
