@@ -7,7 +7,10 @@ CARGO ?= cargo
 # libtorch for the worker: found or installed by scripts/setup-torch.sh.
 LIBTORCH_ENV = LIBTORCH="$$(cat .libtorch)"
 
-.PHONY: help deps torch build release test test-faults lint fmt clippy demo bench images up down clean
+# docker-compose (Debian's) or the compose plugin, whichever the machine has.
+COMPOSE := $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
+
+.PHONY: help deps torch build release test test-faults compose-test lint fmt clippy demo bench images up down clean
 
 help: ## list the targets
 	@echo "Tessera make targets:"
@@ -36,6 +39,8 @@ test: deps torch ## run every test (unit, integration with real etcd and binarie
 	else \
 	  $(LIBTORCH_ENV) $(CARGO) test --workspace --no-fail-fast; \
 	fi
+	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory compose-test; \
+	else echo "compose-test: skipped: no Docker engine answers (docker info failed)"; fi
 
 # The fault tests (also part of `make test`): real processes on loopback,
 # real etcd and real training, each fault mid-job.
@@ -74,14 +79,18 @@ bench: release deps ## benchmarks: graph build, parameter server, partitioning a
 	@echo "== recommend service under wrk on loopback =="
 	scripts/bench-recommend.sh
 
-images: ## not built yet: container images (needs a Docker engine)
-	@echo "make images: not built yet (deployment issue; needs a Docker engine)" >&2; exit 1
+compose-test: release ## the docker compose cluster end to end: images, 3 jobs (a PS killed, a worker cut off), the endpoint, teardown
+	@scripts/compose-test.sh
 
-up: ## not built yet: docker compose cluster
-	@echo "make up: not built yet (deployment issue; needs a Docker engine)" >&2; exit 1
+images: release ## container images (etcd, coordinator, ps-server, worker, recommend); no registry needed
+	@deploy/docker/build-images.sh
 
-down: ## not built yet: stop the docker compose cluster
-	@echo "make down: not built yet (deployment issue; needs a Docker engine)" >&2; exit 1
+up: images ## the docker compose cluster (deploy/compose.yaml): runs the demo job, then serves on :8080
+	$(COMPOSE) -f deploy/compose.yaml up -d
+	@echo "recommend service: http://127.0.0.1:$${TESSERA_RECOMMEND_PORT:-8080}/v1/users/1/recommendations?k=10"
+
+down: ## stop the docker compose cluster and remove its containers, network and volumes
+	$(COMPOSE) -f deploy/compose.yaml down -v --remove-orphans
 
 clean: ## remove build outputs (keeps the torch cache)
 	$(CARGO) clean
