@@ -10,7 +10,7 @@ LIBTORCH_ENV = LIBTORCH="$$(cat .libtorch)"
 # docker-compose (Debian's) or the compose plugin, whichever the machine has.
 COMPOSE := $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
 
-.PHONY: help deps torch build release test test-faults compose-test lint fmt clippy demo bench images up down clean
+.PHONY: help deps torch build release test test-faults deploy-check compose-test lint fmt clippy demo bench images up down clean
 
 help: ## list the targets
 	@echo "Tessera make targets:"
@@ -39,6 +39,7 @@ test: deps torch ## run every test (unit, integration with real etcd and binarie
 	else \
 	  $(LIBTORCH_ENV) $(CARGO) test --workspace --no-fail-fast; \
 	fi
+	scripts/deploy-check.sh target/debug
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory compose-test; \
 	else echo "compose-test: skipped: no Docker engine answers (docker info failed)"; fi
 
@@ -78,6 +79,10 @@ bench: release deps ## benchmarks: graph build, parameter server, partitioning a
 	$(CARGO) bench -p tessera-bundle --bench ann
 	@echo "== recommend service under wrk on loopback =="
 	scripts/bench-recommend.sh
+
+deploy-check: deps torch ## render and validate the Kubernetes manifests (kubernetes-validate --strict); check compose's and their flags against --help
+	$(LIBTORCH_ENV) $(CARGO) build --workspace --bins
+	scripts/deploy-check.sh target/debug
 
 compose-test: release ## the docker compose cluster end to end: images, 3 jobs (a PS killed, a worker cut off), the endpoint, teardown
 	@scripts/compose-test.sh

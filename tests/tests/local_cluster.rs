@@ -2,8 +2,9 @@
 //! and writes its run directory (metrics, logs, the report and its PNG
 //! plots, validation after every epoch, sample recommendations); a worker,
 //! a PS shard and the coordinator killed with SIGKILL mid-job are restarted
-//! and the job succeeds; and SIGINT halfway through leaves no child process
-//! and no listening port behind.
+//! and the job succeeds; SIGINT halfway through leaves no child process
+//! and no listening port behind; and `--device auto` spreads the workers
+//! over a (fake) count of GPUs.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -290,4 +291,42 @@ fn sigint_halfway_leaves_no_child_and_no_listening_port() {
     for port in ports {
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} still listening");
     }
+}
+
+#[test]
+fn device_auto_spreads_the_workers_over_a_fake_gpu_count() {
+    // TESSERA_GPUS stands in for a machine with 2 GPUs: with `--device auto`
+    // the 3 workers get cuda:0, cuda:1, cuda:0. (This machine has no GPU, so
+    // they cannot start; the run is interrupted once they are launched.)
+    let dir = tempfile::tempdir().unwrap();
+    build_graph(&SynthConfig::new(300, 200, 6_000, 6), dir.path(), 0.1).unwrap();
+    let spec = write_spec(dir.path(), "gpus", 1, false);
+    let spec_path = dir.path().join("gpus3.toml");
+    std::fs::write(&spec_path, std::fs::read_to_string(&spec).unwrap().replace("workers = 2", "workers = 3"))
+        .unwrap();
+    let mut child = Command::new(binary("coordinator").unwrap())
+        .args(["local", spec_path.to_str().unwrap(), "--device", "auto", "--run-dir"])
+        .arg(dir.path().join("run"))
+        .arg("--bin-dir")
+        .arg(target_dir())
+        .env("RUST_LOG", "warn")
+        .env("TESSERA_GPUS", "2")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut devices = None;
+    let mut lines = stderr.lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.starts_with("workers ") {
+            devices = line.split("devices ").nth(1).map(|d| d.trim_end_matches(')').to_owned());
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    assert_eq!(devices.as_deref(), Some("cuda:0 cuda:1 cuda:0"));
 }

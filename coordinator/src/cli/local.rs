@@ -26,9 +26,14 @@ pub struct LocalArgs {
     /// Folder with the ps-server and worker binaries (default: next to this one).
     #[arg(long, env = "TESSERA_BIN_DIR")]
     pub bin_dir: Option<PathBuf>,
-    /// Device for the workers: auto, cpu or cuda:N.
+    /// Device for the workers: auto, cpu or cuda:N. With auto and n GPUs,
+    /// worker i gets cuda:(i mod n).
     #[arg(long, env = "TESSERA_WORKER_DEVICE", default_value = "auto")]
     pub device: String,
+    /// GPUs that `--device auto` spreads the workers over (default: the
+    /// entries of CUDA_VISIBLE_DEVICES, else the GPUs the NVIDIA driver lists).
+    #[arg(long, env = "TESSERA_GPUS")]
+    pub gpus: Option<u32>,
 }
 
 /// How many times `local` restarts one child (a worker, a PS shard, the
@@ -51,6 +56,7 @@ pub async fn local(args: LocalArgs, progress_every: Duration) -> anyhow::Result<
         run_dir: args.run_dir,
         bin_dir: args.bin_dir,
         device: args.device,
+        gpus: args.gpus.unwrap_or_else(crate::local::devices::visible_gpus),
         progress_every,
     };
     let crashed = {

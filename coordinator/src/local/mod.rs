@@ -19,6 +19,8 @@ use crate::report::{self, history::History};
 use tessera_job::JobSpec;
 use tessera_runtime::children::{free_port, Children};
 
+pub mod devices;
+
 /// What `coordinator local` needs.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
@@ -31,8 +33,10 @@ pub struct LocalOptions {
     /// Folder with the `ps-server` and `worker` binaries (default: this
     /// binary's folder).
     pub bin_dir: Option<PathBuf>,
-    /// Worker device flag.
+    /// Worker device flag (`auto` spreads the workers over `gpus` GPUs).
     pub device: String,
+    /// GPUs on this machine.
+    pub gpus: u32,
     /// Off a terminal, the longest gap between two progress lines.
     pub progress_every: Duration,
 }
@@ -154,8 +158,10 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let threads = (cores / spec.cluster.workers.max(1)).max(1).to_string();
     let bundles = std::path::absolute(run_dir.join("bundles"))?.display().to_string();
+    let mut devices = Vec::new();
     for w in 0..spec.cluster.workers {
         let id = format!("worker-{w}");
+        let device = devices::worker_device(&options.device, w, options.gpus);
         children.spawn(
             &id,
             std::process::Command::new(bin_dir.join("worker")).args([
@@ -169,7 +175,7 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
                 "--coordinator",
                 &endpoint,
                 "--device",
-                &options.device,
+                &device,
                 "--threads",
                 &threads,
                 "--bundles",
@@ -177,8 +183,14 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
             ]),
             &logs,
         )?;
+        devices.push(device);
     }
-    eprintln!("workers     {} (logs in {})", spec.cluster.workers, logs.display());
+    eprintln!(
+        "workers     {} (logs in {}; devices {})",
+        spec.cluster.workers,
+        logs.display(),
+        devices.join(" ")
+    );
     let spec_toml = toml::to_string(&spec).context("encode job spec")?;
     let mut client = tessera_control::client::connect(&endpoint).await?;
     let job_id = format!("{}-{}", spec.name.replace('_', "-"), tessera_control::store::now_ms() / 1000);
