@@ -1,6 +1,10 @@
 //! Makes the worker binary find libtorch at run time without
 //! `LD_LIBRARY_PATH` (an rpath to the libtorch that torch-sys linked), and
-//! records that libtorch's version for `worker --version`.
+//! records that libtorch's version for `worker --version`. With
+//! `TESSERA_CUDA=1` it also links `libtorch_cuda` (kept by
+//! `--no-as-needed`: nothing names its symbols, so the linker would drop it
+//! and libtorch would see no GPU). The default build leaves it out, so a CPU
+//! worker does not load the 2.7 GB of CUDA libraries.
 
 use std::path::Path;
 
@@ -10,6 +14,13 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if !lib_dir.is_empty() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib_dir}");
+    }
+    println!("cargo:rerun-if-env-changed=TESSERA_CUDA");
+    if std::env::var("TESSERA_CUDA").is_ok_and(|v| v == "1") {
+        if !Path::new(&lib_dir).join("libtorch_cuda.so").is_file() {
+            panic!("TESSERA_CUDA=1, but {lib_dir} has no libtorch_cuda.so (a CPU-only libtorch)");
+        }
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
     let version = libtorch_version(Path::new(&lib_dir)).unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=TESSERA_LIBTORCH_VERSION={version}");
