@@ -15,7 +15,7 @@ use tessera_tests::worker::tiny_job_spec;
 const PREFIX: &str = "/tessera-watch/";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_into_a_pipe_prints_at_most_10_progress_lines_for_a_30s_job() -> anyhow::Result<()> {
+async fn watch_into_a_pipe_prints_a_line_per_phase_and_at_most_one_more_per_10s() -> anyhow::Result<()> {
     let cluster = RealCluster::start(PREFIX).await?;
     let dir = tempfile::tempdir()?;
     build_graph(&SynthConfig::new(300, 150, 12_000, 3), dir.path(), 0.1)?;
@@ -46,7 +46,16 @@ async fn watch_into_a_pipe_prints_at_most_10_progress_lines_for_a_30s_job() -> a
     let progress: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[') && l.contains("%]")).collect();
     eprintln!("{} progress lines over {elapsed:.0} s:\n{}", progress.len(), progress.join("\n"));
     assert!(elapsed >= 20.0, "the job should run about 30 s to test the pacing, ran {elapsed:.0} s");
-    assert!(progress.len() <= 10, "{} progress lines over {elapsed:.0} s:\n{stderr}", progress.len());
+    // One line per phase change (at most 5: waiting for a plan, waiting for
+    // workers, training, final evaluation, done) and at most one more per
+    // 10 s: 8 for a 30 s job, where a line a second would print 30. The
+    // bound follows the job's real length, which a loaded machine stretches.
+    let bound = 5 + (elapsed / 10.0).ceil() as usize;
+    assert!(
+        progress.len() <= bound,
+        "{} progress lines (at most {bound}) over {elapsed:.0} s:\n{stderr}",
+        progress.len()
+    );
     // The first line and the phase changes are there: training, then the final evaluation.
     assert!(progress.iter().any(|l| l.contains("training")), "{stderr}");
     assert!(progress.iter().any(|l| l.contains("final evaluation")), "{stderr}");
