@@ -10,7 +10,7 @@ LIBTORCH_ENV = LIBTORCH="$$(cat .libtorch)"
 # docker-compose (Debian's) or the compose plugin, whichever the machine has.
 COMPOSE := $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
 
-.PHONY: help deps torch build release test test-faults deploy-check compose-test lint fmt clippy demo bench images up down clean
+.PHONY: help deps torch build release test test-faults deploy-check compose-test fresh-check lint fmt clippy demo bench images up down clean
 
 help: ## list the targets
 	@echo "Tessera make targets:"
@@ -86,6 +86,9 @@ deploy-check: deps torch ## render and validate the Kubernetes manifests (kubern
 
 compose-test: release ## the docker compose cluster end to end: images, 3 jobs (a PS killed, a worker cut off), the endpoint, teardown
 	@scripts/compose-test.sh
+
+fresh-check: ## in a container of the bare Debian base: setup-deps, setup-torch and the release build (log: target/fresh-machine.log)
+	@deploy/docker/fresh-machine.sh
 
 images: release ## container images (etcd, coordinator, ps-server, worker, recommend); no registry needed
 	@deploy/docker/build-images.sh

@@ -18,7 +18,10 @@ fi
 work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-cargo bench -q -p tessera-bundle --bench ann -- --write-bundle "$work/bundles" --items "$items"
+# BENCH_RANKER=0 leaves the ranker out; by default the bundle has a random
+# ranker of the default shape, so every request is re-ranked.
+ranker_flag=$([ "${BENCH_RANKER:-1}" = 1 ] && echo --ranker || true)
+cargo bench -q -p tessera-bundle --bench ann -- --write-bundle "$work/bundles" --items "$items" $ranker_flag
 "$bin" --bundle "$work/bundles/synthetic" --listen 127.0.0.1:0 --watch 0s >"$work/out" 2>"$work/log" &
 pid=$!
 for _ in $(seq 300); do grep -q '^LISTENING ' "$work/out" && break; sleep 0.1; done
@@ -36,7 +39,7 @@ done = function(summary, latency, requests)
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 LUA
-echo "== recommend endpoint, $items items, k=20, candidates=200, $conns connections, ${secs}s =="
+echo "== recommend endpoint, $items items, k=20, candidates=200, ranker $([ -n "$ranker_flag" ] && echo on || echo off), $conns connections, ${secs}s =="
 wrk -t1 -c"$conns" -d"${secs}s" -s "$work/users.lua" "http://$addr" | grep '^RESULT'
 echo "== the same load with 10 reloads (POST /admin/reload) =="
 wrk -t1 -c"$conns" -d"${secs}s" -s "$work/users.lua" "http://$addr" >"$work/wrk" &

@@ -88,8 +88,26 @@ fn write_synthetic(out: PathBuf, n: usize) {
     let users = synth::low_rank(n, DIM, 16, 1_000, 2);
     let ids: Vec<u64> = (0..n as u64).collect();
     let categories: Vec<Option<u64>> = (0..n as u64).map(|i| Some(i % 1_000)).collect();
-    let seen: Vec<Vec<u32>> =
-        (0..n).map(|u| (0..5).map(|j| ((u * 31 + j * 977) % n) as u32).collect()).collect();
+    let seen: Vec<Vec<u32>> = (0..n)
+        .map(|u| {
+            let mut s: Vec<u32> = (0..5).map(|j| ((u * 31 + j * 977) % n) as u32).collect();
+            s.sort_unstable();
+            s.dedup();
+            s
+        })
+        .collect();
+    // With `--ranker`: a random ranker of the default shape, and a time
+    // for every history entry, so the service re-ranks every request.
+    let mut extra = Vec::new();
+    if std::env::args().any(|a| a == "--ranker") {
+        let times: Vec<i64> =
+            seen.iter().flat_map(|s| (0..s.len() as i64).map(|k| 1_700_000_000 + 3_600 * k)).collect();
+        let mut npy = Vec::new();
+        tessera_bundle::npy::write(&mut npy, &[times.len() as u64], &times).expect("encode the times");
+        let ranker = serde_json::to_vec(&synth::ranker(DIM, 3)).expect("encode the ranker");
+        extra.push(("ranker.json".to_owned(), ranker));
+        extra.push(("seen_times.npy".to_owned(), npy));
+    }
     let metrics = BTreeMap::new();
     let graph = GraphRef { path: "synthetic".into(), fingerprint: 0 };
     let content = Content {
@@ -105,7 +123,7 @@ fn write_synthetic(out: PathBuf, n: usize) {
         item_categories: &categories,
         item_vectors: &items,
         seen: &seen,
-        extra: &[],
+        extra: &extra,
         seed: 1,
     };
     let (dir, m) = tessera_bundle::write(&out, &content, &AnnOptions::default()).expect("write the bundle");

@@ -35,6 +35,10 @@ pub mod files {
     pub const JOB: &str = "job.toml";
     /// The HNSW index over the item embeddings (large catalogues).
     pub const ANN: &str = "items.usearch";
+    /// The ranker after retrieval (optional): `tessera_bundle::rank::RankerWeights` as JSON.
+    pub const RANKER: &str = "ranker.json";
+    /// With the ranker: the time of each entry of [`SEEN_ITEMS`], `<i8`.
+    pub const SEEN_TIMES: &str = "seen_times.npy";
     /// The manifest itself.
     pub const MANIFEST: &str = "manifest.json";
     /// In a job's bundle directory: the name of the newest version.

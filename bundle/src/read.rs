@@ -11,6 +11,7 @@ use usearch::Index;
 
 use crate::error::{BundleError, Result};
 use crate::manifest::{files, Manifest, FORMAT, FORMAT_VERSION};
+use crate::rank::{Catalogue, ItemStats, Query, Ranked, RankerWeights};
 use crate::retrieve::{self, Scored};
 
 /// A loaded, checked bundle.
@@ -27,6 +28,15 @@ pub struct Bundle {
     seen_offsets: Vec<u64>,
     seen_items: Vec<u32>,
     index: Option<Index>,
+    ranker: Option<Ranker>,
+}
+
+/// A bundle's ranker with what its features read.
+struct Ranker {
+    weights: RankerWeights,
+    /// Times of `seen_items`, aligned.
+    seen_times: Vec<i64>,
+    stats: ItemStats,
 }
 
 impl std::fmt::Debug for Bundle {
@@ -38,6 +48,7 @@ impl std::fmt::Debug for Bundle {
             .field("users", &self.manifest.users)
             .field("items", &self.manifest.items)
             .field("ann", &self.index.is_some())
+            .field("ranker", &self.ranker.is_some())
             .finish()
     }
 }
@@ -124,7 +135,7 @@ impl Bundle {
                     ),
                 ));
             }
-            if name.ends_with(".npy") || name == files::ANN {
+            if name.ends_with(".npy") || name == files::ANN || name == files::RANKER {
                 contents.insert(name.as_str(), bytes);
             }
         }
@@ -191,6 +202,17 @@ impl Bundle {
             }
             None => None,
         };
+        let ranker = match contents.get(files::RANKER) {
+            Some(json) => Some(load_ranker(
+                &dir,
+                json,
+                array(files::SEEN_TIMES),
+                &seen_offsets,
+                &seen_items,
+                &manifest,
+            )?),
+            None => None,
+        };
         let user_index = user_ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
         let item_index = item_ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
         Ok(Self {
@@ -206,7 +228,59 @@ impl Bundle {
             seen_offsets,
             seen_items,
             index,
+            ranker,
         })
+    }
+
+    /// The ranker's training figures, when the bundle has a ranker.
+    pub fn ranker(&self) -> Option<&RankerWeights> {
+        self.ranker.as_ref().map(|r| &r.weights)
+    }
+
+    /// Dense user `user`'s `k` best items: `candidates` retrieved (their
+    /// seen items left out when `exclude_seen`), re-ranked by the ranker
+    /// when the bundle has one and `rank` asks for it, else in retrieval
+    /// order.
+    ///
+    /// # Errors
+    /// When the index fails.
+    pub fn recommend_ranked(
+        &self,
+        user: u32,
+        k: usize,
+        candidates: usize,
+        exclude_seen: bool,
+        exact: bool,
+        rank: bool,
+    ) -> Result<Vec<Ranked>> {
+        let found = self.recommend(user, candidates.max(k), exclude_seen, exact)?;
+        let mut out = match self.ranker.as_ref().filter(|_| rank) {
+            Some(r) => {
+                let (a, b) = (
+                    self.seen_offsets[user as usize] as usize,
+                    self.seen_offsets[user as usize + 1] as usize,
+                );
+                let cat = Catalogue {
+                    vectors: &self.item_vectors,
+                    dim: self.manifest.dim,
+                    categories: &self.item_categories,
+                    stats: &r.stats,
+                };
+                let q = Query {
+                    user,
+                    vector: self.vector(&self.user_vectors, user),
+                    history: &self.seen_items[a..b],
+                    times: &r.seen_times[a..b],
+                    candidates: &found,
+                };
+                crate::rank::rerank(&r.weights, &cat, &q)
+            }
+            None => {
+                found.iter().map(|s| Ranked { item: s.item, score: s.score, retrieval: s.score }).collect()
+            }
+        };
+        out.truncate(k);
+        Ok(out)
     }
 
     /// The version directory this was loaded from.
@@ -295,6 +369,31 @@ impl Bundle {
     pub fn similar(&self, item: u32, k: usize, exact: bool) -> Result<Vec<Scored>> {
         self.search(self.vector(&self.item_vectors, item), k, &[item], exact)
     }
+}
+
+/// The ranker of the bundle at `dir` from `ranker.json` and `seen_times.npy`.
+fn load_ranker(
+    dir: &Path,
+    json: &[u8],
+    times: &[u8],
+    seen_offsets: &[u64],
+    seen_items: &[u32],
+    manifest: &Manifest,
+) -> Result<Ranker> {
+    let path = dir.join(files::RANKER);
+    let weights: RankerWeights =
+        serde_json::from_slice(json).map_err(|e| BundleError::corrupt(&path, format!("bad ranker: {e}")))?;
+    weights.validate(manifest.dim).map_err(|e| BundleError::corrupt(&path, e))?;
+    if !manifest.files.contains_key(files::SEEN_TIMES) {
+        return Err(BundleError::corrupt(dir, "the bundle has a ranker but lists no seen_times.npy"));
+    }
+    let seen_times = load::<i64>(dir, files::SEEN_TIMES, times, &[seen_items.len() as u64])?;
+    let histories = seen_offsets.windows(2).map(|w| {
+        let (a, b) = (w[0] as usize, w[1] as usize);
+        (&seen_items[a..b], &seen_times[a..b])
+    });
+    let stats = ItemStats::of(manifest.items, histories);
+    Ok(Ranker { weights, seen_times, stats })
 }
 
 /// Reads `.npy` `name` of `dir` from `bytes` and checks its shape.

@@ -51,3 +51,42 @@ pub fn isotropic(n: usize, dim: usize, clusters: usize, noise: f32, seed: u64) -
     }
     out
 }
+
+/// A ranker of the default shape (16,384 buckets per field, 8 factors, an
+/// MLP of 64 and 32 units) for embeddings of `dim`, with random weights:
+/// for load tests of the service with the ranker on, where the cost and
+/// not the order matters.
+pub fn ranker(dim: usize, seed: u64) -> crate::rank::RankerWeights {
+    use crate::rank::{dense_width, FeatureConfig, Layer, RankerWeights, FIELDS, RANKER_FORMAT};
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (buckets, factors) = (1u32 << 14, 8usize);
+    let slots = FIELDS.len() * buckets as usize;
+    let mut random =
+        |n: usize, scale: f32| -> Vec<f32> { (0..n).map(|_| rng.random_range(-scale..scale)).collect() };
+    let mut layers = Vec::new();
+    let mut inputs = dense_width(dim) + FIELDS.len() * factors;
+    for outputs in [64, 32, 1] {
+        let scale = 1.0 / (inputs as f32).sqrt();
+        layers.push(Layer {
+            inputs,
+            outputs,
+            weight: random(inputs * outputs, scale),
+            bias: random(outputs, scale),
+        });
+        inputs = outputs;
+    }
+    RankerWeights {
+        format: RANKER_FORMAT.into(),
+        dim,
+        candidates: 200,
+        features: FeatureConfig { recent: 10, recency: 0.8, buckets },
+        factors,
+        mean: vec![0.0; dense_width(dim)],
+        std: vec![1.0; dense_width(dim)],
+        bias: 0.0,
+        first: random(slots, 0.01),
+        embeddings: random(slots * factors, 0.01),
+        layers,
+        training: Default::default(),
+    }
+}

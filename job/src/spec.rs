@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{invalid, SpecError};
 use crate::{
     Baseline, ClassicKind, ClassicSpec, ClusterSpec, DatasetSpec, EvalSpec, ModelKind, ModelSpec,
-    NegativesSpec, SamplerSpec, TasksSpec, TrainSpec,
+    NegativesSpec, RankerSpec, SamplerSpec, TasksSpec, TrainSpec,
 };
 
 /// Largest accepted spec, in bytes.
@@ -58,6 +58,9 @@ pub struct JobSpec {
     /// Evaluation.
     #[serde(default)]
     pub eval: EvalSpec,
+    /// The ranker after retrieval.
+    #[serde(default)]
+    pub ranker: RankerSpec,
     /// Cluster shape.
     #[serde(default)]
     pub cluster: ClusterSpec,
@@ -151,7 +154,14 @@ impl JobSpec {
     pub fn model_names(&self) -> Vec<String> {
         let trained = self.models().into_iter().map(|m| m.as_str().to_owned());
         let classic = self.classic_models().into_iter().map(|m| m.as_str().to_owned());
-        self.main_name().into_iter().chain(trained).chain(classic).collect()
+        let ranked = self.ranker_name();
+        self.main_name().into_iter().chain(trained).chain(ranked).chain(classic).collect()
+    }
+
+    /// The name of the main model's retrieval re-ranked by the ranker
+    /// (`hgt+ranker`), when `ranker.enabled`.
+    pub fn ranker_name(&self) -> Option<String> {
+        self.ranker.enabled.then(|| format!("{}+ranker", self.model.kind.as_str()))
     }
 
     /// The name of the main model with its neighbourhood term
@@ -171,6 +181,8 @@ impl JobSpec {
             "eval.every_epochs"
         } else if self.model.neighbourhood.is_some() && self.model.neighbourhood_weight.is_none() {
             "model.neighbourhood"
+        } else if self.ranker.enabled {
+            "ranker.enabled"
         } else {
             return Ok(());
         };
@@ -222,6 +234,13 @@ impl JobSpec {
         self.train.validate()?;
         self.eval.validate()?;
         self.classic.validate()?;
+        self.ranker.validate()?;
+        if self.ranker.enabled && self.model.scorer != crate::Scorer::Dot {
+            return Err(invalid(
+                "ranker.enabled",
+                "the ranker re-ranks dot-product retrieval: set model.scorer = \"dot\"",
+            ));
+        }
         self.cluster.validate()
     }
 }

@@ -152,3 +152,26 @@ fn a_neighbourhood_term_without_a_weight_needs_validation_targets() {
         assert!(err.contains("model.neighbourhood_weight"), "{err}");
     }
 }
+
+#[test]
+fn the_ranker_section_is_checked_and_named() {
+    let on = JobSpec::parse(&format!("{MINIMAL}[ranker]\nenabled = true\ncandidates = 50\n"), None).unwrap();
+    assert_eq!(on.ranker.candidates, 50);
+    assert_eq!(on.ranker.hidden, crate::ranker::DEFAULT_RANKER_HIDDEN.to_vec());
+    assert_eq!(on.model_names(), vec!["hgt", "hgt+ranker"]);
+    let err = on.check_validation(0).unwrap_err().to_string();
+    assert!(err.contains("ranker.enabled"), "{err}");
+    let off = JobSpec::parse(MINIMAL, None).unwrap();
+    assert!(!off.ranker.enabled && off.ranker_name().is_none());
+    for (bad, field) in [
+        ("candidates = 1", "ranker.candidates"),
+        ("hidden = []", "ranker.hidden"),
+        ("recency = 0.0", "ranker.recency"),
+        ("holdout = 1.0", "ranker.holdout"),
+        ("lr = -1.0", "ranker.lr"),
+        ("depth = 3", "depth"),
+    ] {
+        let err = JobSpec::parse(&format!("{MINIMAL}[ranker]\n{bad}\n"), None).unwrap_err().to_string();
+        assert!(err.contains(field), "{bad}: {err}");
+    }
+}

@@ -14,7 +14,8 @@ pub struct Item {
     pub item: u64,
     /// Raw category id, when the item has one.
     pub category: Option<u64>,
-    /// The final score (the retrieval score until a ranker is configured).
+    /// The final score: the ranker's when the bundle has one (and the
+    /// request did not turn it off), else the retrieval score.
     pub score: f32,
     /// The retrieval score: the dot product of the two embeddings.
     pub retrieval_score: f32,
@@ -31,6 +32,8 @@ pub struct Recommendations {
     pub model: String,
     /// The bundle's version.
     pub bundle_version: u32,
+    /// Whether the ranker ordered the items.
+    pub ranked: bool,
     /// Best first.
     pub items: Vec<Item>,
 }
@@ -68,12 +71,24 @@ fn items(bundle: &Bundle, found: &[Scored], k: usize) -> Vec<Item> {
 /// # Errors
 /// An unknown user, or an index failure.
 pub fn recommend(bundle: &Bundle, user: u64, q: &query::Recommend) -> Result<Recommendations, ApiError> {
-    let found = bundle.recommend(bundle.user(user)?, q.candidates, q.exclude_seen, q.exact)?;
+    let found =
+        bundle.recommend_ranked(bundle.user(user)?, q.k, q.candidates, q.exclude_seen, q.exact, q.rank)?;
     Ok(Recommendations {
         user,
         model: bundle.manifest().model.clone(),
         bundle_version: bundle.manifest().version,
-        items: items(bundle, &found, q.k),
+        ranked: q.rank && bundle.ranker().is_some(),
+        items: found
+            .iter()
+            .enumerate()
+            .map(|(r, s)| Item {
+                item: bundle.item_id(s.item),
+                category: bundle.item_category(s.item),
+                score: s.score,
+                retrieval_score: s.retrieval,
+                rank: r + 1,
+            })
+            .collect(),
     })
 }
 

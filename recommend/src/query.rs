@@ -24,6 +24,8 @@ pub struct Recommend {
     pub candidates: usize,
     /// Exact search instead of the index.
     pub exact: bool,
+    /// Re-rank the candidates with the bundle's ranker, when it has one.
+    pub rank: bool,
 }
 
 /// Parameters of `GET /v1/items/{id}/similar`.
@@ -93,6 +95,7 @@ impl Recommend {
         exclude_seen: bool,
         candidates: Option<usize>,
         exact: bool,
+        rank: bool,
     ) -> Result<Self, ApiError> {
         let k = k.map_or(Ok(DEFAULT_K), |k| check("k", k, 1, MAX_K))?;
         let candidates = match candidates {
@@ -105,7 +108,7 @@ impl Recommend {
             }
             None => DEFAULT_CANDIDATES.max(k),
         };
-        Ok(Self { k, exclude_seen, candidates, exact })
+        Ok(Self { k, exclude_seen, candidates, exact, rank })
     }
 }
 
@@ -124,16 +127,17 @@ impl Similar {
 /// # Errors
 /// [`ApiError::BadRequest`] naming the parameter.
 pub fn recommend(raw: Option<&str>) -> Result<Recommend, ApiError> {
-    let (mut k, mut exclude_seen, mut candidates, mut exact) = (None, true, None, false);
-    for (key, value) in pairs(raw, &["k", "exclude_seen", "candidates", "exact"])? {
+    let (mut k, mut exclude_seen, mut candidates, mut exact, mut rank) = (None, true, None, false, true);
+    for (key, value) in pairs(raw, &["k", "exclude_seen", "candidates", "exact", "rank"])? {
         match key {
             "k" => k = Some(number(key, value)?),
             "exclude_seen" => exclude_seen = flag(key, value)?,
             "candidates" => candidates = Some(number(key, value)?),
+            "rank" => rank = flag(key, value)?,
             _ => exact = flag(key, value)?,
         }
     }
-    Recommend::new(k, exclude_seen, candidates, exact)
+    Recommend::new(k, exclude_seen, candidates, exact, rank)
 }
 
 /// The parameters of a similar-items request.
@@ -165,10 +169,10 @@ mod tests {
     fn defaults_values_and_refusals() {
         assert_eq!(
             recommend(None).unwrap(),
-            Recommend { k: 20, exclude_seen: true, candidates: 200, exact: false }
+            Recommend { k: 20, exclude_seen: true, candidates: 200, exact: false, rank: true }
         );
-        let q = recommend(Some("k=5&exclude_seen=false&candidates=50&exact=1")).unwrap();
-        assert_eq!(q, Recommend { k: 5, exclude_seen: false, candidates: 50, exact: true });
+        let q = recommend(Some("k=5&exclude_seen=false&candidates=50&exact=1&rank=false")).unwrap();
+        assert_eq!(q, Recommend { k: 5, exclude_seen: false, candidates: 50, exact: true, rank: false });
         // k above the default candidates raises them.
         assert_eq!(recommend(Some("k=500")).unwrap().candidates, 500);
         assert!(msg(recommend(Some("k=0"))).contains("k = 0 is out of range: 1..=1000"));
@@ -199,7 +203,7 @@ mod tests {
         fn every_valid_k_and_candidates_round_trip(k in 1usize..=MAX_K, extra in 0usize..5_000, seen: bool) {
             let c = (k + extra).min(MAX_CANDIDATES);
             let q = recommend(Some(&format!("k={k}&candidates={c}&exclude_seen={seen}"))).unwrap();
-            prop_assert_eq!(q, Recommend { k, exclude_seen: seen, candidates: c, exact: false });
+            prop_assert_eq!(q, Recommend { k, exclude_seen: seen, candidates: c, exact: false, rank: true });
         }
     }
 }

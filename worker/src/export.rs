@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use tch::{nn, Tensor};
-use tessera_bundle::{AnnOptions, Content, GraphRef};
+use tessera_bundle::manifest::files;
+use tessera_bundle::{AnnOptions, Content, GraphRef, RankerWeights};
 use tessera_graph::schema::NodeType;
 use tessera_graph::store::Graph;
 use tessera_job::JobSpec;
@@ -38,6 +39,8 @@ pub struct ModelOutput<'a> {
     pub metrics: &'a BTreeMap<String, f64>,
     /// Each user's history on `graph` (dense item ids).
     pub seen: &'a [Vec<u32>],
+    /// The ranker, and the times of `seen` (aligned) its features read.
+    pub ranker: Option<(&'a RankerWeights, &'a [Vec<i64>])>,
 }
 
 impl<'a> ModelOutput<'a> {
@@ -57,7 +60,14 @@ impl<'a> ModelOutput<'a> {
             vs: &session.vs,
             metrics,
             seen,
+            ranker: None,
         }
+    }
+
+    /// The same with `ranker` (when there is one) and the history's times.
+    pub fn with_ranker(mut self, ranker: Option<&'a RankerWeights>, times: &'a [Vec<i64>]) -> Self {
+        self.ranker = ranker.map(|r| (r, times));
+        self
     }
 }
 
@@ -102,7 +112,10 @@ pub fn write_bundle(
     out.vs.save(&dense_path).with_context(|| format!("save dense weights to {}", dense_path.display()))?;
     let dense = std::fs::read(&dense_path).with_context(|| format!("read {}", dense_path.display()));
     let _ = std::fs::remove_dir_all(&dense_dir);
-    let extra = [(DENSE.to_owned(), dense?)];
+    let mut extra = vec![(DENSE.to_owned(), dense?)];
+    if let Some((ranker, times)) = out.ranker {
+        extra.extend(ranker_files(ranker, out.seen, times)?);
+    }
     let spec_toml = toml::to_string(spec).context("encode the job spec")?;
     let graph_ref =
         GraphRef { path: spec.dataset.graph.display().to_string(), fingerprint: fingerprint(graph)? };
@@ -133,6 +146,29 @@ pub fn write_bundle(
         "wrote the model bundle"
     );
     Ok(Some(dir))
+}
+
+/// `ranker.json` and the history's times (`seen_times.npy`, aligned with
+/// the sorted history), which the ranker's recency features read.
+fn ranker_files(
+    ranker: &RankerWeights,
+    seen: &[Vec<u32>],
+    times: &[Vec<i64>],
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut flat = Vec::new();
+    for (u, items) in seen.iter().enumerate() {
+        let t = times.get(u).filter(|t| t.len() == items.len());
+        anyhow::ensure!(
+            items.windows(2).all(|w| w[0] < w[1]),
+            "user {u}'s history is not sorted and distinct, so its times cannot be aligned"
+        );
+        flat.extend((0..items.len()).map(|k| t.map_or(0, |t| t[k])));
+    }
+    let mut npy = Vec::new();
+    tessera_bundle::npy::write(&mut npy, &[flat.len() as u64], &flat)
+        .context("encode the history's times")?;
+    let json = serde_json::to_vec(ranker).context("encode the ranker")?;
+    Ok(vec![(files::RANKER.to_owned(), json), (files::SEEN_TIMES.to_owned(), npy)])
 }
 
 /// A fresh scratch directory under `root` for the dense weights.

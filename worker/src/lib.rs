@@ -9,6 +9,7 @@ pub mod eval;
 pub mod export;
 pub mod model;
 pub mod params;
+pub mod rank;
 pub mod serve;
 pub mod session;
 pub mod standalone;

@@ -358,10 +358,11 @@ fn evaluate_all(
         };
         let valid = valid.as_ref().map(|(u, i)| (u, i));
         let scorer = &session.model.scorer;
-        let rows = final_eval.trained(kind.as_str(), m == 0, (&test.0, &test.1), valid, scorer);
+        let rows = final_eval.trained(kind.as_str(), m == 0, (&test.0, &test.1), valid, scorer)?;
         if m == 0 {
             let output =
-                ModelOutput::new(&session, &test, &rows[0].evaluation.metrics, final_eval.test_history());
+                ModelOutput::new(&session, &test, &rows[0].evaluation.metrics, final_eval.test_history())
+                    .with_ranker(final_eval.ranker(), final_eval.test_times());
             if let Some(dir) = write_bundle(bundles, test_graph, spec, &output)? {
                 report.bundle = dir.display().to_string();
             }

@@ -198,10 +198,11 @@ pub fn run_standalone_paced(
         let valid = valid.as_ref().map(|(u, i)| (u, i));
         let scorer = &session.model.scorer;
         let main = results.is_empty();
-        let rows = final_eval.trained(kind.as_str(), main, (&test.0, &test.1), valid, scorer);
+        let rows = final_eval.trained(kind.as_str(), main, (&test.0, &test.1), valid, scorer)?;
         if main && bundles.is_some() {
             let output =
-                ModelOutput::new(&session, &test, &rows[0].evaluation.metrics, final_eval.test_history());
+                ModelOutput::new(&session, &test, &rows[0].evaluation.metrics, final_eval.test_history())
+                    .with_ranker(final_eval.ranker(), final_eval.test_times());
             let written = bundles.map(|root| write_bundle(root, test_graph, &spec, &output)).transpose()?;
             if let Some(dir) = written.flatten() {
                 eprintln!("bundle: {}", dir.display());

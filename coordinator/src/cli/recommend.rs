@@ -66,9 +66,15 @@ pub fn render(args: &RecommendArgs) -> anyhow::Result<String> {
     if let Some(id) = args.user {
         let user = bundle.user(id)?;
         let seen = bundle.seen(user).len();
-        let found = bundle.recommend(user, args.k, !args.include_seen, false)?;
+        // The service's default: 200 candidates, re-ranked when the bundle has a ranker.
+        let found: Vec<Scored> = bundle
+            .recommend_ranked(user, args.k, args.k.max(200), !args.include_seen, false, true)?
+            .into_iter()
+            .map(|r| Scored { item: r.item, score: r.score })
+            .collect();
         let what = if args.include_seen { "seen items included" } else { "seen items left out" };
-        let _ = writeln!(out, "user {id}: {seen} items in training ({what})\n  top {}:", found.len());
+        let how = if bundle.ranker().is_some() { ", re-ranked by the bundle's ranker" } else { "" };
+        let _ = writeln!(out, "user {id}: {seen} items in training ({what}{how})\n  top {}:", found.len());
         lines(&mut out, &bundle, &found);
     } else if let Some(id) = args.item {
         let found = bundle.similar(bundle.item(id)?, args.k, false)?;

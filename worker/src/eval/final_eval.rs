@@ -11,6 +11,8 @@
 
 use std::collections::HashMap;
 
+use anyhow::Context as _;
+
 use tch::Tensor;
 use tessera_graph::store::Graph;
 use tessera_job::{ClassicKind, EvalSplit, JobSpec};
@@ -18,8 +20,12 @@ use tessera_job::{ClassicKind, EvalSplit, JobSpec};
 use crate::classic::{self, ItemWeights, WeightScores};
 use crate::eval::blend::{choose_weight, BlendScores};
 use crate::eval::metrics::{evaluate, EvalData, Evaluation};
+use crate::eval::samples::item_category;
 use crate::eval::scores::{EmbeddingScores, Scores};
 use crate::model::scorer::Scorer;
+use crate::rank::lists::Context;
+use crate::rank::RankedScores;
+use tessera_bundle::rank::{RankerWeights, NO_CATEGORY};
 
 /// One row of the final report.
 #[derive(Debug, Clone)]
@@ -47,6 +53,10 @@ pub struct FinalEval<'a> {
     /// The validation users the neighbourhood weight is chosen on.
     selection: Option<EvalData>,
     fits: HashMap<ClassicKind, Fitted>,
+    /// Each item's raw category, for the ranker's features.
+    categories: Vec<u64>,
+    /// The ranker trained for the main model.
+    ranker: Option<RankerWeights>,
 }
 
 impl<'a> FinalEval<'a> {
@@ -71,7 +81,16 @@ impl<'a> FinalEval<'a> {
             data
         });
         spec.check_validation(graph.valid_pairs().len() as u64)?;
-        Ok(Self { spec, test, valid, selection, fits: HashMap::new() })
+        if spec.ranker.enabled && valid.is_none() {
+            anyhow::bail!(
+                "ranker.enabled: the ranker trains on the validation targets and is scored on the test ones, \
+                 and this job evaluates on the validation split"
+            );
+        }
+        let categories = (0..test.num_items() as u32)
+            .map(|i| item_category(history.unwrap_or(graph), i).unwrap_or(NO_CATEGORY))
+            .collect();
+        Ok(Self { spec, test, valid, selection, fits: HashMap::new(), categories, ranker: None })
     }
 
     fn fitted(&mut self, kind: ClassicKind) -> &Fitted {
@@ -111,6 +130,42 @@ impl<'a> FinalEval<'a> {
         &self.test.train_items
     }
 
+    /// Each user's history times at test time, aligned with [`Self::test_history`].
+    pub fn test_times(&self) -> &[Vec<i64>] {
+        &self.test.train_times
+    }
+
+    /// The ranker trained for the main model, when `ranker.enabled`.
+    pub fn ranker(&self) -> Option<&RankerWeights> {
+        self.ranker.as_ref()
+    }
+
+    /// The row of the main model's retrieval re-ranked by a ranker trained
+    /// on its validation candidates. Only test metrics: the validation
+    /// targets are what it learned from.
+    fn ranked(
+        &mut self,
+        model: &str,
+        test: (&Tensor, &Tensor),
+        valid: (&Tensor, &Tensor),
+        scorer: &Scorer,
+    ) -> anyhow::Result<Row> {
+        let valid_data = self.valid.as_ref().context("the ranker needs validation targets")?;
+        let valid_ctx = Context::new(valid.0, valid.1, valid_data, self.categories.clone())?;
+        let valid_emb = EmbeddingScores::new(valid.0, valid.1, scorer);
+        let ranker =
+            crate::rank::train(&self.spec.ranker, self.spec.seed, &valid_emb, &valid_ctx, valid_data)?;
+        drop(valid_ctx);
+        let test_ctx = Context::new(test.0, test.1, &self.test, self.categories.clone())?;
+        let emb = EmbeddingScores::new(test.0, test.1, scorer);
+        let scores = RankedScores::new(&emb, &ranker, &test_ctx, &self.test);
+        let (ks, sampled, seed) = (&self.spec.eval.ks, self.spec.eval.sampled_negatives, self.spec.seed);
+        let mut evaluation = evaluate(&scores, &self.test, ks, sampled, seed);
+        evaluation.metrics.extend(ranker.training.iter().map(|(k, v)| (format!("ranker_{k}"), *v)));
+        self.ranker = Some(ranker);
+        Ok(Row { model: format!("{model}+ranker"), main: false, evaluation })
+    }
+
     /// Whether the validation targets are scored beside the test ones.
     pub fn has_valid(&self) -> bool {
         self.valid.is_some() || self.selection.is_some()
@@ -127,7 +182,7 @@ impl<'a> FinalEval<'a> {
         test: (&Tensor, &Tensor),
         valid: Option<(&Tensor, &Tensor)>,
         scorer: &Scorer,
-    ) -> Vec<Row> {
+    ) -> anyhow::Result<Vec<Row>> {
         let emb = EmbeddingScores::new(test.0, test.1, scorer);
         let valid = valid.unwrap_or(test);
         let valid_emb = EmbeddingScores::new(valid.0, valid.1, scorer);
@@ -138,7 +193,10 @@ impl<'a> FinalEval<'a> {
             main: main && blend.is_none(),
             evaluation: self.both(&emb, &valid_emb),
         });
-        let Some(kind) = blend else { return rows };
+        if main && self.spec.ranker.enabled {
+            rows.push(self.ranked(model, test, valid, scorer)?);
+        }
+        let Some(kind) = blend else { return Ok(rows) };
         self.fitted(kind);
         let fitted = &self.fits[&kind];
         let valid_weights = fitted.valid.as_ref().unwrap_or(&fitted.test);
@@ -167,7 +225,7 @@ impl<'a> FinalEval<'a> {
         let mut evaluation = self.both(&test_scores, &valid_scores);
         evaluation.metrics.insert("neighbourhood_weight".into(), f64::from(weight));
         rows.push(Row { model: format!("{model}+{}", kind.as_str()), main: true, evaluation });
-        rows
+        Ok(rows)
     }
 
     /// The row of a classic model.

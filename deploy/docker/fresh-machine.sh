@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The fresh-machine check (`make fresh-check`): proves that the set-up
+# installs everything a clean Debian needs, so that a package this machine
+# happens to have cannot hide a missing install step (as it once hid
+# libprotobuf-dev).
+#
+# It makes a builder image from the bare base (deploy/docker/base-image.sh:
+# debootstrap's minimal bookworm when no registry answers) with only what the
+# README takes for granted added: python3, make, and the CA certificates that
+# installing Rust with rustup needed. In a container of it, with the host's
+# Rust toolchain mounted read-only at /opt/rust and a copy of the tree (what a
+# clone holds: tracked and untracked files that git does not ignore), it runs
+# `make release`, which runs scripts/setup-deps.sh, scripts/setup-torch.sh
+# (torch 2.11.0 from PyPI into the container's own cache) and the release
+# build, then scripts/check-deps.sh and the binaries' --version. Nothing is
+# written back except the log, target/fresh-machine.log.
+#   deploy/docker/fresh-machine.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+base="${BASE_IMAGE:-debian:bookworm-slim}"
+BASE_IMAGE="$base" deploy/docker/base-image.sh
+toolchain=$(rustc --print sysroot)
+log=target/fresh-machine.log
+mkdir -p target
+DOCKER_BUILDKIT=0 docker build -q -t tessera/fresh-builder:dev --build-arg "BASE=$base" - >/dev/null <<'DOCKERFILE'
+ARG BASE
+FROM ${BASE}
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 make ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+DOCKERFILE
+started=$(date +%s)
+tree=$(mktemp --suffix=.tar)
+trap 'rm -f "$tree"' EXIT
+git ls-files -co --exclude-standard -z | tar --null -T - -cf "$tree"
+set +e
+docker run --rm -v "$tree:/tree.tar:ro" -v "$toolchain:/opt/rust:ro" \
+  -e PATH=/opt/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  -e CARGO_HOME=/root/.cargo -e CARGO_TERM_PROGRESS_WHEN=never \
+  tessera/fresh-builder:dev bash -euo pipefail -c '
+    mkdir /src && tar -xf /tree.tar -C /src && cd /src
+    echo "== fresh machine: $(. /etc/os-release; echo "$PRETTY_NAME"), $(rustc --version), $(python3 --version), $(dpkg-query -f . -W | wc -c) packages"
+    for tool in etcd protoc gpmetis cc c++ git; do
+      if command -v $tool >/dev/null; then echo "   $tool: present"; else echo "   $tool: missing"; fi
+    done
+    echo "   descriptor.proto: $([ -f /usr/include/google/protobuf/descriptor.proto ] && echo present || echo missing)"
+    t0=$(date +%s)
+    echo "== make release"
+    make release 2>&1 | grep -v "^\s*\(Compiling\|Downloaded\|Downloading\)"
+    echo "   make release took $(( $(date +%s) - t0 )) s"
+    echo "== scripts/check-deps.sh"; scripts/check-deps.sh && echo "   all present"
+    echo "== the binaries"
+    export LD_LIBRARY_PATH="$(cat .libtorch)/lib"
+    for bin in coordinator worker ps-server recommend; do echo "   $(target/release/$bin --version)"; done
+    echo "== fresh machine: OK"' >"$log" 2>&1
+rc=$?
+set -e
+echo "fresh-machine: exit $rc after $(( $(date +%s) - started )) s; log: $log" >&2
+grep -E '^(==|   |setup-|libtorch)' "$log" >&2 || true
+exit $rc
