@@ -7,7 +7,7 @@
 # It makes a builder image from the bare base (deploy/docker/base-image.sh:
 # debootstrap's minimal bookworm when no registry answers) with only what the
 # README takes for granted added: python3, make, and the CA certificates that
-# installing Rust with rustup needed. In a container of it, with the host's
+# installing Rust with rustup needed (with the site's own, below). In a container of it, with the host's
 # Rust toolchain mounted read-only at /opt/rust and a copy of the tree (what a
 # clone holds: tracked and untracked files that git does not ignore), it runs
 # `make release`, which runs scripts/setup-deps.sh, scripts/setup-torch.sh
@@ -22,16 +22,26 @@ BASE_IMAGE="$base" deploy/docker/base-image.sh
 toolchain=$(rustc --print sysroot)
 log=target/fresh-machine.log
 mkdir -p target
-DOCKER_BUILDKIT=0 docker build -q -t tessera/fresh-builder:dev --build-arg "BASE=$base" - >/dev/null <<'DOCKERFILE'
+# The site's own CA certificates (/usr/local/share/ca-certificates: a proxy
+# that inspects TLS, as here) come along: they belong to the network, not to
+# what the project installs, and without them neither pip nor cargo reaches
+# its registry.
+context=$(mktemp -d)
+tree=$(mktemp --suffix=.tar)
+trap 'rm -rf "$context" "$tree"' EXIT
+mkdir "$context/certs"
+cp /usr/local/share/ca-certificates/*.crt "$context/certs/" 2>/dev/null || true
+cat >"$context/Dockerfile" <<'DOCKERFILE'
 ARG BASE
 FROM ${BASE}
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 make ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+COPY certs/ /usr/local/share/ca-certificates/
+RUN update-ca-certificates >/dev/null
 DOCKERFILE
+DOCKER_BUILDKIT=0 docker build -q -t tessera/fresh-builder:dev --build-arg "BASE=$base" "$context" >/dev/null
 started=$(date +%s)
-tree=$(mktemp --suffix=.tar)
-trap 'rm -f "$tree"' EXIT
 git ls-files -co --exclude-standard -z | tar --null -T - -cf "$tree"
 set +e
 docker run --rm -v "$tree:/tree.tar:ro" -v "$toolchain:/opt/rust:ro" \
