@@ -71,7 +71,8 @@ impl<'a> ModelOutput<'a> {
     }
 }
 
-fn floats(t: &Tensor) -> anyhow::Result<Vec<f32>> {
+/// `t`'s values as f32, copied off the device, row-major.
+pub(crate) fn floats(t: &Tensor) -> anyhow::Result<Vec<f32>> {
     let t = t.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous().flatten(0, -1);
     Vec::<f32>::try_from(&t).context("copy embeddings off the device")
 }

@@ -66,10 +66,7 @@ impl Context {
         categories: Vec<u64>,
     ) -> anyhow::Result<Self> {
         let dim = users.size().last().copied().unwrap_or(0) as usize;
-        let floats = |t: &tch::Tensor| -> anyhow::Result<Vec<f32>> {
-            let t = t.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous().flatten(0, -1);
-            Ok(Vec::<f32>::try_from(&t)?)
-        };
+        use crate::export::floats;
         let empty: &[i64] = &[];
         let histories = data
             .train_items
