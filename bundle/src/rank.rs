@@ -174,6 +174,11 @@ pub fn features(cfg: &FeatureConfig, cat: &Catalogue<'_>, q: &Query<'_>) -> Feat
         .collect();
     let weight_sum: f32 = recent.iter().map(|r| r.2).sum();
     let category_of = |i: u32| cat.categories.get(i as usize).copied().unwrap_or(NO_CATEGORY);
+    // The history's items per category, counted once for all candidates.
+    let mut per_category: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+    for &h in q.history {
+        *per_category.entry(category_of(h)).or_default() += 1;
+    }
     let scores: Vec<f32> = q.candidates.iter().map(|c| c.score).collect();
     let mean = scores.iter().sum::<f32>() / n.max(1) as f32;
     let sd = (scores.iter().map(|s| (s - mean).powi(2)).sum::<f32>() / n.max(1) as f32).sqrt();
@@ -193,7 +198,7 @@ pub fn features(cfg: &FeatureConfig, cat: &Catalogue<'_>, q: &Query<'_>) -> Feat
         let share = if category == NO_CATEGORY || q.history.is_empty() {
             0.0
         } else {
-            q.history.iter().filter(|&&h| category_of(h) == category).count() as f32 / q.history.len() as f32
+            per_category.get(&category).copied().unwrap_or(0) as f32 / q.history.len() as f32
         };
         let popularity = cat.stats.popularity.get(c.item as usize).copied().unwrap_or(0);
         let last = cat.stats.last.get(c.item as usize).copied().unwrap_or(cat.stats.cut);
@@ -385,6 +390,13 @@ pub struct Ranked {
     pub score: f32,
     /// The retrieval score.
     pub retrieval: f32,
+}
+
+impl From<Scored> for Ranked {
+    /// A candidate in retrieval order: its score is the retrieval score.
+    fn from(s: Scored) -> Self {
+        Self { item: s.item, score: s.score, retrieval: s.score }
+    }
 }
 
 #[cfg(test)]

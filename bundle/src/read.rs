@@ -256,10 +256,7 @@ impl Bundle {
         let found = self.recommend(user, candidates.max(k), exclude_seen, exact)?;
         let mut out = match self.ranker.as_ref().filter(|_| rank) {
             Some(r) => {
-                let (a, b) = (
-                    self.seen_offsets[user as usize] as usize,
-                    self.seen_offsets[user as usize + 1] as usize,
-                );
+                let seen = self.seen_range(user);
                 let cat = Catalogue {
                     vectors: &self.item_vectors,
                     dim: self.manifest.dim,
@@ -269,15 +266,13 @@ impl Bundle {
                 let q = Query {
                     user,
                     vector: self.vector(&self.user_vectors, user),
-                    history: &self.seen_items[a..b],
-                    times: &r.seen_times[a..b],
+                    history: &self.seen_items[seen.clone()],
+                    times: &r.seen_times[seen],
                     candidates: &found,
                 };
                 crate::rank::rerank(&r.weights, &cat, &q)
             }
-            None => {
-                found.iter().map(|s| Ranked { item: s.item, score: s.score, retrieval: s.score }).collect()
-            }
+            None => found.into_iter().map(Ranked::from).collect(),
         };
         out.truncate(k);
         Ok(out)
@@ -331,8 +326,12 @@ impl Bundle {
 
     /// Dense user `user`'s training items, sorted.
     pub fn seen(&self, user: u32) -> &[u32] {
-        let (a, b) = (self.seen_offsets[user as usize], self.seen_offsets[user as usize + 1]);
-        &self.seen_items[a as usize..b as usize]
+        &self.seen_items[self.seen_range(user)]
+    }
+
+    /// Where dense user `user`'s entries lie in `seen_items` (and `seen_times`).
+    fn seen_range(&self, user: u32) -> std::ops::Range<usize> {
+        self.seen_offsets[user as usize] as usize..self.seen_offsets[user as usize + 1] as usize
     }
 
     fn vector<'a>(&self, of: &'a [f32], row: u32) -> &'a [f32] {

@@ -36,12 +36,17 @@ pub fn exact(
     k: usize,
     excluded: impl Fn(u32) -> bool,
 ) -> Vec<Scored> {
-    let mut all: Vec<Scored> = items
+    let all: Vec<Scored> = items
         .chunks_exact(dim)
         .enumerate()
         .filter(|&(i, _)| !excluded(i as u32))
         .map(|(i, v)| Scored { item: i as u32, score: dot(query, v) })
         .collect();
+    best(all, k)
+}
+
+/// The `k` best of `all`, best first (higher score, then lower item id).
+pub fn best(mut all: Vec<Scored>, k: usize) -> Vec<Scored> {
     if k < all.len() {
         all.select_nth_unstable_by(k, better);
         all.truncate(k);

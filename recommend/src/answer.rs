@@ -2,7 +2,8 @@
 //! a user's recommendations and an item's similar items from one bundle.
 
 use serde::{Deserialize, Serialize};
-use tessera_bundle::{Bundle, Scored};
+use tessera_bundle::rank::Ranked;
+use tessera_bundle::Bundle;
 
 use crate::error::ApiError;
 use crate::query;
@@ -51,16 +52,17 @@ pub struct SimilarItems {
     pub items: Vec<Item>,
 }
 
-fn items(bundle: &Bundle, found: &[Scored], k: usize) -> Vec<Item> {
+/// The answer's items, best first: each found item with its final and
+/// retrieval scores.
+fn items(bundle: &Bundle, found: impl Iterator<Item = Ranked>, k: usize) -> Vec<Item> {
     found
-        .iter()
         .take(k)
         .enumerate()
         .map(|(r, s)| Item {
             item: bundle.item_id(s.item),
             category: bundle.item_category(s.item),
             score: s.score,
-            retrieval_score: s.score,
+            retrieval_score: s.retrieval,
             rank: r + 1,
         })
         .collect()
@@ -78,17 +80,7 @@ pub fn recommend(bundle: &Bundle, user: u64, q: &query::Recommend) -> Result<Rec
         model: bundle.manifest().model.clone(),
         bundle_version: bundle.manifest().version,
         ranked: q.rank && bundle.ranker().is_some(),
-        items: found
-            .iter()
-            .enumerate()
-            .map(|(r, s)| Item {
-                item: bundle.item_id(s.item),
-                category: bundle.item_category(s.item),
-                score: s.score,
-                retrieval_score: s.retrieval,
-                rank: r + 1,
-            })
-            .collect(),
+        items: items(bundle, found.into_iter(), q.k),
     })
 }
 
@@ -102,6 +94,6 @@ pub fn similar(bundle: &Bundle, item: u64, q: &query::Similar) -> Result<Similar
         item,
         model: bundle.manifest().model.clone(),
         bundle_version: bundle.manifest().version,
-        items: items(bundle, &found, q.k),
+        items: items(bundle, found.into_iter().map(Ranked::from), q.k),
     })
 }

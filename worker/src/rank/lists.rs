@@ -11,19 +11,13 @@ use crate::eval::scores::Scores;
 
 /// The `c` best items of a score row, `seen` (sorted) left out.
 pub fn top(row: &[f32], seen: &[u32], c: usize) -> Vec<Scored> {
-    let mut all: Vec<Scored> = row
+    let all: Vec<Scored> = row
         .iter()
         .enumerate()
         .filter(|(i, _)| seen.binary_search(&(*i as u32)).is_err())
         .map(|(i, &score)| Scored { item: i as u32, score })
         .collect();
-    let better = |a: &Scored, b: &Scored| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item));
-    if c < all.len() {
-        all.select_nth_unstable_by(c, better);
-        all.truncate(c);
-    }
-    all.sort_by(better);
-    all
+    tessera_bundle::retrieve::best(all, c)
 }
 
 /// Each of `users`' candidate lists under `scores`, in order.
