@@ -10,7 +10,7 @@ LIBTORCH_ENV = LIBTORCH="$$(cat .libtorch)"
 # docker-compose (Debian's) or the compose plugin, whichever the machine has.
 COMPOSE := $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
 
-.PHONY: help deps torch build release test test-faults deploy-check compose-test fresh-check lint fmt clippy demo bench images up down clean
+.PHONY: help deps torch build release test test-faults deploy-check compose-test fresh-check lint fmt clippy demo bench fuzz images up down clean
 
 help: ## list the targets
 	@echo "Tessera make targets:"
@@ -89,6 +89,9 @@ compose-test: release ## the docker compose cluster end to end: images, 3 jobs (
 
 fresh-check: ## in a container of the bare Debian base: setup-deps, setup-torch and the release build (log: target/fresh-machine.log)
 	@deploy/docker/fresh-machine.sh
+
+fuzz: deps ## cargo-fuzz: PS requests, job and graph specs, the log reader, FUZZ_SECONDS (60) each (report: fuzz/report.md)
+	@scripts/fuzz.sh
 
 images: release ## container images (etcd, coordinator, ps-server, worker, recommend); no registry needed
 	@deploy/docker/build-images.sh

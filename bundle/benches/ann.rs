@@ -124,6 +124,8 @@ fn write_synthetic(out: PathBuf, n: usize) {
         item_vectors: &items,
         seen: &seen,
         extra: &extra,
+        states: &[],
+        source: None,
         seed: 1,
     };
     let (dir, m) = tessera_bundle::write(&out, &content, &AnnOptions::default()).expect("write the bundle");

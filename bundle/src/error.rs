@@ -40,6 +40,16 @@ pub enum BundleError {
         /// The raw id asked for.
         id: u64,
     },
+    /// A cached layer state the bundle does not hold.
+    #[error("the bundle caches no layer {layer} state of {node_type} ({held} states held)")]
+    NoState {
+        /// The layer asked for.
+        layer: usize,
+        /// The node type asked for.
+        node_type: String,
+        /// How many states the bundle holds.
+        held: usize,
+    },
 }
 
 impl BundleError {

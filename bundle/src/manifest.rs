@@ -41,6 +41,12 @@ pub mod files {
     pub const SEEN_TIMES: &str = "seen_times.npy";
     /// The manifest itself.
     pub const MANIFEST: &str = "manifest.json";
+
+    /// The state file of `node_type`'s nodes at the input of layer `layer`
+    /// (`state_l0_user.npy`, `<f4`, nodes × dim).
+    pub fn state(layer: usize, node_type: &str) -> String {
+        format!("state_l{layer}_{node_type}.npy")
+    }
     /// In a job's bundle directory: the name of the newest version.
     pub const LATEST: &str = "LATEST";
 }
@@ -92,6 +98,45 @@ pub struct AnnInfo {
     pub build_secs: f64,
 }
 
+/// One cached node state: the input of a model layer for every node of a
+/// type, from the full-graph inference the embeddings come from. Applying
+/// the model's last layers to these is how a new node is embedded without
+/// retraining (layer 0 is the encoded input: id rows and features).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateInfo {
+    /// The layer whose input this is, from 0.
+    pub layer: usize,
+    /// The node type (`user`, `item`, `category`, `shop`, `brand`).
+    pub node_type: String,
+    /// Nodes (rows); the width is the manifest's `dim`.
+    pub rows: usize,
+    /// The file ([`files::state`]).
+    pub file: String,
+}
+
+/// Where a bundle's parameters came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// `training` (written by the job at its end) or `checkpoint`
+    /// (`coordinator export` from the parameter servers' checkpoints).
+    pub kind: String,
+    /// The job id whose parameters these are, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// With `checkpoint`: each shard's checkpoint id, in shard order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<u64>,
+}
+
+impl Source {
+    /// The bundle a job writes at its end.
+    pub fn training(job_id: Option<&str>) -> Self {
+        Self { kind: "training".into(), job_id: job_id.map(str::to_owned), checkpoints: Vec::new() }
+    }
+}
+
 /// `manifest.json` of a bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,4 +169,10 @@ pub struct Manifest {
     pub ann: Option<AnnInfo>,
     /// Every file but the manifest, with its size and checksum.
     pub files: BTreeMap<String, FileInfo>,
+    /// The cached per-layer node states (absent in bundles without them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub states: Vec<StateInfo>,
+    /// Where the parameters came from (absent in older bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
 }

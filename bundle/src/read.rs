@@ -120,8 +120,20 @@ impl Bundle {
                 return Err(BundleError::corrupt(&dir, format!("the manifest lists no {required}")));
             }
         }
+        check_states(&dir, &manifest)?;
         for (name, info) in &manifest.files {
             let path = dir.join(name);
+            if manifest.states.iter().any(|s| &s.file == name) {
+                // Read and checked when asked for ([`Bundle::state`]); serving never reads them.
+                let len = std::fs::metadata(&path).map_err(BundleError::io("stat", &path))?.len();
+                if len != info.bytes {
+                    return Err(BundleError::corrupt(
+                        &path,
+                        format!("{len} bytes; the manifest says {}", info.bytes),
+                    ));
+                }
+                continue;
+            }
             let bytes = std::fs::read(&path).map_err(BundleError::io("read", &path))?;
             if bytes.len() as u64 != info.bytes || crc32fast::hash(&bytes) != info.crc32 {
                 return Err(BundleError::corrupt(
@@ -230,6 +242,29 @@ impl Bundle {
             index,
             ranker,
         })
+    }
+
+    /// The cached input of layer `layer` for every node of `node_type`
+    /// (row-major, rows × dim), read now with its checksum and shape checked.
+    ///
+    /// # Errors
+    /// [`BundleError::NoState`], a checksum or shape mismatch, or an I/O error.
+    pub fn state(&self, layer: usize, node_type: &str) -> Result<Vec<f32>> {
+        let info =
+            self.manifest.states.iter().find(|s| s.layer == layer && s.node_type == node_type).ok_or_else(
+                || BundleError::NoState {
+                    layer,
+                    node_type: node_type.to_owned(),
+                    held: self.manifest.states.len(),
+                },
+            )?;
+        let path = self.dir.join(&info.file);
+        let bytes = std::fs::read(&path).map_err(BundleError::io("read", &path))?;
+        let listed = &self.manifest.files[&info.file];
+        if bytes.len() as u64 != listed.bytes || crc32fast::hash(&bytes) != listed.crc32 {
+            return Err(BundleError::corrupt(&path, "size or CRC32 differs from the manifest"));
+        }
+        load::<f32>(&self.dir, &info.file, &bytes, &[info.rows as u64, self.manifest.dim as u64])
     }
 
     /// The ranker's training figures, when the bundle has a ranker.
@@ -396,6 +431,34 @@ fn load_ranker(
 }
 
 /// Reads `.npy` `name` of `dir` from `bytes` and checks its shape.
+/// The manifest's states name listed files, and users' and items' states
+/// have a row per user and per item.
+fn check_states(dir: &Path, manifest: &Manifest) -> Result<()> {
+    for s in &manifest.states {
+        if !manifest.files.contains_key(&s.file) || s.file != files::state(s.layer, &s.node_type) {
+            return Err(BundleError::corrupt(
+                dir,
+                format!(
+                    "layer {} state of {} names {:?}, which is not a listed state file",
+                    s.layer, s.node_type, s.file
+                ),
+            ));
+        }
+        let want = match s.node_type.as_str() {
+            "user" => manifest.users,
+            "item" => manifest.items,
+            _ => s.rows,
+        };
+        if s.rows != want {
+            return Err(BundleError::corrupt(
+                &dir.join(&s.file),
+                format!("{} rows for {want} nodes of {}", s.rows, s.node_type),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn load<T: npyz::Deserialize>(dir: &Path, name: &str, bytes: &[u8], shape: &[u64]) -> Result<Vec<T>> {
     let path = dir.join(name);
     let (values, got) = crate::npy::read::<T>(bytes, &path)?;

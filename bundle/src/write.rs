@@ -11,7 +11,19 @@ use std::path::{Path, PathBuf};
 
 pub use crate::ann::AnnOptions;
 use crate::error::{BundleError, Result};
-use crate::manifest::{files, FileInfo, GraphRef, Manifest, FORMAT, FORMAT_VERSION};
+use crate::manifest::{files, FileInfo, GraphRef, Manifest, Source, StateInfo, FORMAT, FORMAT_VERSION};
+
+/// The input of one model layer for every node of one type (see
+/// [`StateInfo`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LayerState<'a> {
+    /// The layer, from 0.
+    pub layer: usize,
+    /// The node type's name.
+    pub node_type: &'a str,
+    /// Row-major values, nodes × the bundle's dimension.
+    pub values: &'a [f32],
+}
 
 /// What a bundle is made of.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +55,10 @@ pub struct Content<'a> {
     pub seen: &'a [Vec<u32>],
     /// Further files, such as the dense weights (name, bytes).
     pub extra: &'a [(String, Vec<u8>)],
+    /// The cached per-layer node states (may be empty).
+    pub states: &'a [LayerState<'a>],
+    /// Where the parameters came from.
+    pub source: Option<&'a Source>,
     /// Seed of the recall measurement.
     pub seed: u64,
 }
@@ -92,6 +108,42 @@ impl Content<'_> {
         for (name, _) in self.extra {
             if name.contains(['/', '\\']) || name == files::MANIFEST || name.starts_with('.') {
                 return bad(format!("extra file name {name:?}"));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for st in self.states {
+            if st.node_type.is_empty() || !st.node_type.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return bad(format!("state node type {:?}", st.node_type));
+            }
+            if st.values.len() % self.dim != 0 {
+                return bad(format!(
+                    "layer {} state of {} has {} values, not a multiple of dimension {}",
+                    st.layer,
+                    st.node_type,
+                    st.values.len(),
+                    self.dim
+                ));
+            }
+            if let Some(v) = st.values.iter().find(|v| !v.is_finite()) {
+                return bad(format!("layer {} state of {} holds {v}", st.layer, st.node_type));
+            }
+            let rows = st.values.len() / self.dim;
+            let want = match st.node_type {
+                "user" => Some(self.user_ids.len()),
+                "item" => Some(self.item_ids.len()),
+                _ => None,
+            };
+            if want.is_some_and(|w| w != rows) {
+                return bad(format!(
+                    "layer {} state of {} has {rows} rows for {} nodes",
+                    st.layer,
+                    st.node_type,
+                    want.unwrap_or(0)
+                ));
+            }
+            if !names.insert((st.layer, st.node_type)) {
+                return bad(format!("layer {} state of {} given twice", st.layer, st.node_type));
             }
         }
         Ok(())
@@ -240,6 +292,12 @@ fn stage(dir: &Path, c: &Content<'_>, options: &AnnOptions, created_unix: u64) -
     for (name, bytes) in c.extra {
         s.put(name, |w| w.write_all(bytes))?;
     }
+    let mut states = Vec::with_capacity(c.states.len());
+    for st in c.states {
+        let (file, rows) = (files::state(st.layer, st.node_type), st.values.len() / c.dim);
+        s.put(&file, |w| crate::npy::write(w, &[rows as u64, dim], st.values))?;
+        states.push(StateInfo { layer: st.layer, node_type: st.node_type.to_owned(), rows, file });
+    }
     let ann = if c.item_ids.len() >= options.min_items {
         let (index, info) =
             crate::ann::build_measured(c.item_vectors, c.user_vectors, c.dim, options, c.seed)?;
@@ -268,6 +326,8 @@ fn stage(dir: &Path, c: &Content<'_>, options: &AnnOptions, created_unix: u64) -
         graph: c.graph.clone(),
         ann,
         files: s.files,
+        states,
+        source: c.source.cloned(),
     })
 }
 

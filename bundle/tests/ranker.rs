@@ -82,6 +82,8 @@ fn write_with(
         item_vectors: &t.items,
         seen: &t.seen,
         extra,
+        states: &[],
+        source: None,
         seed: 1,
     };
     write(root, &c, &AnnOptions::default()).map(|(dir, _)| dir)

@@ -46,6 +46,8 @@ fn content<'a>(d: &'a Data, metrics: &'a BTreeMap<String, f64>, graph: &'a Graph
         item_vectors: &d.items,
         seen: &d.seen,
         extra: &[],
+        states: &[],
+        source: None,
         seed: 1,
     }
 }
@@ -177,6 +179,49 @@ fn inconsistent_content_is_refused_and_leaves_nothing() {
     let err = write(root.path(), &content(&d, &metrics, &g), &AnnOptions::default()).unwrap_err().to_string();
     assert!(err.contains("user 1006 has seen item 10"), "{err}");
     assert!(!root.path().join("toy").join("LATEST").exists());
+}
+
+#[test]
+fn layer_states_are_kept_checked_and_read_on_demand() {
+    use tessera_bundle::manifest::Source;
+    use tessera_bundle::write::LayerState;
+    let root = tempfile::tempdir().unwrap();
+    let d = data(6, 10);
+    let (metrics, g) = (BTreeMap::new(), graph());
+    let brands: Vec<f32> = (0..3 * DIM).map(|v| v as f32).collect();
+    let states = [
+        LayerState { layer: 0, node_type: "user", values: &d.users },
+        LayerState { layer: 1, node_type: "item", values: &d.items },
+        LayerState { layer: 1, node_type: "brand", values: &brands },
+    ];
+    let source = Source { kind: "checkpoint".into(), job_id: Some("toy-1".into()), checkpoints: vec![4, 5] };
+    let c = Content { states: &states, source: Some(&source), ..content(&d, &metrics, &g) };
+    let (dir, manifest) = write(root.path(), &c, &AnnOptions::default()).unwrap();
+    assert_eq!(manifest.states.len(), 3);
+    assert_eq!(manifest.source.as_ref(), Some(&source));
+    let b = Bundle::open(&dir).unwrap();
+    assert_eq!(b.manifest().source.as_ref(), Some(&source));
+    assert_eq!(b.state(1, "brand").unwrap(), brands);
+    assert_eq!(b.state(0, "user").unwrap(), d.users);
+    let err = b.state(0, "shop").unwrap_err().to_string();
+    assert!(err.contains("no layer 0 state of shop"), "{err}");
+    // A damaged state does not stop serving, but is refused when read.
+    corrupt_one(&dir, "state_l1_brand.npy", |b| {
+        let n = b.len();
+        b[n - 1] ^= 0xff;
+    });
+    let b = Bundle::open(&dir).unwrap();
+    let err = b.state(1, "brand").unwrap_err().to_string();
+    assert!(err.contains("state_l1_brand.npy") && err.contains("CRC32"), "{err}");
+    // A truncated one is refused at open.
+    corrupt_one(&dir, "state_l1_brand.npy", |b| b.truncate(b.len() - 4));
+    let err = Bundle::open(&dir).unwrap_err().to_string();
+    assert!(err.contains("state_l1_brand.npy"), "{err}");
+    // Content whose user state has the wrong number of rows is refused.
+    let short = [LayerState { layer: 0, node_type: "user", values: &d.users[DIM..] }];
+    let c = Content { states: &short, ..content(&d, &metrics, &g) };
+    let err = write(root.path(), &c, &AnnOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("layer 0 state of user has 5 rows for 6 nodes"), "{err}");
 }
 
 #[test]

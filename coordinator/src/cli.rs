@@ -1,6 +1,7 @@
 //! The coordinator's command line: one subcommand per verb, each verb in its
 //! own module under `cli/`.
 
+pub mod export;
 pub mod graph;
 pub mod jobs;
 pub mod local;
@@ -65,6 +66,8 @@ pub enum Command {
     /// Print a user's recommendations (or an item's similar items) from a
     /// model bundle.
     Recommend(recommend::RecommendArgs),
+    /// Write a model bundle from a job's PS checkpoints (runs `worker export`).
+    Export(export::ExportArgs),
 }
 
 /// Process exit codes (documented on `Cli`).
@@ -121,5 +124,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Watch(args) => block_on(watch::watch(&endpoint, &args.job, every)),
         Command::Local(args) => block_on(local::local(args, every)),
         Command::Recommend(args) => recommend::run(&args).map(|()| Exit::Ok),
+        Command::Export(args) => export::run(&args).map(|()| Exit::Ok),
     }
 }

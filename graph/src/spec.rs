@@ -206,8 +206,17 @@ impl BuildSpec {
     /// Fails on I/O, TOML or validation errors, naming the field.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(GraphError::io("read", path))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses the TOML `text` of the spec file at `path` (named in errors;
+    /// relative paths are taken from its folder).
+    ///
+    /// # Errors
+    /// Fails on TOML or validation errors, naming the field.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let mut spec: BuildSpec =
-            toml::from_str(&text).map_err(|e| GraphError::Config(format!("{}: {e}", path.display())))?;
+            toml::from_str(text).map_err(|e| GraphError::Config(format!("{}: {e}", path.display())))?;
         spec.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         spec.validate()?;
         Ok(spec)

@@ -8,6 +8,8 @@
 //! list or from the shards' etcd registrations.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::try_join_all;
@@ -21,6 +23,7 @@ use tessera_control::keys::{Keys, ShardMember};
 use crate::codec::{decode_values, encode_ids, encode_values, encode_values_owned, DecodedPayload};
 use crate::dense::{dense_shard_of, num_values, NamedTensor};
 use crate::error::{is_transient, PsClientError, Result};
+use crate::ledger::{Ledger, Lost};
 use crate::routing::Router;
 use crate::wire::{H2_CONNECTION_WINDOW, H2_STREAM_WINDOW, MAX_MESSAGE_BYTES};
 
@@ -81,6 +84,10 @@ impl Fence<'static> {
 pub struct ShardedClient {
     shards: Vec<ParameterServerClient<Channel>>,
     options: ClientOptions,
+    /// Calls retried after a transient failure, shared by the clones.
+    retries: Arc<AtomicU64>,
+    /// Acknowledged updates per shard since its newest checkpoint.
+    ledger: Arc<Ledger>,
 }
 
 impl ShardedClient {
@@ -93,7 +100,7 @@ impl ShardedClient {
         if endpoints.is_empty() {
             return Err(PsClientError::Discovery("no parameter-server endpoints".into()));
         }
-        let shards = endpoints
+        let shards: Vec<ParameterServerClient<Channel>> = endpoints
             .iter()
             .map(|e| {
                 let channel = Endpoint::from_shared(e.clone())
@@ -112,7 +119,20 @@ impl ShardedClient {
                     .max_encoding_message_size(MAX_MESSAGE_BYTES))
             })
             .collect::<Result<_>>()?;
-        Ok(Self { shards, options })
+        let ledger = Arc::new(Ledger::new(shards.len()));
+        Ok(Self { shards, options, retries: Arc::default(), ledger })
+    }
+
+    /// Acknowledged updates lost to shard restarts, as this client (and its
+    /// clones) counted them.
+    pub fn lost_updates(&self) -> Lost {
+        self.ledger.lost()
+    }
+
+    /// Calls retried after a transient failure (an unreachable or
+    /// restarting shard, a timeout) since this client was made.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// Waits up to `timeout` until all `num_shards` shards are registered in
@@ -179,6 +199,7 @@ impl ShardedClient {
             match f(self.shards[shard as usize].clone()).await {
                 Ok(response) => return Ok(response.into_inner()),
                 Err(status) if is_transient(status.code()) && attempt < self.options.max_attempts => {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         shard,
                         attempt,
@@ -207,6 +228,19 @@ impl ShardedClient {
         }))
         .await?;
         Ok(())
+    }
+
+    /// Every shard's statistics (its tables, updates, newest checkpoint), in
+    /// shard order.
+    ///
+    /// # Errors
+    /// Fails when a shard refuses or stays unreachable.
+    pub async fn stats(&self) -> Result<Vec<pb::StatsResponse>> {
+        try_join_all(
+            (0..self.num_shards())
+                .map(|s| self.call(s, "stats", |mut c| async move { c.stats(pb::StatsRequest {}).await })),
+        )
+        .await
     }
 
     /// Unique sorted ids per shard, and for each request position its
@@ -324,19 +358,22 @@ impl ShardedClient {
             |(s, (list, sum))| async move {
                 let ids = encode_ids(list, IdEncoding::DeltaVarint)?;
                 let grads = encode_values_owned(sum, self.options.encoding, self.options.compression)?;
-                self.call(s as u32, "push", |mut c| {
-                    let request = pb::PushRequest {
-                        table: table.to_owned(),
-                        ids: Some(ids.clone()),
-                        grads: Some(grads.clone()),
-                        worker_id: self.options.worker_id.clone(),
-                        fencing_token: fence.token,
-                        clock,
-                        fencing_scope: fence.scope.to_owned(),
-                    };
-                    async move { c.push(request).await }
-                })
-                .await
+                let response = self
+                    .call(s as u32, "push", |mut c| {
+                        let request = pb::PushRequest {
+                            table: table.to_owned(),
+                            ids: Some(ids.clone()),
+                            grads: Some(grads.clone()),
+                            worker_id: self.options.worker_id.clone(),
+                            fencing_token: fence.token,
+                            clock,
+                            fencing_scope: fence.scope.to_owned(),
+                        };
+                        async move { c.push(request).await }
+                    })
+                    .await?;
+                self.ledger.acknowledged(s, response.durability.as_ref(), list.len() as u64);
+                Ok::<_, PsClientError>(())
             },
         ))
         .await?;
@@ -422,17 +459,24 @@ impl ShardedClient {
     /// Fails on a refusal (fenced, invalid) or an unreachable shard.
     pub async fn push_dense(&self, grads: &[NamedTensor], fence: Fence<'_>) -> Result<()> {
         let per_shard = self.dense_by_shard(grads, self.options.encoding, self.options.compression)?;
-        try_join_all(per_shard.into_iter().enumerate().filter(|(_, t)| !t.is_empty()).map(|(s, tensors)| {
-            self.call(s as u32, "push_dense", move |mut c| {
-                let request = pb::PushDenseRequest {
-                    grads: tensors.clone(),
-                    worker_id: self.options.worker_id.clone(),
-                    fencing_token: fence.token,
-                    fencing_scope: fence.scope.to_owned(),
-                };
-                async move { c.push_dense(request).await }
-            })
-        }))
+        try_join_all(per_shard.into_iter().enumerate().filter(|(_, t)| !t.is_empty()).map(
+            |(s, tensors)| async move {
+                let count = tensors.len() as u64;
+                let response = self
+                    .call(s as u32, "push_dense", move |mut c| {
+                        let request = pb::PushDenseRequest {
+                            grads: tensors.clone(),
+                            worker_id: self.options.worker_id.clone(),
+                            fencing_token: fence.token,
+                            fencing_scope: fence.scope.to_owned(),
+                        };
+                        async move { c.push_dense(request).await }
+                    })
+                    .await?;
+                self.ledger.acknowledged(s, response.durability.as_ref(), count);
+                Ok::<_, PsClientError>(())
+            },
+        ))
         .await?;
         Ok(())
     }

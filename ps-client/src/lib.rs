@@ -7,8 +7,10 @@ pub mod client;
 pub mod codec;
 pub mod dense;
 pub mod error;
+pub mod ledger;
 pub mod routing;
 pub mod wire;
 
 pub use client::{ClientOptions, Fence, ShardedClient};
 pub use error::PsClientError;
+pub use ledger::Lost;

@@ -60,6 +60,19 @@ impl RealCluster {
         start_worker(id, &self.etcd.endpoint(), &self.prefix, &self.coordinator.endpoint())
     }
 
+    /// [`RealCluster::worker`] with its Prometheus endpoint; returns its address too.
+    ///
+    /// # Errors
+    /// Fails when the binary is missing or does not start.
+    pub fn worker_with_metrics(&self, id: &str) -> anyhow::Result<(ChildProcess, String)> {
+        crate::worker::start_worker_with_metrics(
+            id,
+            &self.etcd.endpoint(),
+            &self.prefix,
+            &self.coordinator.endpoint(),
+        )
+    }
+
     /// A coordinator client.
     ///
     /// # Errors

@@ -23,16 +23,22 @@ pub struct PsServer {
 /// # Errors
 /// Fails when the binary is missing or prints something unexpected.
 pub fn start_ps_server_with(shard: u32, num_shards: u32, extra: &[String]) -> anyhow::Result<PsServer> {
+    start_ps_server_on("127.0.0.1:0", shard, num_shards, extra)
+}
+
+/// [`start_ps_server_with`] on `listen` (a restarted shard on its old address).
+///
+/// # Errors
+/// As [`start_ps_server_with`].
+pub fn start_ps_server_on(
+    listen: &str,
+    shard: u32,
+    num_shards: u32,
+    extra: &[String],
+) -> anyhow::Result<PsServer> {
     let mut command = Command::new(binary("ps-server")?);
     command
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--shard",
-            &shard.to_string(),
-            "--num-shards",
-            &num_shards.to_string(),
-        ])
+        .args(["--listen", listen, "--shard", &shard.to_string(), "--num-shards", &num_shards.to_string()])
         .args(extra);
     let with_metrics = extra.iter().any(|a| a == "--metrics-listen");
     let prefixes: &[&str] = if with_metrics { &["LISTENING ", "METRICS "] } else { &["LISTENING "] };

@@ -54,6 +54,27 @@ report_interval = "200ms"
 /// # Errors
 /// Fails when the binary is missing or does not start.
 pub fn start_worker(id: &str, etcd: &str, prefix: &str, coordinator: &str) -> anyhow::Result<ChildProcess> {
+    ChildProcess::spawn(id, &mut worker_command(id, etcd, prefix, coordinator)?)
+}
+
+/// [`start_worker`] with its Prometheus endpoint on a free port; returns
+/// the endpoint's address too.
+///
+/// # Errors
+/// Fails when the binary is missing, does not start or prints no address.
+pub fn start_worker_with_metrics(
+    id: &str,
+    etcd: &str,
+    prefix: &str,
+    coordinator: &str,
+) -> anyhow::Result<(ChildProcess, String)> {
+    let mut command = worker_command(id, etcd, prefix, coordinator)?;
+    command.args(["--metrics-listen", "127.0.0.1:0"]);
+    let (process, mut addrs) = ChildProcess::spawn_reporting(id, &mut command, &["METRICS "])?;
+    Ok((process, addrs.remove(0)))
+}
+
+fn worker_command(id: &str, etcd: &str, prefix: &str, coordinator: &str) -> anyhow::Result<Command> {
     let mut command = Command::new(binary("worker")?);
     command.args([
         "serve",
@@ -70,7 +91,12 @@ pub fn start_worker(id: &str, etcd: &str, prefix: &str, coordinator: &str) -> an
         "--threads",
         "1",
     ]);
-    ChildProcess::spawn(id, &mut command)
+    // The evaluating worker's bundle goes to a scratch folder, not the source tree.
+    command.env(
+        "TESSERA_BUNDLES",
+        std::env::temp_dir().join(format!("tessera-test-bundles-{}", std::process::id())),
+    );
+    Ok(command)
 }
 
 /// Polls job `job_id` until it ends, or fails after `timeout`.

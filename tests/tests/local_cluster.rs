@@ -141,6 +141,75 @@ fn serves_what_the_evaluation_ranked(run: &Path, test: &serde_json::Value, stdou
     assert!(compared > 0, "no hgt example users to compare");
 }
 
+/// The f32 values of `name` in bundle `dir`.
+fn floats(dir: &Path, name: &str) -> Vec<f32> {
+    let path = dir.join(name);
+    tessera_bundle::npy::read::<f32>(&std::fs::read(&path).unwrap(), &path).unwrap().0
+}
+
+/// `coordinator export` from the run's PS checkpoints writes a bundle with
+/// the job's embeddings and metrics, and the cached layer states; bad
+/// requests are refused with a message.
+fn exports_the_jobs_bundle_from_its_checkpoints(dir: &Path, spec: &Path, run: &Path) {
+    let export = |extra: &[&str]| {
+        Command::new(binary("coordinator").unwrap())
+            .arg("export")
+            .arg(spec)
+            .arg("--bundles")
+            .arg(dir.join("exported"))
+            .args(["--device", "cpu"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let run_dir = run.to_str().unwrap();
+    let out = export(&["--run-dir", run_dir]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    let exported = dir.join("exported/small-demo/v0001");
+    assert!(text.contains(&format!("bundle: {}", exported.display())), "{text}");
+    let job = tessera_bundle::Bundle::open(&run.join("bundles/small-demo")).unwrap();
+    let ours = tessera_bundle::Bundle::open(&exported).unwrap();
+    for name in ["user_embeddings.npy", "item_embeddings.npy"] {
+        let (a, b) = (floats(job.dir(), name), floats(ours.dir(), name));
+        assert_eq!(a.len(), b.len(), "{name}");
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-4, "{name}: the exported embeddings differ from the job's by {worst}");
+    }
+    let (jm, om) = (job.manifest(), ours.manifest());
+    assert!(
+        (jm.metrics["ndcg@10"] - om.metrics["ndcg@10"]).abs() < 1e-4,
+        "{:?} {:?}",
+        jm.metrics,
+        om.metrics
+    );
+    let source = om.source.as_ref().unwrap();
+    assert_eq!((source.kind.as_str(), source.checkpoints.len()), ("checkpoint", 2), "{source:?}");
+    assert!(source.checkpoints.iter().all(|&c| c > 0), "{source:?}");
+    assert_eq!(jm.source.as_ref().unwrap().kind, "training");
+    // Both layers' inputs of every node type, users' and items' with a row per node.
+    for bundle in [&job, &ours] {
+        let m = bundle.manifest();
+        for (layer, node_type, rows) in [(0, "user", m.users), (1, "item", m.items), (1, "category", 0)] {
+            let values = bundle.state(layer, node_type).unwrap();
+            assert!(values.iter().all(|v| v.is_finite()));
+            if rows > 0 {
+                assert_eq!(values.len(), rows * m.dim, "layer {layer} {node_type}");
+            }
+        }
+    }
+    let out = export(&["--run-dir", run_dir, "--model", "rgcn"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("model \"rgcn\" is not trained by this spec"), "{err}");
+    let out = export(&["--run-dir", dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("has no ps-0 checkpoint directory"), "{err}");
+    let out = export(&["--run-dir", run_dir, "--job", "another-job"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no hgt tables of job \"another-job\""), "{err}");
+}
+
 #[test]
 fn small_demo_runs_to_success_and_writes_its_run_directory() {
     let dir = tempfile::tempdir().unwrap();
@@ -191,6 +260,7 @@ fn small_demo_runs_to_success_and_writes_its_run_directory() {
     }
     assert!(std::fs::read_to_string(run.join("progress.jsonl")).unwrap().lines().count() > 2);
     serves_what_the_evaluation_ranked(&run, test, &stdout);
+    exports_the_jobs_bundle_from_its_checkpoints(dir.path(), &spec, &run);
     assert!(processes_mentioning(&dir.path().display().to_string()).is_empty(), "children left running");
     assert!(processes_mentioning("/tessera-local/small-demo/").is_empty(), "children left running");
 }
@@ -241,6 +311,15 @@ fn a_worker_a_ps_shard_and_the_coordinator_killed_mid_job_are_restarted_and_the_
         let hr = metrics["metrics"][format!("{model}/sampled_hr@10")].as_f64().unwrap_or(f64::NAN);
         assert!(hr > BEATS_RANDOM_SAMPLED_HR10, "{model}: sampled HR@10 {hr}: {}", metrics["metrics"]);
     }
+    // worker-0 trained through ps-1's restart: it counted the acknowledged
+    // pushes after the checkpoint ps-1 came back from, and the report says so.
+    let progress = metrics["progress"].as_array().unwrap();
+    let sum = |k: &str| progress.iter().map(|p| p[k].as_u64().unwrap_or(0)).sum::<u64>();
+    let (restarts, lost, rows) = (sum("ps_restarts"), sum("updates_lost"), sum("rows_lost"));
+    eprintln!("PS restarts seen {restarts}, acknowledged updates lost {lost} ({rows} rows)");
+    assert!(restarts >= 1 && lost >= 1 && rows >= lost, "{progress:?}");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains(&format!("{lost} acknowledged push(es) ({rows} rows)")), "{report}");
     assert!(processes_mentioning(prefix).is_empty(), "children left running");
 }
 

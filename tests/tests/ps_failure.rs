@@ -1,6 +1,7 @@
 //! A parameter-server cluster with real etcd: shards register under a lease,
 //! the sharded client finds them there, a kill -9'd shard comes back with
-//! every row equal to its last checkpoint, SIGTERM writes a final checkpoint
+//! every row equal to its last checkpoint and the client counts exactly the
+//! acknowledged push it lost, SIGTERM writes a final checkpoint
 //! and removes the registration, and the metrics endpoint reports traffic.
 
 use std::time::Duration;
@@ -10,7 +11,7 @@ use ps_client::{ClientOptions, Fence, ShardedClient};
 use tessera_proto::common::v1::{Compression, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;
-use tessera_tests::ps::start_ps_server_with;
+use tessera_tests::ps::{start_ps_server_on, start_ps_server_with};
 use tessera_tests::Etcd;
 
 const DIM: usize = 16;
@@ -71,14 +72,9 @@ async fn killed_shard_restores_its_checkpoint_and_sigterm_deregisters() -> anyho
         compression: Compression::None,
         ..ClientOptions::default()
     };
-    let client = ShardedClient::from_etcd(
-        &[etcd.endpoint()],
-        "/tessera/",
-        2,
-        Duration::from_secs(10),
-        options.clone(),
-    )
-    .await?;
+    let client =
+        ShardedClient::from_etcd(&[etcd.endpoint()], "/tessera/", 2, Duration::from_secs(10), options)
+            .await?;
     client.create_table(&spec()).await?;
     for round in 0..5 {
         push_round(&client, round).await?;
@@ -97,34 +93,23 @@ async fn killed_shard_restores_its_checkpoint_and_sigterm_deregisters() -> anyho
     assert_ne!(after, at_checkpoint);
 
     shard0.process.kill();
-    let restarted = start_ps_server_with(0, 2, &flags(0))?;
-    // The old registration expires with its lease; wait for the new endpoint.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let client = loop {
-        let c = ShardedClient::from_etcd(
-            &[etcd.endpoint()],
-            "/tessera/",
-            2,
-            Duration::from_secs(10),
-            options.clone(),
-        )
-        .await?;
-        let mut etcd_client = etcd.client().await?;
-        let v = etcd_client.get("/tessera/members/ps/0", None).await?;
-        let endpoint =
-            v.kvs().first().map(|kv| kv.value_str().unwrap_or_default().to_owned()).unwrap_or_default();
-        if endpoint.contains(&restarted.addr) {
-            break c;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "restarted shard 0 never registered: {endpoint}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    // Back on its address, so the client that pushed finds it again.
+    let restarted = start_ps_server_on(&shard0.addr, 0, 2, &flags(0))?;
     let (restored, _) = client.pull("user", &all, 0).await?;
     for &id in &all {
         let row = |v: &[f32]| v[id as usize * DIM..(id as usize + 1) * DIM].to_vec();
         let expected = if shard_of("user", id, 2) == 0 { row(&at_checkpoint) } else { row(&after) };
         assert_eq!(row(&restored), expected, "id {id}");
     }
+    // The next push tells the client that shard 0 came back from the
+    // checkpoint: round 5's push to it was acknowledged and is lost, exactly.
+    assert_eq!(client.lost_updates(), ps_client::Lost::default());
+    push_round(&client, 6).await?;
+    let round5_on_0 = (0..NUM_IDS).filter(|id| (id + 5).is_multiple_of(3) && shard_of("user", *id, 2) == 0);
+    assert_eq!(
+        client.lost_updates(),
+        ps_client::Lost { updates: 1, rows: round5_on_0.count() as u64, restarts: 1 }
+    );
 
     // Metrics of the surviving shard report its traffic.
     let metrics_addr = shard1.metrics.clone().ok_or_else(|| anyhow::anyhow!("no METRICS line"))?;
@@ -132,7 +117,7 @@ async fn killed_shard_restores_its_checkpoint_and_sigterm_deregisters() -> anyho
     assert_eq!(response.status, 200, "{}", response.body);
     let text = response.body;
     assert!(text.contains("tessera_ps_rows_pushed_total{shard=\"1\",table=\"user\"}"), "{text}");
-    assert!(text.contains("tessera_ps_request_seconds_count{shard=\"1\",rpc=\"push\"} 6"), "{text}");
+    assert!(text.contains("tessera_ps_request_seconds_count{shard=\"1\",rpc=\"push\"} 7"), "{text}");
 
     // SIGTERM: final checkpoint written, registration removed at once.
     let before = std::fs::read_dir(dirs[1].path())?.count();

@@ -45,6 +45,8 @@ fn bundle(root: &Path, users: usize, items: usize, seed: u64) -> PathBuf {
         item_vectors: &items_v,
         seen: &seen,
         extra: &[],
+        states: &[],
+        source: None,
         seed,
     };
     write(root, &content, &AnnOptions { min_items: 5_000, threads: 2, ..AnnOptions::default() }).unwrap().0

@@ -3,6 +3,7 @@
 //! small synthetic graph, partitioned by METIS, and fit the item-kNN
 //! baseline at the final evaluation; the job ends with test metrics for all
 //! three, and each beats random ranking by the margins the model tests use.
+//! A worker's `/metrics` counts its steps, partitions and time split.
 
 use std::time::Duration;
 
@@ -19,7 +20,8 @@ async fn two_workers_and_two_shards_train_hgt_and_mf_to_success() -> anyhow::Res
     let dir = tempfile::tempdir()?;
     // The graph of worker/tests/models.rs, so the same bars apply.
     build_graph(&SynthConfig::new(300, 150, 12_000, 3), dir.path(), 0.1)?;
-    let _workers = [cluster.worker("w0")?, cluster.worker("w1")?];
+    let (w0, metrics) = cluster.worker_with_metrics("w0")?;
+    let _workers = [w0, cluster.worker("w1")?];
     let spec = tiny_job_spec("tiny-train", &dir.path().join("graph"), &["mf", "itemknn"], 2);
     let mut client = cluster.client().await?;
     let job_id = client
@@ -39,5 +41,19 @@ async fn two_workers_and_two_shards_train_hgt_and_mf_to_success() -> anyhow::Res
     check_beats_random(&job, "hgt")?;
     check_beats_random(&job, "mf")?;
     check_beats_random(&job, "itemknn")?;
+    let scrape = tessera_tests::http::get(&metrics, "/metrics")?;
+    assert_eq!(scrape.status, 200);
+    let value = |name: &str| -> f64 {
+        let line = scrape.body.lines().find(|l| l.starts_with(name)).unwrap_or_default();
+        line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+    };
+    for model in ["hgt", "mf"] {
+        let steps = value(&format!("tessera_worker_steps_total{{job=\"train-1\",model=\"{model}\"}}"));
+        assert!(steps > 0.0, "{model} steps {steps}: {}", scrape.body);
+    }
+    let compute = value("tessera_worker_phase_seconds{job=\"train-1\",model=\"hgt\",phase=\"compute\"}");
+    assert!(compute > 0.0, "compute seconds {compute}: {}", scrape.body);
+    assert!(value("tessera_worker_partitions_total") >= 1.0, "{}", scrape.body);
+    assert!(value("tessera_worker_ps_retries{job=\"train-1\"}").is_finite(), "{}", scrape.body);
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! model's final user and item embeddings from full-graph inference on the
 //! graph at test time, each user's history on it (what the evaluation
 //! excludes, and so what the recommend service excludes), the items'
-//! categories, the dense weights as safetensors, the job spec and the
-//! graph's fingerprint, with the model's final metrics in the manifest.
+//! categories, every layer's input for every node (the states a new node's
+//! embedding is computed from), the dense weights as safetensors, the job
+//! spec and the graph's fingerprint, with the model's final metrics and
+//! where its parameters came from in the manifest.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,11 +13,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use tch::{nn, Tensor};
 use tessera_bundle::manifest::files;
+use tessera_bundle::manifest::Source;
+use tessera_bundle::write::LayerState;
 use tessera_bundle::{AnnOptions, Content, GraphRef, RankerWeights};
 use tessera_graph::schema::NodeType;
 use tessera_graph::store::Graph;
 use tessera_job::JobSpec;
 
+use crate::eval::inference::FullGraph;
 use crate::eval::samples::item_category;
 use crate::model::scorer::Scorer;
 use crate::session::ModelSession;
@@ -41,26 +46,33 @@ pub struct ModelOutput<'a> {
     pub seen: &'a [Vec<u32>],
     /// The ranker, and the times of `seen` (aligned) its features read.
     pub ranker: Option<(&'a RankerWeights, &'a [Vec<i64>])>,
+    /// Each layer's input per node type on `graph` (may be empty).
+    pub states: &'a [crate::model::TypedTensors],
+    /// Where the parameters came from.
+    pub source: &'a Source,
 }
 
 impl<'a> ModelOutput<'a> {
-    /// The output of `session`'s model with its final embeddings `test`
-    /// (users, items) on the graph at test time.
+    /// The output of `session`'s model with its full-graph inference
+    /// `test` on the graph at test time, whose parameters came from `source`.
     pub fn new(
         session: &'a ModelSession,
-        test: &'a (Tensor, Tensor),
+        test: &'a FullGraph,
         metrics: &'a BTreeMap<String, f64>,
         seen: &'a [Vec<u32>],
+        source: &'a Source,
     ) -> Self {
         Self {
             model: session.name(),
-            users: &test.0,
-            items: &test.1,
+            users: &test.users,
+            items: &test.items,
             scorer: &session.model.scorer,
             vs: &session.vs,
             metrics,
             seen,
             ranker: None,
+            states: &test.states,
+            source,
         }
     }
 
@@ -117,6 +129,18 @@ pub fn write_bundle(
     if let Some((ranker, times)) = out.ranker {
         extra.extend(ranker_files(ranker, out.seen, times)?);
     }
+    let mut state_values = Vec::new();
+    for (layer, types) in out.states.iter().enumerate() {
+        for (t, state) in types.iter().enumerate() {
+            if let (Some(state), Some(node_type)) = (state, NodeType::ALL.get(t)) {
+                state_values.push((layer, node_type.as_str(), floats(state)?));
+            }
+        }
+    }
+    let states: Vec<LayerState<'_>> = state_values
+        .iter()
+        .map(|(layer, node_type, values)| LayerState { layer: *layer, node_type, values })
+        .collect();
     let spec_toml = toml::to_string(spec).context("encode the job spec")?;
     let graph_ref =
         GraphRef { path: spec.dataset.graph.display().to_string(), fingerprint: fingerprint(graph)? };
@@ -134,6 +158,8 @@ pub fn write_bundle(
         item_vectors: &items,
         seen: out.seen,
         extra: &extra,
+        states: &states,
+        source: Some(out.source),
         seed: spec.seed,
     };
     let (dir, manifest) = tessera_bundle::write(root, &content, &AnnOptions::default())
@@ -144,6 +170,7 @@ pub fn write_bundle(
         users = manifest.users,
         items = manifest.items,
         ann_recall_at_10 = manifest.ann.as_ref().map(|a| a.recall_at_10),
+        states = manifest.states.len(),
         "wrote the model bundle"
     );
     Ok(Some(dir))

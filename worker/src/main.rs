@@ -54,6 +54,31 @@ enum Command {
         )]
         progress_every: std::time::Duration,
     },
+    /// Write a model bundle from a job's PS checkpoints (what `coordinator
+    /// export` runs): the shards are restored on loopback from copies, and
+    /// the model is evaluated and bundled as at the end of the job.
+    Export(ExportArgs),
+}
+
+/// Flags of `export`.
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// The TOML job spec the parameters were trained with.
+    spec: PathBuf,
+    /// Each PS shard's checkpoint directory, in shard order, comma-separated
+    /// (`coordinator local` keeps them in `runs/<job>/ps-<shard>`).
+    #[arg(long, required = true, value_delimiter = ',')]
+    checkpoints: Vec<PathBuf>,
+    /// The model to export (default: the spec's main model).
+    #[arg(long)]
+    model: Option<String>,
+    /// The job id whose parameters to export (default: the only job with
+    /// that model's tables in the checkpoints).
+    #[arg(long)]
+    job: Option<String>,
+    /// Write the bundle under this directory (`<dir>/<job name>/v0001`, …).
+    #[arg(long, env = "TESSERA_BUNDLES", default_value = "bundles")]
+    bundles: PathBuf,
 }
 
 /// Flags of `serve`.
@@ -81,6 +106,10 @@ struct ServeArgs {
     /// How long to wait for the PS shards to register.
     #[arg(long, env = "TESSERA_WORKER_PS_WAIT", default_value = "60s", value_parser = humantime::parse_duration)]
     ps_wait: std::time::Duration,
+    /// Prometheus endpoint address (`GET /metrics`; port 0 picks one,
+    /// printed on stdout as `METRICS <addr>`); unset disables it.
+    #[arg(long, env = "TESSERA_WORKER_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
@@ -88,6 +117,11 @@ fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     rt.spawn(tessera_runtime::cancel_on_signal(shutdown.clone()));
     let worker_id = args.worker_id.unwrap_or_else(|| format!("worker-{}", std::process::id()));
+    let metrics = worker::metrics::WorkerMetrics::default();
+    if let Some(listen) = args.metrics_listen {
+        let addr = rt.block_on(worker::metrics::spawn(listen, metrics.clone(), shutdown.clone()))?;
+        println!("METRICS {addr}");
+    }
     let config = worker::serve::ServeConfig {
         agent: tessera_control::agent::AgentConfig {
             worker_id,
@@ -100,6 +134,7 @@ fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
         device,
         ps_wait: args.ps_wait,
         bundles: args.bundles,
+        metrics,
     };
     worker::serve::run(config, shutdown, &rt)
 }
@@ -145,6 +180,24 @@ fn main() -> anyhow::Result<()> {
             )
         }
         Some(Command::Serve(args)) => serve(args, device),
-        None => anyhow::bail!("give a command (serve, train) or --version"),
+        Some(Command::Export(args)) => {
+            let request = worker::from_checkpoint::ExportRequest {
+                spec: args.spec,
+                checkpoints: args.checkpoints,
+                model: args.model,
+                job: args.job,
+                bundles: args.bundles,
+            };
+            let out = worker::from_checkpoint::export(&request, device)?;
+            println!(
+                "bundle: {} ({} from namespace {}, checkpoints {:?})",
+                out.bundle.display(),
+                out.model,
+                out.namespace,
+                out.checkpoints
+            );
+            Ok(())
+        }
+        None => anyhow::bail!("give a command (serve, train, export) or --version"),
     }
 }

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ps_client::routing::job_namespace;
 use ps_client::{Fence, ShardedClient};
 use tch::{nn, Tensor};
 use tessera_graph::schema::NodeType;
@@ -45,16 +44,17 @@ pub struct Params {
 }
 
 impl Params {
-    /// Parameters of `model` (a name such as `hgt`) of job `job`, with rows
+    /// Parameters of `model` (a name such as `hgt`) in a job's PS
+    /// namespace (`ps_client::routing::job_namespace` of its id), with rows
     /// of `dim`.
     pub fn new(
         client: Arc<ShardedClient>,
-        job: &str,
+        namespace: &str,
         model: &str,
         dim: usize,
         fencing: Arc<AtomicU64>,
     ) -> Self {
-        let scope = job_namespace(job);
+        let scope = namespace.to_owned();
         Self { client, model: format!("{scope}_{model}"), scope, dim, fencing }
     }
 

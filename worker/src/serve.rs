@@ -23,10 +23,13 @@ use tokio_util::sync::CancellationToken;
 use crate::eval::final_eval::FinalEval;
 use crate::eval::metrics::{Evaluation, TAIL_K};
 use crate::eval::samples::describe;
-use crate::export::{write_bundle, ModelOutput};
+use crate::finish::{finish, BundleTarget, EvalGraphs};
+use crate::metrics::WorkerMetrics;
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress};
 use crate::view::TrainView;
+use ps_client::routing::job_namespace;
+use tessera_bundle::manifest::Source;
 
 /// What `worker serve` needs.
 #[derive(Debug, Clone)]
@@ -39,6 +42,8 @@ pub struct ServeConfig {
     pub ps_wait: Duration,
     /// Where the evaluating worker writes the job's model bundle.
     pub bundles: PathBuf,
+    /// The worker's Prometheus metrics.
+    pub metrics: WorkerMetrics,
 }
 
 /// Attempts at a partition before its error fails the job.
@@ -56,8 +61,10 @@ pub fn run(config: ServeConfig, shutdown: CancellationToken, rt: &Runtime) -> an
     let mut failures: HashMap<(String, u32, u64), u32> = HashMap::new();
     while let Some(work) = rt.block_on(agent.next_assignment(&shutdown))? {
         tracing::info!(job = %work.job_id, partition = work.partition, fencing = work.fencing, "took a partition");
+        config.metrics.partition_taken();
         if let Err(e) = handle(rt, &config, &mut agent, &work, &shutdown) {
             if fenced(&e) {
+                config.metrics.fenced();
                 // A newer worker holds the partition (this one was paused or
                 // cut off past its lease): its pushes are refused, and it
                 // goes back to waiting for work.
@@ -82,6 +89,15 @@ pub fn run(config: ServeConfig, shutdown: CancellationToken, rt: &Runtime) -> an
 /// Whether `e` is a parameter server's refusal of a stale fencing token.
 fn fenced(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<ps_client::PsClientError>().is_some_and(|p| p.is_fenced()))
+}
+
+/// `report` with the acknowledged updates `client` has seen lost.
+fn with_losses(mut report: ProgressReport, client: &ShardedClient) -> ProgressReport {
+    let lost = client.lost_updates();
+    report.updates_lost = lost.updates;
+    report.rows_lost = lost.rows;
+    report.ps_restarts = lost.restarts;
+    report
 }
 
 fn progress_report(p: &Progress, epoch_offset: u32) -> ProgressReport {
@@ -158,7 +174,7 @@ fn handle(
             let session = ModelSession::new(
                 rt.handle(),
                 &part.graph,
-                &work.job_id,
+                &job_namespace(&work.job_id),
                 spec,
                 kind,
                 client.clone(),
@@ -183,7 +199,8 @@ fn handle(
                         }
                     }
                 }
-                let mut report = progress_report(p, first_epoch);
+                config.metrics.progress(&work.job_id, kind.as_str(), p, client.retries());
+                let mut report = with_losses(progress_report(p, first_epoch), &client);
                 if p.finished {
                     // Between models, the next model's epoch 0 follows.
                     report.epoch = first_epoch + p.epoch;
@@ -231,7 +248,7 @@ fn handle(
             step: steps_per_epoch,
             steps_per_epoch,
             finished: true,
-            ..ProgressReport::default()
+            ..with_losses(ProgressReport::default(), &client)
         };
         match rt.block_on(agent.report(work, report)) {
             Ok((WorkerDirective::Evaluate, _)) if !evaluated => {
@@ -334,13 +351,14 @@ fn evaluate_all(
     let view = TrainView::whole(&graph);
     let mut report = MetricsReport::default();
     let history = graph.open_history().context("open the graph at test time")?;
-    let test_graph = history.as_ref().unwrap_or(&graph);
+    let graphs = EvalGraphs { graph: &graph, history: history.as_ref() };
+    let source = Source::training(Some(job));
     let mut final_eval = FinalEval::new(&graph, history.as_ref(), spec)?;
     for (m, kind) in spec.models().into_iter().enumerate() {
         let session = ModelSession::new(
             rt.handle(),
             &graph,
-            job,
+            &job_namespace(job),
             spec,
             kind,
             client.clone(),
@@ -349,25 +367,13 @@ fn evaluate_all(
             view.num_categories,
             device,
         )?;
-        let test = session.embeddings(rt.handle(), test_graph, spec, device)?;
-        let valid = match &history {
-            Some(_) if final_eval.has_valid() => {
-                Some(session.embeddings(rt.handle(), &graph, spec, device)?)
-            }
-            _ => None,
-        };
-        let valid = valid.as_ref().map(|(u, i)| (u, i));
-        let scorer = &session.model.scorer;
-        let rows = final_eval.trained(kind.as_str(), m == 0, (&test.0, &test.1), valid, scorer)?;
-        if m == 0 {
-            let output =
-                ModelOutput::new(&session, &test, &rows[0].evaluation.metrics, final_eval.test_history())
-                    .with_ranker(final_eval.ranker(), final_eval.test_times());
-            if let Some(dir) = write_bundle(bundles, test_graph, spec, &output)? {
-                report.bundle = dir.display().to_string();
-            }
+        let target = BundleTarget { root: bundles, source: &source };
+        let finished =
+            finish(rt.handle(), &session, graphs, &mut final_eval, spec, device, m == 0, Some(target))?;
+        if let Some(dir) = &finished.bundle {
+            report.bundle = dir.display().to_string();
         }
-        for row in rows {
+        for row in finished.rows {
             add_evaluation(&mut report, &graph, &row.model, row.main, row.evaluation);
         }
     }

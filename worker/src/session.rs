@@ -17,7 +17,7 @@ use tessera_graph::schema::{Behavior, NodeType, RelationKind};
 use tessera_graph::store::Graph;
 use tokio::runtime::Handle;
 
-use crate::eval::inference::embeddings;
+use crate::eval::inference::{full_graph, FullGraph};
 use crate::eval::metrics::{evaluate, EvalData, Evaluation};
 use crate::eval::scores::EmbeddingScores;
 use crate::model::{Config, Model, ModelKind, Schema};
@@ -181,7 +181,7 @@ impl std::fmt::Debug for ModelSession {
 impl ModelSession {
     /// Builds the model for `graph`'s schema (a partition or the whole graph:
     /// they share relations and features) and registers its parameters
-    /// under job `job`'s names on the PS.
+    /// under the job's PS `namespace` (`job_namespace` of its id).
     ///
     /// # Errors
     /// Fails when the PS refuses or is unreachable.
@@ -189,7 +189,7 @@ impl ModelSession {
     pub fn new(
         rt: &Handle,
         graph: &Graph,
-        job: &str,
+        namespace: &str,
         spec: &JobSpec,
         kind: ModelKind,
         client: Arc<ShardedClient>,
@@ -213,7 +213,7 @@ impl ModelSession {
         let model = Model::new(&vs.root(), &config, &schema);
         let head = (spec.tasks.gamma > 0.0 && num_categories > 0)
             .then(|| nn::linear(vs.root() / "category_head", config.dim, num_categories, Default::default()));
-        let params = Params::new(client, job, kind.as_str(), spec.model.dim as usize, fencing);
+        let params = Params::new(client, namespace, kind.as_str(), spec.model.dim as usize, fencing);
         rt.block_on(params.create_tables(global_counts, &spec.train.embeddings, spec.seed))
             .context("create embedding tables")?;
         rt.block_on(params.init_dense(&vs, &spec.train.dense)).context("register dense weights")?;
@@ -347,9 +347,27 @@ impl ModelSession {
         spec: &JobSpec,
         device: Device,
     ) -> anyhow::Result<(tch::Tensor, tch::Tensor)> {
+        let out = self.full_graph(rt, graph, spec, device, false)?;
+        Ok((out.users, out.items))
+    }
+
+    /// [`ModelSession::embeddings`], with each layer's input for every node
+    /// when `keep_states`.
+    ///
+    /// # Errors
+    /// Fails when the PS refuses or is unreachable.
+    pub fn full_graph(
+        &self,
+        rt: &Handle,
+        graph: &Graph,
+        spec: &JobSpec,
+        device: Device,
+        keep_states: bool,
+    ) -> anyhow::Result<FullGraph> {
         rt.block_on(self.params.pull_dense(&self.vs)).context("refresh dense weights")?;
         let hoods = neighbourhoods(graph, self.kind, &sampler_choice(spec, self.kind), spec.seed, false);
-        embeddings(rt, graph, &hoods.messages(), &self.model, &self.params, graph_now(graph), device)
+        let messages = hoods.messages();
+        full_graph(rt, graph, &messages, &self.model, &self.params, graph_now(graph), device, keep_states)
     }
 
     /// The device the model lives on.

@@ -4,7 +4,7 @@
 //! prints the metric table.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,10 +17,12 @@ use tessera_graph::store::Graph;
 use tessera_runtime::children::{sibling_binary, Children};
 
 use crate::eval::final_eval::FinalEval;
-use crate::export::{write_bundle, ModelOutput};
+use crate::finish::{finish, BundleTarget, EvalGraphs};
 use crate::session::ModelSession;
 use crate::train::run::{Control, Progress, RunSummary};
 use crate::view::TrainView;
+use ps_client::routing::job_namespace;
+use tessera_bundle::manifest::Source;
 use tessera_control::table::{metric_cells, metric_header};
 use tessera_job::JobSpec;
 
@@ -62,8 +64,9 @@ pub fn ensure_graph(spec: &JobSpec) -> anyhow::Result<Graph> {
 }
 
 /// Starts `n` shards of the `ps-server` binary at `binary` on free loopback
-/// ports, logging to `logs/ps-<i>.log`; returns their endpoints. They stop
-/// when `children` is dropped.
+/// ports, logging to `logs/ps-<i>.log`; returns their endpoints. Shard `i`
+/// restores from `checkpoints[i]` when given (no periodic checkpoints
+/// either way). They stop when `children` is dropped.
 ///
 /// # Errors
 /// Fails when a shard cannot start or exits before listening.
@@ -72,12 +75,16 @@ pub fn start_local_ps(
     binary: &Path,
     n: u32,
     logs: &Path,
+    checkpoints: &[PathBuf],
 ) -> anyhow::Result<Vec<String>> {
     (0..n)
         .map(|shard| {
             let mut command = std::process::Command::new(binary);
             command.args(["--listen", "127.0.0.1:0", "--checkpoint-interval", "0s"]);
             command.args(["--shard", &shard.to_string(), "--num-shards", &n.to_string()]);
+            if let Some(dir) = checkpoints.get(shard as usize) {
+                command.arg("--checkpoint-dir").arg(dir);
+            }
             let addr = children.spawn_listening(&format!("ps-{shard}"), &mut command, logs)?;
             Ok(format!("http://{addr}"))
         })
@@ -134,7 +141,7 @@ pub fn run_standalone_paced(
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let graph = ensure_graph(&spec)?;
     let history = graph.open_history().context("open the graph at test time")?;
-    let test_graph = history.as_ref().unwrap_or(&graph);
+    let graphs = EvalGraphs { graph: &graph, history: history.as_ref() };
     let mut final_eval = FinalEval::new(&graph, history.as_ref(), &spec)?;
     let ps_server = sibling_binary("ps-server")?;
     // Kept when the run fails, so the shards' logs named in an error stay.
@@ -142,7 +149,7 @@ pub fn run_standalone_paced(
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
     let children = Arc::new(Children::default());
     stop_children_on_signal(&rt, children.clone());
-    let endpoints = start_local_ps(&children, &ps_server, spec.cluster.ps_shards, &logs)?;
+    let endpoints = start_local_ps(&children, &ps_server, spec.cluster.ps_shards, &logs, &[])?;
     let _entered = rt.enter();
     let client = Arc::new(ShardedClient::new(&endpoints, ClientOptions::default())?);
     let view = TrainView::whole(&graph);
@@ -154,7 +161,7 @@ pub fn run_standalone_paced(
         let session = ModelSession::new(
             rt.handle(),
             &graph,
-            &spec.name,
+            &job_namespace(&spec.name),
             &spec,
             kind,
             client.clone(),
@@ -188,27 +195,14 @@ pub fn run_standalone_paced(
         let summary = session.train(rt.handle(), &view, &options, &mut report)?;
         let train_secs = started.elapsed().as_secs_f64();
         tracing::info!(model = kind.as_str(), steps = summary.steps, edges = summary.edges, train_secs, time = ?summary.time, "trained");
-        let test = session.embeddings(rt.handle(), test_graph, &spec, device)?;
-        let valid = match &history {
-            Some(_) if final_eval.has_valid() => {
-                Some(session.embeddings(rt.handle(), &graph, &spec, device)?)
-            }
-            _ => None,
-        };
-        let valid = valid.as_ref().map(|(u, i)| (u, i));
-        let scorer = &session.model.scorer;
         let main = results.is_empty();
-        let rows = final_eval.trained(kind.as_str(), main, (&test.0, &test.1), valid, scorer)?;
-        if main && bundles.is_some() {
-            let output =
-                ModelOutput::new(&session, &test, &rows[0].evaluation.metrics, final_eval.test_history())
-                    .with_ranker(final_eval.ranker(), final_eval.test_times());
-            let written = bundles.map(|root| write_bundle(root, test_graph, &spec, &output)).transpose()?;
-            if let Some(dir) = written.flatten() {
-                eprintln!("bundle: {}", dir.display());
-            }
+        let source = Source::training(None);
+        let target = bundles.map(|root| BundleTarget { root, source: &source });
+        let finished = finish(rt.handle(), &session, graphs, &mut final_eval, &spec, device, main, target)?;
+        if let Some(dir) = &finished.bundle {
+            eprintln!("bundle: {}", dir.display());
         }
-        for row in rows {
+        for row in finished.rows {
             results.push(ModelResult {
                 model: row.model,
                 steps: summary.steps,

@@ -177,7 +177,8 @@ pub fn job_json(job: &Job) -> serde_json::Value {
         "progress": job.progress.iter().map(|p| serde_json::json!({
             "partition": p.partition, "worker_id": p.worker_id, "epoch": p.epoch, "step": p.step,
             "steps_per_epoch": p.steps_per_epoch, "losses": p.losses, "edges_per_sec": p.edges_per_sec,
-            "finished": p.finished,
+            "finished": p.finished, "updates_lost": p.updates_lost, "rows_lost": p.rows_lost,
+            "ps_restarts": p.ps_restarts,
         })).collect::<Vec<_>>(),
         "metrics": job.metrics,
         "metric_reports": job.metric_reports.iter().map(|m| serde_json::json!({

@@ -112,6 +112,23 @@ fn time_table(data: &RunData<'_>) -> String {
     out
 }
 
+/// The acknowledged PS updates lost to shard restarts, as the workers
+/// holding the partitions at the end counted them.
+fn durability_line(job: &Job) -> String {
+    let (updates, rows, restarts) = job
+        .progress
+        .iter()
+        .fold((0, 0, 0), |a, p| (a.0 + p.updates_lost, a.1 + p.rows_lost, a.2 + p.ps_restarts));
+    if restarts == 0 {
+        return "No PS shard restarted under a worker: no acknowledged update was lost.\n".into();
+    }
+    format!(
+        "The workers saw {restarts} PS shard restart(s). {updates} acknowledged push(es) ({rows} rows) \
+         were after the checkpoint the shard came back from, and are lost; training went on from the \
+         checkpointed values.\n"
+    )
+}
+
 fn popularity_table(data: &RunData<'_>) -> String {
     let profiles = series::popularity(data.job);
     let Some(first) = profiles.first() else { return String::new() };
@@ -202,6 +219,8 @@ pub fn render(data: &RunData<'_>, plots: &[&str], notes: &[String]) -> String {
     }
     out.push_str("### Time split\n\n");
     out.push_str(&time_table(data));
+    out.push_str("\n### Parameter-server durability\n\n");
+    out.push_str(&durability_line(data.job));
     out.push_str("\n## Popularity of the recommendations\n\n");
     if has("long_tail.png") {
         out.push_str("![popularity of recommended items](plots/long_tail.png)\n\n");

@@ -85,6 +85,8 @@ impl Shard {
             grads.iter().map(|g| g.0.as_str()),
         )?;
         let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
-        Ok(pb::PushDenseResponse { version: self.dense.apply(grads)? })
+        let version = self.dense.apply(grads)?;
+        let seq = self.counters.num_updates.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        Ok(pb::PushDenseResponse { version, durability: Some(self.persist.durability(seq)) })
     }
 }

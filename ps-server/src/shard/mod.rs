@@ -112,6 +112,8 @@ pub(crate) fn table_config(spec: &pb::TableSpec) -> Result<TableConfig> {
 impl Shard {
     /// An empty shard `shard` of `num_shards`.
     pub fn new(shard: u32, num_shards: u32) -> Self {
+        let persist = persist::Persistence::default();
+        persist.begin_incarnation(0);
         Self {
             shard,
             num_shards,
@@ -120,7 +122,7 @@ impl Shard {
             dense: DenseStore::default(),
             fencing: Mutex::new(BTreeMap::new()),
             gate: RwLock::new(()),
-            persist: persist::Persistence::default(),
+            persist,
             counters: Counters::default(),
         }
     }
@@ -269,12 +271,13 @@ impl Shard {
         self.check_fencing(&request.fencing_scope, request.fencing_token, [request.table.as_str()])?;
         let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
         table.push(&ids, &grads);
-        self.counters.num_updates.fetch_add(1, Ordering::Relaxed);
+        let seq = self.counters.num_updates.fetch_add(1, Ordering::Relaxed) + 1;
         self.counters.bytes_in_raw.fetch_add(payload.raw_len, Ordering::Relaxed);
         self.counters.bytes_in_wire.fetch_add(payload.data.len() as u64, Ordering::Relaxed);
         Ok(pb::PushResponse {
             rows_applied: ids.len() as u32,
             stats: Some(TransferStats { raw_bytes: payload.raw_len, wire_bytes: payload.data.len() as u64 }),
+            durability: Some(self.persist.durability(seq)),
         })
     }
 

@@ -21,12 +21,40 @@ pub struct Persistence {
     last_id: AtomicU64,
     /// Serialises checkpoint writers.
     writing: Mutex<()>,
+    /// Random id of the state since start or the last restore.
+    incarnation: AtomicU64,
+    /// Updates up to this sequence number are in the newest checkpoint.
+    durable_seq: AtomicU64,
+    /// The sequence number this incarnation was restored to.
+    restored_seq: AtomicU64,
 }
 
 impl Persistence {
     /// Id of the newest checkpoint written or restored (0 = none).
     pub fn last_id(&self) -> u64 {
         self.last_id.load(Ordering::Relaxed)
+    }
+
+    /// Starts a new incarnation restored to update `seq` (0: empty).
+    pub fn begin_incarnation(&self, seq: u64) {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let previous = self.incarnation.load(Ordering::Relaxed);
+        let id = ps_client::routing::mix64(nanos ^ (u64::from(std::process::id()) << 32) ^ previous).max(1);
+        self.incarnation.store(id, Ordering::Relaxed);
+        self.durable_seq.store(seq, Ordering::Relaxed);
+        self.restored_seq.store(seq, Ordering::Relaxed);
+    }
+
+    /// The durability of update `seq` as of now.
+    pub fn durability(&self, seq: u64) -> pb::Durability {
+        pb::Durability {
+            incarnation: self.incarnation.load(Ordering::Relaxed),
+            update_seq: seq,
+            durable_seq: self.durable_seq.load(Ordering::Relaxed),
+            restored_seq: self.restored_seq.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -89,6 +117,7 @@ impl Shard {
         let num_rows = image.tables.iter().map(|t| t.1.len() as u64).sum();
         let (path, bytes) = checkpoint::write(&dir, &image)?;
         self.persist.last_id.store(id, Ordering::Relaxed);
+        self.persist.durable_seq.fetch_max(image.num_updates, Ordering::Relaxed);
         tracing::info!(checkpoint_id = id, num_rows, bytes, path = %path.display(), "checkpoint written");
         Ok(pb::CheckpointResponse { checkpoint_id: id, path: path.display().to_string(), num_rows, bytes })
     }
@@ -142,6 +171,7 @@ impl Shard {
         *self.fencing.lock().unwrap_or_else(|p| p.into_inner()) = image.fencing;
         let now = self.counters.num_updates.swap(image.num_updates, Ordering::Relaxed);
         self.persist.last_id.store(image.id, Ordering::Relaxed);
+        self.persist.begin_incarnation(image.num_updates);
         let updates_lost = now.saturating_sub(image.num_updates);
         tracing::info!(checkpoint_id = image.id, num_rows, updates_lost, "restored checkpoint");
         Ok(RestoreOutcome { checkpoint_id: image.id, num_rows, updates_lost })

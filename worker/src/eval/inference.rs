@@ -1,6 +1,7 @@
 //! Full-graph inference: every node's input (all rows pulled from the PS,
 //! plus features), then each layer over all nodes and all edges, under
-//! `no_grad`. Returns the user and item embeddings.
+//! `no_grad`. Returns the user and item embeddings, and on request every
+//! layer's input for every node (the states a bundle caches).
 
 use anyhow::Context as _;
 use tch::{Device, Tensor};
@@ -10,7 +11,7 @@ use tessera_graph::store::Graph;
 use tokio::runtime::Handle;
 
 use crate::model::layer_input::full_graph_input;
-use crate::model::{no_tensors, Model};
+use crate::model::{no_tensors, Model, TypedTensors};
 use crate::params::Params;
 
 /// Rows pulled per request during inference.
@@ -53,11 +54,22 @@ fn trained_items(graph: &Graph) -> Vec<f32> {
     trained
 }
 
-/// User and item embeddings of the whole graph.
+/// What full-graph inference gives.
+pub struct FullGraph {
+    /// Every user's scoring vector.
+    pub users: Tensor,
+    /// Every item's scoring vector.
+    pub items: Tensor,
+    /// Each layer's input per node type, when asked for (else empty).
+    pub states: Vec<TypedTensors>,
+}
+
+/// Full-graph inference; with `keep_states`, each layer's input is kept.
 ///
 /// # Errors
 /// Fails when the PS refuses or is unreachable.
-pub fn embeddings(
+#[allow(clippy::too_many_arguments)]
+pub fn full_graph(
     rt: &Handle,
     graph: &Graph,
     messages: &MessageGraph<'_>,
@@ -65,7 +77,8 @@ pub fn embeddings(
     params: &Params,
     now: i64,
     device: Device,
-) -> anyhow::Result<(Tensor, Tensor)> {
+    keep_states: bool,
+) -> anyhow::Result<FullGraph> {
     let mut rows = no_tensors();
     let mut features = no_tensors();
     for t in graph.node_types() {
@@ -90,13 +103,21 @@ pub fn embeddings(
         let x = model.input.encode(&rows, &features);
         let input = full_graph_input(graph, messages, now, model.config.edge_importance, device);
         let inputs: Vec<_> = (0..model.config.num_layers()).map(|_| &input).collect();
-        let out = model.forward_t(x, &inputs, false);
+        let (out, states) = if keep_states {
+            model.forward_with_states(x, &inputs, false)
+        } else {
+            (model.forward_t(x, &inputs, false), Vec::new())
+        };
         let take = |t: NodeType| {
             out[t.index()]
                 .as_ref()
                 .map(Tensor::shallow_clone)
                 .with_context(|| format!("the graph has no {t} nodes"))
         };
-        Ok((model.scoring_vectors(&take(NodeType::User)?), model.scoring_vectors(&take(NodeType::Item)?)))
+        Ok(FullGraph {
+            users: model.scoring_vectors(&take(NodeType::User)?),
+            items: model.scoring_vectors(&take(NodeType::Item)?),
+            states,
+        })
     })
 }

@@ -136,13 +136,35 @@ impl Model {
     /// destination nodes. LightGCN, and the others with `layer_mean`, return
     /// the mean of the input and every layer's output.
     pub fn forward_t(&self, x: TypedTensors, inputs: &[&LayerInput], train: bool) -> TypedTensors {
+        self.forward_keeping(x, inputs, train, false).0
+    }
+
+    /// [`Model::forward_t`], also returning each layer's input (layer 0's is
+    /// `x`): the node states that the last layers are applied to when a new
+    /// node is embedded without retraining.
+    pub fn forward_with_states(
+        &self,
+        x: TypedTensors,
+        inputs: &[&LayerInput],
+        train: bool,
+    ) -> (TypedTensors, Vec<TypedTensors>) {
+        self.forward_keeping(x, inputs, train, true)
+    }
+
+    fn forward_keeping(
+        &self,
+        x: TypedTensors,
+        inputs: &[&LayerInput],
+        train: bool,
+        keep: bool,
+    ) -> (TypedTensors, Vec<TypedTensors>) {
         assert_eq!(inputs.len(), self.layers.len(), "one LayerInput per layer");
         let mut h = x;
         let mut history: Vec<TypedTensors> = Vec::new();
         let mean = self.config.kind == ModelKind::Lightgcn || self.config.layer_mean;
         for (layer, input) in self.layers.iter().zip(inputs) {
             let next = layer.forward_t(&h, input, train);
-            if mean {
+            if mean || keep {
                 history.push(std::mem::replace(&mut h, next));
             } else {
                 h = next;
@@ -150,7 +172,7 @@ impl Model {
         }
         if mean && !history.is_empty() {
             let n = history.len() as f64 + 1.0;
-            return h
+            let out = h
                 .iter()
                 .enumerate()
                 .map(|(t, last)| {
@@ -165,8 +187,9 @@ impl Model {
                     Some(sum / n)
                 })
                 .collect();
+            return (out, history);
         }
-        h
+        (h, history)
     }
 }
 
