@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tessera_control::store::Store;
 use tessera_proto::coordinator::v1::JobState;
+use tessera_runtime::metrics_http::{spawn_router, OPENMETRICS};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::jobs::state_name;
@@ -76,10 +77,7 @@ pub async fn render(store: &Store) -> anyhow::Result<String> {
 
 async fn metrics(State(store): State<Store>) -> axum::response::Response {
     match render(&store).await {
-        Ok(text) => {
-            ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
-                .into_response()
-        }
+        Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}\n")).into_response(),
     }
 }
@@ -94,14 +92,6 @@ pub async fn spawn(
     store: Store,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("bind metrics {listen}"))?;
-    let addr = listener.local_addr()?;
     let app = axum::Router::new().route("/metrics", axum::routing::get(metrics)).with_state(store);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
-            tracing::error!("the metrics endpoint stopped: {e}");
-        }
-    });
-    Ok(addr)
+    spawn_router(listen, app, shutdown).await
 }

@@ -155,7 +155,7 @@ struct Sources {
 
 async fn metrics(State(s): State<Sources>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(header::CONTENT_TYPE, tessera_runtime::metrics_http::OPENMETRICS)],
         render(&s.shard, &s.latencies, &s.staleness),
     )
 }
@@ -173,9 +173,7 @@ pub async fn serve(
         latencies,
         staleness,
     });
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
-        tracing::error!("the metrics endpoint stopped: {e}");
-    }
+    tessera_runtime::metrics_http::serve_router(listener, app, shutdown).await;
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Json<Served> {
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(header::CONTENT_TYPE, tessera_runtime::metrics_http::OPENMETRICS)],
         state.metrics.encode(),
     )
         .into_response()

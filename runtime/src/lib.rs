@@ -7,6 +7,7 @@
 
 pub mod children;
 pub mod lease;
+pub mod metrics_http;
 pub mod progress;
 pub mod shutdown;
 

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -17,6 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use tessera_runtime::metrics_http::{spawn_router, OPENMETRICS};
 use tokio_util::sync::CancellationToken;
 
 use crate::train::run::Progress;
@@ -157,8 +157,7 @@ impl WorkerMetrics {
 }
 
 async fn metrics(State(m): State<WorkerMetrics>) -> axum::response::Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.render())
-        .into_response()
+    ([(header::CONTENT_TYPE, OPENMETRICS)], m.render()).into_response()
 }
 
 /// Binds `listen` and serves `GET /metrics` until `shutdown`; returns the
@@ -171,16 +170,8 @@ pub async fn spawn(
     metrics: WorkerMetrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("bind metrics {listen}"))?;
-    let addr = listener.local_addr()?;
     let app = axum::Router::new().route("/metrics", axum::routing::get(self::metrics)).with_state(metrics);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
-            tracing::error!("the metrics endpoint stopped: {e}");
-        }
-    });
-    Ok(addr)
+    spawn_router(listen, app, shutdown).await
 }
 
 #[cfg(test)]
