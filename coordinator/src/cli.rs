@@ -34,6 +34,10 @@ pub struct Cli {
         value_parser = humantime::parse_duration
     )]
     pub progress_every: std::time::Duration,
+    /// A file holding the coordinator's bearer token, sent with `submit` and
+    /// `cancel` (see `serve --token-file`).
+    #[arg(long, global = true, env = "TESSERA_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// The verb to run.
     #[command(subcommand)]
     pub command: Command,
@@ -113,14 +117,16 @@ fn block_on(future: impl std::future::Future<Output = anyhow::Result<Exit>>) -> 
 /// Whatever the verb fails with, with context.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let (endpoint, every) = (cli.coordinator, cli.progress_every);
+    let token_file = cli.token_file;
+    let token = || token_file.as_deref().map(tessera_runtime::auth::Token::from_file).transpose();
     match cli.command {
         Command::Graph(command) => graph::run(command).map(|()| Exit::Ok),
         Command::Partition(args) => partition::run(args).map(|()| Exit::Ok),
         Command::Serve(args) => serve::run_serve(args).map(|()| Exit::Ok),
-        Command::Submit(args) => block_on(jobs::submit(&endpoint, args, every)),
+        Command::Submit(args) => block_on(jobs::submit(&endpoint, args, every, token()?.as_ref())),
         Command::List => block_on(jobs::list(&endpoint)),
         Command::Status(args) => block_on(jobs::status(&endpoint, args)),
-        Command::Cancel(args) => block_on(jobs::cancel(&endpoint, args)),
+        Command::Cancel(args) => block_on(jobs::cancel(&endpoint, args, token()?.as_ref())),
         Command::Watch(args) => block_on(watch::watch(&endpoint, &args.job, every)),
         Command::Local(args) => block_on(local::local(args, every)),
         Command::Recommend(args) => recommend::run(&args).map(|()| Exit::Ok),

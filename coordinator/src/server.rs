@@ -31,6 +31,8 @@ pub struct ServeConfig {
     pub tick: Duration,
     /// Prometheus endpoint address (`GET /metrics`); None disables it.
     pub metrics_listen: Option<SocketAddr>,
+    /// The bearer token SubmitJob and CancelJob require; None leaves them open.
+    pub token: Option<tessera_runtime::auth::Token>,
 }
 
 /// Serves until `shutdown` is cancelled; `on_bound` receives the bound
@@ -67,7 +69,10 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tessera_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("build reflection service")?;
-    let service = CoordinatorService::new(CoordinatorCore::new(store, background.clone()));
+    if config.token.is_none() {
+        tracing::warn!("no --token-file: anyone who reaches the coordinator can submit and cancel jobs");
+    }
+    let service = CoordinatorService::new(CoordinatorCore::new(store, background.clone()), config.token);
     let serve = Server::builder()
         .add_service(reflection)
         .add_service(CoordinatorServer::new(service))

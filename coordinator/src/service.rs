@@ -4,6 +4,7 @@
 
 use std::pin::Pin;
 use std::time::Duration;
+use tessera_runtime::auth::{Refusal, Token};
 
 use futures::Stream;
 use tessera_proto::coordinator::v1::coordinator_server::Coordinator;
@@ -227,12 +228,27 @@ pub fn is_terminal(job: &Job) -> bool {
 #[derive(Debug, Clone)]
 pub struct CoordinatorService {
     core: CoordinatorCore,
+    token: Option<Token>,
 }
 
 impl CoordinatorService {
-    /// Wraps a core.
-    pub fn new(core: CoordinatorCore) -> Self {
-        Self { core }
+    /// Wraps a core; with `token`, SubmitJob and CancelJob need it as a bearer token.
+    pub fn new(core: CoordinatorCore, token: Option<Token>) -> Self {
+        Self { core, token }
+    }
+
+    /// Refuses a job-changing call (`what`) without the configured token.
+    fn authorize<T>(&self, request: &Request<T>, what: &str) -> Result<(), Status> {
+        let Some(token) = &self.token else { return Ok(()) };
+        let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        token.check(header).map_err(|refusal| match refusal {
+            Refusal::Missing => Status::unauthenticated(format!(
+                "{what} needs a bearer token: give the CLI --token-file (env TESSERA_TOKEN_FILE)"
+            )),
+            Refusal::Wrong => {
+                Status::permission_denied(format!("{what}: the bearer token is not the coordinator's"))
+            }
+        })
     }
 }
 
@@ -244,6 +260,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobResponse>, Status> {
+        self.authorize(&request, "submit")?;
         let r = request.into_inner();
         let job_id = self.core.submit(&r.spec_toml, &r.job_id).await?;
         Ok(Response::new(SubmitJobResponse { job_id }))
@@ -264,6 +281,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<CancelJobRequest>,
     ) -> Result<Response<CancelJobResponse>, Status> {
+        self.authorize(&request, "cancel")?;
         let state = self.core.cancel(&request.into_inner().job_id).await?;
         Ok(Response::new(CancelJobResponse { state: state as i32 }))
     }

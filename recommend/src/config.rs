@@ -25,4 +25,8 @@ pub struct Config {
     /// (its `LATEST` moved) and reload it; `0s` turns watching off.
     #[arg(long, env = "TESSERA_RECOMMEND_WATCH", default_value = "10s", value_parser = humantime::parse_duration)]
     pub watch: Duration,
+    /// A file holding the bearer token `POST /admin/reload` requires
+    /// (`Authorization: Bearer <token>`); without it admin calls are open.
+    #[arg(long, env = "TESSERA_RECOMMEND_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }

@@ -14,6 +14,12 @@ pub enum ApiError {
     /// An unknown user or item.
     #[error("{0}")]
     NotFound(String),
+    /// An admin call without a bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// An admin call with another token.
+    #[error("{0}")]
+    Forbidden(String),
     /// A reload whose bundle failed its checks; the old one still serves.
     #[error("{0}")]
     BadBundle(String),
@@ -28,6 +34,8 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadBundle(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -49,6 +57,8 @@ impl From<ApiError> for tonic::Status {
         match e {
             ApiError::BadRequest(m) => Self::invalid_argument(m),
             ApiError::NotFound(m) => Self::not_found(m),
+            ApiError::Unauthorized(m) => Self::unauthenticated(m),
+            ApiError::Forbidden(m) => Self::permission_denied(m),
             ApiError::BadBundle(m) => Self::failed_precondition(m),
             ApiError::Internal(m) => Self::internal(m),
         }

@@ -21,6 +21,7 @@ pub mod routes;
 pub mod state;
 
 use std::sync::Arc;
+use tessera_runtime::auth::Token;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
@@ -32,9 +33,13 @@ pub use state::AppState;
 /// until `shutdown`.
 ///
 /// # Errors
-/// A missing or corrupt bundle (refused at start-up, with the reason), or
-/// an address that cannot be bound.
+/// A missing or corrupt bundle (refused at start-up, with the reason), an
+/// unreadable admin token file, or an address that cannot be bound.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let admin = config.admin_token_file.as_deref().map(Token::from_file).transpose()?;
+    if admin.is_none() {
+        tracing::warn!("no --admin-token-file: anyone who reaches the service can reload its bundle");
+    }
     let state = Arc::new(
         AppState::load(config.bundle.clone())
             .await
@@ -65,7 +70,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if !config.watch.is_zero() {
         tokio::spawn(state::watch(state.clone(), config.watch, shutdown.clone()));
     }
-    let app = routes::router(state);
+    let app = routes::router(state, admin);
     let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let serve = async { serve.await };
     let grace = tessera_runtime::shutdown::SHUTDOWN_GRACE;

@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tessera_bundle::Bundle;
+use tessera_runtime::auth::{Refusal, Token};
 
 use crate::answer::{self, Recommendations, SimilarItems};
 use crate::error::ApiError;
@@ -23,18 +24,41 @@ use crate::state::AppState;
 /// Largest request body accepted (the reload request is tiny).
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// The service's routes over `state`.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The service's routes over `state`; with `admin`, the admin calls need it
+/// as a bearer token.
+pub fn router(state: Arc<AppState>, admin: Option<Token>) -> Router {
+    let admin = Arc::new(admin);
     Router::new()
         .route("/v1/users/{id}/recommendations", get(recommendations))
         .route("/v1/items/{id}/similar", get(similar))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .route("/admin/reload", post(reload))
+        .route(
+            "/admin/reload",
+            post(reload).route_layer(axum::middleware::from_fn_with_state(admin, require_admin)),
+        )
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+/// Lets an admin call through only with the admin token (when there is one).
+async fn require_admin(
+    State(admin): State<Arc<Option<Token>>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Some(token) = admin.as_ref() {
+        let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        token.check(header).map_err(|refusal| match refusal {
+            Refusal::Missing => ApiError::Unauthorized(
+                "admin calls need `Authorization: Bearer <token>` (the service's --admin-token-file)".into(),
+            ),
+            Refusal::Wrong => ApiError::Forbidden("the bearer token is not the admin token".into()),
+        })?;
+    }
+    Ok(next.run(request).await)
 }
 
 /// Counts and times each request under its route template.

@@ -5,6 +5,7 @@
 //! progress lines off a terminal.
 //! It knows no key layout and no service: callers pass their keys in.
 
+pub mod auth;
 pub mod children;
 pub mod lease;
 pub mod metrics_http;

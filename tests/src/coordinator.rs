@@ -27,8 +27,22 @@ impl CoordinatorProcess {
 /// # Errors
 /// Fails when the binary is missing or does not come up.
 pub fn start_coordinator(etcd: &str, prefix: &str, listen: &str) -> anyhow::Result<CoordinatorProcess> {
+    start_coordinator_with(etcd, prefix, listen, &[])
+}
+
+/// [`start_coordinator`] with `extra` flags for `serve`.
+///
+/// # Errors
+/// As [`start_coordinator`].
+pub fn start_coordinator_with(
+    etcd: &str,
+    prefix: &str,
+    listen: &str,
+    extra: &[&str],
+) -> anyhow::Result<CoordinatorProcess> {
     let mut command = Command::new(binary("coordinator")?);
     command.args(["serve", "--listen", listen, "--etcd", etcd, "--etcd-prefix", prefix, "--tick", "100ms"]);
+    command.args(extra);
     let (process, mut values) = ChildProcess::spawn_reporting("coordinator", &mut command, &["LISTENING "])?;
     let addr = values.pop().ok_or_else(|| anyhow::anyhow!("no address"))?;
     Ok(CoordinatorProcess { process, addr })

@@ -32,10 +32,25 @@ impl Response {
 /// # Errors
 /// A connection failure or an unparsable response.
 pub fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> anyhow::Result<Response> {
+    request_with(addr, method, path, body, &[])
+}
+
+/// [`request`] with extra header lines (`name`, `value`).
+///
+/// # Errors
+/// As [`request`].
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> anyhow::Result<Response> {
     let mut stream = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes())?;

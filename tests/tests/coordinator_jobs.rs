@@ -379,3 +379,51 @@ fn unreachable_coordinator_and_etcd_give_exit_5_naming_the_endpoint() -> anyhow:
     assert!(stderr.lines().last().unwrap_or_default().contains("etcd at http://127.0.0.1:9"), "{stderr}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_and_cancel_need_the_token_when_the_coordinator_has_one() -> anyhow::Result<()> {
+    let etcd = Etcd::start().await?;
+    let dir = tempfile::tempdir()?;
+    build_graph(&SynthConfig::new(200, 100, 3_000, 5), dir.path(), 0.1)?;
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0ken-of-the-coordinator\n")?;
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "not-the-token\n")?;
+    let coordinator = tessera_tests::coordinator::start_coordinator_with(
+        &etcd.endpoint(),
+        "/tessera-token/",
+        "127.0.0.1:0",
+        &["--token-file", token.to_str().unwrap()],
+    )?;
+    let spec = dir.path().join("job.toml");
+    std::fs::write(&spec, spec_toml("tok", &dir.path().join("graph"), 1))?;
+    let cli = |args: &[&str]| {
+        Command::new(binary("coordinator").unwrap())
+            .arg("--coordinator")
+            .arg(coordinator.endpoint())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let spec = spec.to_str().unwrap();
+    let out = cli(&["submit", spec, "--job-id", "tok-1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("submit needs a bearer token"), "{err}");
+    let out = cli(&["--token-file", wrong.to_str().unwrap(), "submit", spec, "--job-id", "tok-1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("not the coordinator's"), "{err}");
+    assert!(!err.contains("not-the-token"), "the token is printed: {err}");
+    let out = cli(&["--token-file", token.to_str().unwrap(), "submit", spec, "--job-id", "tok-1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Reading needs no token, and shows none.
+    let out = cli(&["status", "tok-1", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && !text.contains("t0ken"), "{text}");
+    let out = cli(&["cancel", "tok-1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("cancel needs a bearer token"), "{err}");
+    let out = cli(&["--token-file", token.to_str().unwrap(), "cancel", "tok-1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("tok-1 cancelled"), "{text}");
+    Ok(())
+}

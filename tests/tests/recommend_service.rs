@@ -219,6 +219,45 @@ fn a_corrupt_bundle_is_refused_at_start_and_on_reload() {
 }
 
 #[test]
+fn admin_calls_need_the_admin_token_when_the_service_has_one() {
+    use tessera_tests::http::request_with;
+    let root = tempfile::tempdir().unwrap();
+    bundle(root.path(), 50, 300, 1);
+    let token = root.path().join("admin-token");
+    std::fs::write(&token, "adm1n-secret\n").unwrap();
+    let mut command = Command::new(binary("recommend").unwrap());
+    command
+        .arg("--bundle")
+        .arg(root.path().join("toy"))
+        .args(["--listen", "127.0.0.1:0", "--watch", "0s", "--admin-token-file"])
+        .arg(&token)
+        .env("RUST_LOG", "warn");
+    let (_service, values) =
+        ChildProcess::spawn_reporting("recommend", &mut command, &["LISTENING "]).unwrap();
+    let addr = &values[0];
+    let r = request(addr, "POST", "/admin/reload", b"").unwrap();
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("Authorization: Bearer"), "{}", r.body);
+    let r = request_with(addr, "POST", "/admin/reload", b"", &[("Authorization", "Bearer nope")]).unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!r.body.contains("adm1n"), "{}", r.body);
+    let r = request_with(addr, "POST", "/admin/reload", b"", &[("Authorization", "Bearer adm1n-secret")])
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Serving needs no token.
+    assert_eq!(get(addr, "/v1/users/10/recommendations?k=5").unwrap().status, 200);
+    // A token file that cannot be read stops the start, naming it.
+    let out = Command::new(binary("recommend").unwrap())
+        .arg("--bundle")
+        .arg(root.path().join("toy"))
+        .args(["--listen", "127.0.0.1:0", "--admin-token-file", "/nonexistent/token"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("read token file /nonexistent/token"), "{err}");
+}
+
+#[test]
 fn ten_reloads_under_load_fail_no_request() {
     let root = tempfile::tempdir().unwrap();
     bundle(root.path(), 500, 8_000, 5);

@@ -2,6 +2,7 @@
 //! `coordinator serve`.
 
 use std::path::PathBuf;
+use tessera_runtime::auth::Token;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -58,6 +59,19 @@ pub fn state_name(state: i32) -> &'static str {
     }
 }
 
+/// `message` as a request carrying `token` as its bearer token, when there is one.
+///
+/// # Errors
+/// A token that cannot be a header value (refused when it was read).
+pub fn with_token<T>(message: T, token: Option<&Token>) -> anyhow::Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        let value = token.header_value().parse().context("the token is not a valid header value")?;
+        request.metadata_mut().insert("authorization", value);
+    }
+    Ok(request)
+}
+
 /// Submits a spec; with `--wait`, watches the job to its end.
 ///
 /// # Errors
@@ -66,6 +80,7 @@ pub async fn submit(
     endpoint: &str,
     args: SubmitArgs,
     progress_every: std::time::Duration,
+    token: Option<&Token>,
 ) -> anyhow::Result<Exit> {
     let spec =
         JobSpec::from_file(&args.spec).with_context(|| format!("read job spec {}", args.spec.display()))?;
@@ -74,7 +89,10 @@ pub async fn submit(
     let spec_toml = toml::to_string(&spec).context("encode job spec")?;
     let mut client = connect(endpoint).await?;
     let job_id = client
-        .submit_job(SubmitJobRequest { spec_toml, job_id: args.job_id.unwrap_or_default() })
+        .submit_job(with_token(
+            SubmitJobRequest { spec_toml, job_id: args.job_id.unwrap_or_default() },
+            token,
+        )?)
         .await
         .map_err(|s| anyhow::anyhow!("submit refused: {}", s.message()))?
         .into_inner()
@@ -136,10 +154,10 @@ pub async fn status(endpoint: &str, args: StatusArgs) -> anyhow::Result<Exit> {
 ///
 /// # Errors
 /// Fails when the job does not exist or the coordinator is unreachable.
-pub async fn cancel(endpoint: &str, args: JobArg) -> anyhow::Result<Exit> {
+pub async fn cancel(endpoint: &str, args: JobArg, token: Option<&Token>) -> anyhow::Result<Exit> {
     let mut client = connect(endpoint).await?;
     let state = client
-        .cancel_job(CancelJobRequest { job_id: args.job.clone() })
+        .cancel_job(with_token(CancelJobRequest { job_id: args.job.clone() }, token)?)
         .await
         .map_err(|s| anyhow::anyhow!("cancel {}: {}", args.job, s.message()))?
         .into_inner()

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use tessera_runtime::auth::Token;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -32,6 +33,10 @@ pub struct ServeArgs {
     /// as `METRICS <addr>` after `LISTENING`). Off unless given.
     #[arg(long, env = "TESSERA_COORDINATOR_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// A file holding the bearer token that SubmitJob and CancelJob require
+    /// (the CLI sends it with `--token-file`); without it they are open.
+    #[arg(long, env = "TESSERA_COORDINATOR_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// Runs `serve` until SIGINT or SIGTERM.
@@ -39,6 +44,7 @@ pub struct ServeArgs {
 /// # Errors
 /// Fails when etcd is unreachable or the server fails.
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let token = args.token_file.as_deref().map(Token::from_file).transpose()?;
     let runtime = tokio::runtime::Runtime::new().context("start the tokio runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
@@ -49,6 +55,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             etcd_prefix: args.etcd_prefix,
             tick: args.tick,
             metrics_listen: args.metrics_listen,
+            token,
         };
         run(config, shutdown, |addr, metrics| {
             println!("LISTENING {addr}");
