@@ -1,8 +1,9 @@
 //! Runtime plumbing shared by every Tessera server (coordinator, parameter
-//! server, worker, and later the recommend service): shutdown on a signal,
-//! serving with a grace period, keys kept alive under an etcd lease, child
-//! server processes started and stopped by a launcher, and the pacing of
-//! progress lines off a terminal.
+//! server, worker, recommend service): shutdown on a signal, serving with a
+//! grace period, keys kept alive under an etcd lease, child server
+//! processes started and stopped by a launcher, the pacing of progress
+//! lines off a terminal, the Prometheus endpoint's listener, and the bearer
+//! tokens of the calls that change things.
 //! It knows no key layout and no service: callers pass their keys in.
 
 pub mod auth;
