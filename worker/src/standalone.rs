@@ -92,17 +92,31 @@ pub fn start_local_ps(
 }
 
 /// On SIGINT or SIGTERM, stops the shards this run started and exits with
-/// 130, so that a stopped run leaves no `ps-server` behind.
-fn stop_children_on_signal(rt: &tokio::runtime::Runtime, children: Arc<Children>) {
+/// 130, so that a stopped run leaves no `ps-server` behind. The handlers are
+/// registered before this returns, so a signal that comes at once is caught.
+///
+/// # Errors
+/// When a signal handler cannot be registered.
+fn stop_children_on_signal(rt: &tokio::runtime::Runtime, children: Arc<Children>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = rt
+        .block_on(async {
+            Ok::<_, std::io::Error>((signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?))
+        })
+        .context("register the SIGTERM and SIGINT handlers")?;
     rt.spawn(async move {
-        let token = tokio_util::sync::CancellationToken::new();
-        tessera_runtime::cancel_on_signal(token.clone()).await;
-        if token.is_cancelled() {
-            eprintln!("interrupted: stopping the parameter servers");
-            let _ = tokio::task::spawn_blocking(move || children.stop_all()).await;
-            std::process::exit(130);
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
+        eprintln!("interrupted: stopping the parameter servers");
+        let _ = tokio::task::spawn_blocking(move || children.stop_all()).await;
+        // `_exit`, not `exit`: the training thread may still be inside
+        // libtorch, whose C++ static destructors `exit` would run under it.
+        // SAFETY: `_exit` takes no pointers and does not return.
+        unsafe { libc::_exit(130) }
     });
+    Ok(())
 }
 
 fn time_map(summary: &RunSummary) -> BTreeMap<String, f64> {
@@ -148,7 +162,7 @@ pub fn run_standalone_paced(
     let logs = std::env::temp_dir().join(format!("tessera-standalone-{}", std::process::id()));
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
     let children = Arc::new(Children::default());
-    stop_children_on_signal(&rt, children.clone());
+    stop_children_on_signal(&rt, children.clone())?;
     let endpoints = start_local_ps(&children, &ps_server, spec.cluster.ps_shards, &logs, &[])?;
     let _entered = rt.enter();
     let client = Arc::new(ShardedClient::new(&endpoints, ClientOptions::default())?);
