@@ -51,14 +51,15 @@ impl Ledger {
         let Some(l) = shards.get_mut(shard) else { return };
         if l.incarnation != 0 && l.incarnation != d.incarnation {
             let gone = l.pending.split_off(&(d.restored_seq + 1));
+            let gone_rows: u64 = gone.values().sum();
             l.lost.updates += gone.len() as u64;
-            l.lost.rows += gone.values().sum::<u64>();
+            l.lost.rows += gone_rows;
             l.lost.restarts += 1;
             l.pending.clear();
             tracing::warn!(
                 shard,
                 lost_updates = gone.len(),
-                lost_rows = gone.values().sum::<u64>(),
+                lost_rows = gone_rows,
                 restored_to = d.restored_seq,
                 "a PS shard came back from its checkpoint: acknowledged updates after it are lost"
             );
