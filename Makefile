@@ -10,7 +10,7 @@ LIBTORCH_ENV = LIBTORCH="$$(cat .libtorch)"
 # docker-compose (Debian's) or the compose plugin, whichever the machine has.
 COMPOSE := $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
 
-.PHONY: help deps torch build release test test-faults deploy-check compose-test fresh-check lint fmt clippy demo bench fuzz images up down clean
+.PHONY: help deps torch build release certs test test-faults fault-report deploy-check compose-test fresh-check lint fmt clippy demo bench fuzz images up down clean
 
 help: ## list the targets
 	@echo "Tessera make targets:"
@@ -32,6 +32,16 @@ build: deps torch ## debug build of every crate
 release: deps torch ## release build of the binaries
 	$(LIBTORCH_ENV) $(CARGO) build --workspace --release --bins
 
+# Host names the certificates hold besides localhost, 127.0.0.1 and ::1: the
+# compose services' names, and the Kubernetes services' (the PS pods are
+# <pod>.ps, matched by *.ps).
+CERT_HOSTS ?= etcd,coordinator,recommend,ps-0,ps-1,worker-0,worker-1,*.ps,*.etcd
+CERTS_DIR ?= certs
+
+certs: deps ## a development CA and a certificate per component in certs/ (for --tls-dir; kept when present)
+	$(CARGO) build --release -p coordinator --bin coordinator
+	target/release/coordinator certs --out $(CERTS_DIR) --host '$(CERT_HOSTS)'
+
 test: deps torch ## run every test (unit, integration with real etcd and binaries)
 	$(LIBTORCH_ENV) $(CARGO) build --workspace --bins
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -50,6 +60,9 @@ FAULT_TESTS = --test worker_loss --test control_plane_faults --test ps_failure -
 test-faults: deps torch ## the fault suite alone: dead, paused and restarted workers, shards, coordinator, etcd
 	$(LIBTORCH_ENV) $(CARGO) build --workspace --bins
 	$(LIBTORCH_ENV) $(CARGO) test -p tessera-tests $(FAULT_TESTS) -- --test-threads 1
+
+fault-report: release ## each fault's NDCG@10 against a fault-free run of the same job (release, about 10 min; target/fault-report.md)
+	$(LIBTORCH_ENV) $(CARGO) test --release -p tessera-tests --test fault_quality -- --ignored --nocapture
 
 lint: deps torch ## rustfmt check and clippy with -D warnings
 	$(CARGO) fmt --all --check

@@ -25,8 +25,10 @@ pub const POLL_PERIOD: Duration = Duration::from_millis(200);
 pub struct AgentConfig {
     /// This worker's id (unique in the cluster).
     pub worker_id: String,
-    /// etcd endpoints.
-    pub etcd_endpoints: Vec<String>,
+    /// How to reach etcd.
+    pub etcd: tessera_runtime::etcd::EtcdAccess,
+    /// Transport security of the coordinator connection.
+    pub tls: tessera_runtime::tls::Tls,
     /// etcd key prefix.
     pub etcd_prefix: String,
     /// Coordinator endpoint.
@@ -88,9 +90,9 @@ impl Agent {
     /// # Errors
     /// Fails when etcd cannot be reached.
     pub async fn start(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let store = Store::connect(&config.etcd_endpoints, &config.etcd_prefix)
+        let store = Store::connect(&config.etcd, &config.etcd_prefix)
             .await
-            .with_context(|| format!("connect to etcd at {}", config.etcd_endpoints.join(",")))?;
+            .with_context(|| format!("connect to etcd at {}", config.etcd.endpoints_text()))?;
         let member = WorkerMember {
             worker_id: config.worker_id.clone(),
             host: std::env::var("HOSTNAME").unwrap_or_default(),
@@ -99,7 +101,7 @@ impl Agent {
         };
         let value = serde_json::to_string(&member).context("encode worker member")?;
         let registration = register_key(
-            &config.etcd_endpoints,
+            &config.etcd,
             &store.worker_key(&config.worker_id),
             value,
             config.lease_ttl,
@@ -165,7 +167,7 @@ impl Agent {
 
     async fn client(&mut self) -> anyhow::Result<&mut CoordinatorClient<Channel>> {
         if self.client.is_none() {
-            self.client = Some(connect(&self.config.coordinator).await?);
+            self.client = Some(connect(&self.config.coordinator, &self.config.tls).await?);
         }
         Ok(self.client.as_mut().expect("client just set"))
     }

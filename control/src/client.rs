@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use tessera_proto::coordinator::v1::coordinator_client::CoordinatorClient;
-use tonic::transport::{Channel, Endpoint};
+use tessera_runtime::tls::Tls;
+use tonic::transport::Channel;
 
 /// Default coordinator endpoint.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7000";
@@ -21,14 +22,35 @@ pub struct Unreachable {
     pub reason: String,
 }
 
-/// Connects to the coordinator.
+/// A coordinator to call: its endpoint and the security to reach it with.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `http://host:port` (made `https://` under TLS).
+    pub endpoint: String,
+    /// Transport security.
+    pub tls: Tls,
+}
+
+impl Target {
+    /// Connects; see [`connect`].
+    ///
+    /// # Errors
+    /// As [`connect`].
+    pub async fn connect(&self) -> Result<CoordinatorClient<Channel>, Unreachable> {
+        connect(&self.endpoint, &self.tls).await
+    }
+}
+
+/// Connects to the coordinator with `tls`'s security.
 ///
 /// # Errors
-/// Fails with [`Unreachable`] when the endpoint is invalid or does not answer.
-pub async fn connect(endpoint: &str) -> Result<CoordinatorClient<Channel>, Unreachable> {
+/// Fails with [`Unreachable`] when the endpoint is invalid or does not answer
+/// (a refused certificate included).
+pub async fn connect(endpoint: &str, tls: &Tls) -> Result<CoordinatorClient<Channel>, Unreachable> {
     let unreachable =
         |reason: String| Unreachable { what: "the coordinator", endpoint: endpoint.into(), reason };
-    let channel = Endpoint::from_shared(endpoint.to_owned())
+    let channel = tls
+        .endpoint(endpoint)
         .map_err(|e| unreachable(format!("invalid endpoint: {e}")))?
         .connect_timeout(Duration::from_secs(3))
         .tcp_keepalive(Some(Duration::from_secs(30)))

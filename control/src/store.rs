@@ -153,11 +153,8 @@ impl Store {
     ///
     /// # Errors
     /// Fails when etcd cannot be reached.
-    pub async fn connect(endpoints: &[String], prefix: &str) -> Result<Self> {
-        let options = etcd_client::ConnectOptions::new()
-            .with_connect_timeout(std::time::Duration::from_secs(3))
-            .with_timeout(std::time::Duration::from_secs(5));
-        let client = Client::connect(endpoints, Some(options)).await?;
+    pub async fn connect(etcd: &tessera_runtime::etcd::EtcdAccess, prefix: &str) -> Result<Self> {
+        let client = etcd.connect_default().await?;
         Ok(Self { client, keys: Keys::new(prefix) })
     }
 

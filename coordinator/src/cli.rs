@@ -1,6 +1,7 @@
 //! The coordinator's command line: one subcommand per verb, each verb in its
 //! own module under `cli/`.
 
+pub mod certs;
 pub mod export;
 pub mod graph;
 pub mod jobs;
@@ -38,6 +39,11 @@ pub struct Cli {
     /// `cancel` (see `serve --token-file`).
     #[arg(long, global = true, env = "TESSERA_TOKEN_FILE")]
     pub token_file: Option<std::path::PathBuf>,
+    /// Transport security: `serve` uses the `coordinator` certificate of
+    /// `--tls-dir`, the job verbs the `client` one; `local` makes its own
+    /// unless `--insecure`.
+    #[command(flatten)]
+    pub tls: tessera_runtime::tls::TlsArgs,
     /// The verb to run.
     #[command(subcommand)]
     pub command: Command,
@@ -72,6 +78,8 @@ pub enum Command {
     Recommend(recommend::RecommendArgs),
     /// Write a model bundle from a job's PS checkpoints (runs `worker export`).
     Export(export::ExportArgs),
+    /// Write a development CA and a certificate per component (for `--tls-dir`).
+    Certs(certs::CertsArgs),
 }
 
 /// Process exit codes (documented on `Cli`).
@@ -116,20 +124,25 @@ fn block_on(future: impl std::future::Future<Output = anyhow::Result<Exit>>) -> 
 /// # Errors
 /// Whatever the verb fails with, with context.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let (endpoint, every) = (cli.coordinator, cli.progress_every);
+    let every = cli.progress_every;
     let token_file = cli.token_file;
     let token = || token_file.as_deref().map(tessera_runtime::auth::Token::from_file).transpose();
+    let (endpoint, tls) = (cli.coordinator, cli.tls);
+    let target = || -> anyhow::Result<tessera_control::client::Target> {
+        Ok(tessera_control::client::Target { endpoint: endpoint.clone(), tls: tls.load("client")? })
+    };
     match cli.command {
         Command::Graph(command) => graph::run(command).map(|()| Exit::Ok),
         Command::Partition(args) => partition::run(args).map(|()| Exit::Ok),
-        Command::Serve(args) => serve::run_serve(args).map(|()| Exit::Ok),
-        Command::Submit(args) => block_on(jobs::submit(&endpoint, args, every, token()?.as_ref())),
-        Command::List => block_on(jobs::list(&endpoint)),
-        Command::Status(args) => block_on(jobs::status(&endpoint, args)),
-        Command::Cancel(args) => block_on(jobs::cancel(&endpoint, args, token()?.as_ref())),
-        Command::Watch(args) => block_on(watch::watch(&endpoint, &args.job, every)),
-        Command::Local(args) => block_on(local::local(args, every)),
+        Command::Serve(args) => serve::run_serve(args, tls.load("coordinator")?).map(|()| Exit::Ok),
+        Command::Submit(args) => block_on(jobs::submit(&target()?, args, every, token()?.as_ref())),
+        Command::List => block_on(jobs::list(&target()?)),
+        Command::Status(args) => block_on(jobs::status(&target()?, args)),
+        Command::Cancel(args) => block_on(jobs::cancel(&target()?, args, token()?.as_ref())),
+        Command::Watch(args) => block_on(watch::watch(&target()?, &args.job, every)),
+        Command::Local(args) => block_on(local::local(args, &tls, every)),
         Command::Recommend(args) => recommend::run(&args).map(|()| Exit::Ok),
         Command::Export(args) => export::run(&args).map(|()| Exit::Ok),
+        Command::Certs(args) => certs::run(&args).map(|()| Exit::Ok),
     }
 }

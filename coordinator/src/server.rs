@@ -9,7 +9,6 @@ use tessera_proto::coordinator::v1::coordinator_server::CoordinatorServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
 
 use crate::scheduler::Scheduler;
 use crate::service::{CoordinatorCore, CoordinatorService};
@@ -23,8 +22,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7000";
 pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
-    /// etcd endpoints.
-    pub etcd_endpoints: Vec<String>,
+    /// How to reach etcd.
+    pub etcd: tessera_runtime::etcd::EtcdAccess,
+    /// Transport security of the gRPC service.
+    pub tls: tessera_runtime::tls::Tls,
     /// etcd key prefix, ending in `/`.
     pub etcd_prefix: String,
     /// Period of the scheduling loop.
@@ -48,10 +49,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let unreachable = |e: tessera_control::StoreError| tessera_control::client::Unreachable {
         what: "etcd",
-        endpoint: config.etcd_endpoints.join(","),
+        endpoint: config.etcd.endpoints_text(),
         reason: e.to_string(),
     };
-    let store = Store::connect(&config.etcd_endpoints, &config.etcd_prefix).await.map_err(unreachable)?;
+    let store = Store::connect(&config.etcd, &config.etcd_prefix).await.map_err(unreachable)?;
     // Fail fast with a clear message when etcd is down.
     store.job_ids().await.map_err(unreachable)?;
     let listener =
@@ -64,7 +65,7 @@ pub async fn run(
         None => None,
     };
     on_bound(addr, metrics);
-    tracing::info!(%addr, etcd = %config.etcd_endpoints.join(","), prefix = %config.etcd_prefix, "coordinator listening");
+    tracing::info!(%addr, etcd = %config.etcd.endpoints_text(), tls = config.tls.is_secure(), prefix = %config.etcd_prefix, "coordinator listening");
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tessera_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -73,7 +74,10 @@ pub async fn run(
         tracing::warn!("no --token-file: anyone who reaches the coordinator can submit and cancel jobs");
     }
     let service = CoordinatorService::new(CoordinatorCore::new(store, background.clone()), config.token);
-    let serve = Server::builder()
+    let serve = config
+        .tls
+        .server()
+        .context("configure TLS")?
         .add_service(reflection)
         .add_service(CoordinatorServer::new(service))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled());

@@ -16,7 +16,9 @@ use futures::future::try_join_all;
 use tessera_proto::common::v1::{Compression, IdEncoding, ValueEncoding};
 use tessera_proto::ps::v1 as pb;
 use tessera_proto::ps::v1::parameter_server_client::ParameterServerClient;
-use tonic::transport::{Channel, Endpoint};
+use tessera_runtime::etcd::EtcdAccess;
+use tessera_runtime::tls::Tls;
+use tonic::transport::Channel;
 
 use tessera_control::keys::{Keys, ShardMember};
 
@@ -46,6 +48,8 @@ pub struct ClientOptions {
     pub max_backoff: Duration,
     /// This worker's id (staleness accounting).
     pub worker_id: String,
+    /// Transport security of the shard connections.
+    pub tls: Tls,
 }
 
 impl Default for ClientOptions {
@@ -59,6 +63,7 @@ impl Default for ClientOptions {
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
             worker_id: String::new(),
+            tls: Tls::insecure(),
         }
     }
 }
@@ -103,7 +108,9 @@ impl ShardedClient {
         let shards: Vec<ParameterServerClient<Channel>> = endpoints
             .iter()
             .map(|e| {
-                let channel = Endpoint::from_shared(e.clone())
+                let channel = options
+                    .tls
+                    .endpoint(e)
                     .map_err(|err| PsClientError::Discovery(format!("endpoint {e:?}: {err}")))?
                     .connect_timeout(options.connect_timeout)
                     .timeout(options.request_timeout)
@@ -141,16 +148,17 @@ impl ShardedClient {
     /// # Errors
     /// Fails when etcd is unreachable or shards are missing at the deadline.
     pub async fn from_etcd(
-        etcd: &[String],
+        etcd: &EtcdAccess,
         prefix: &str,
         num_shards: u32,
         timeout: Duration,
         options: ClientOptions,
     ) -> Result<Self> {
         let discovery = |what: String| PsClientError::Discovery(what);
-        let mut client = etcd_client::Client::connect(etcd, None)
+        let mut client = etcd
+            .connect(etcd_client::ConnectOptions::new())
             .await
-            .map_err(|e| discovery(format!("connect to etcd at {}: {e}", etcd.join(","))))?;
+            .map_err(|e| discovery(format!("connect to etcd at {}: {e}", etcd.endpoints_text())))?;
         let deadline = tokio::time::Instant::now() + timeout;
         let key = Keys::new(prefix).ps_members();
         loop {

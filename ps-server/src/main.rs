@@ -52,6 +52,12 @@ struct Cli {
     /// After this long without a push a worker no longer holds SSP back.
     #[arg(long, env = "TESSERA_PS_WORKER_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     worker_timeout: Duration,
+    /// Transport security (the `ps` certificate of `--tls-dir`).
+    #[command(flatten)]
+    tls: tessera_runtime::tls::TlsArgs,
+    /// etcd user and password file.
+    #[command(flatten)]
+    etcd_auth: tessera_runtime::etcd::EtcdAuthArgs,
 }
 
 #[tokio::main]
@@ -69,7 +75,11 @@ async fn main() -> anyhow::Result<()> {
     config.advertise = cli.advertise;
     config.checkpoint_dir = cli.checkpoint_dir;
     config.checkpoint_interval = Some(cli.checkpoint_interval).filter(|d| !d.is_zero());
-    config.etcd_endpoints = cli.etcd.into_iter().filter(|e| !e.is_empty()).collect();
+    config.tls = cli.tls.load("ps")?;
+    let etcd: Vec<String> = cli.etcd.into_iter().filter(|e| !e.is_empty()).collect();
+    if !etcd.is_empty() {
+        config.etcd = Some(tessera_runtime::etcd::EtcdAccess::new(etcd, &config.tls, &cli.etcd_auth)?);
+    }
     config.etcd_prefix = cli.etcd_prefix;
     config.lease_ttl = cli.lease_ttl;
     config.metrics_listen = cli.metrics_listen;

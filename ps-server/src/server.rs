@@ -14,7 +14,6 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
 
 use ps_client::wire::{H2_CONNECTION_WINDOW, H2_STREAM_WINDOW, MAX_MESSAGE_BYTES};
 use tessera_control::keys::{Keys, ShardMember};
@@ -44,8 +43,10 @@ pub struct ServerConfig {
     pub checkpoint_dir: Option<PathBuf>,
     /// Period of automatic checkpoints (needs `checkpoint_dir`).
     pub checkpoint_interval: Option<Duration>,
-    /// etcd endpoints; empty means no registration.
-    pub etcd_endpoints: Vec<String>,
+    /// How to reach etcd; `None` means no registration.
+    pub etcd: Option<tessera_runtime::etcd::EtcdAccess>,
+    /// Transport security of the gRPC service.
+    pub tls: tessera_runtime::tls::Tls,
     /// etcd key prefix, ending in `/`.
     pub etcd_prefix: String,
     /// Lease TTL of the registration.
@@ -69,7 +70,8 @@ impl ServerConfig {
             num_shards,
             checkpoint_dir: None,
             checkpoint_interval: None,
-            etcd_endpoints: Vec::new(),
+            etcd: None,
+            tls: tessera_runtime::tls::Tls::insecure(),
             etcd_prefix: tessera_control::keys::DEFAULT_PREFIX.into(),
             lease_ttl: tessera_runtime::DEFAULT_LEASE_TTL,
             metrics_listen: None,
@@ -156,23 +158,22 @@ pub async fn run(
             }
         });
     }
-    let registration = if config.etcd_endpoints.is_empty() {
-        None
-    } else {
+    let registration = if let Some(etcd) = &config.etcd {
         let member = ShardMember {
             shard: config.shard,
             num_shards: config.num_shards,
-            endpoint: config.advertise.clone().unwrap_or_else(|| format!("http://{addr}")),
+            endpoint: config.advertise.clone().unwrap_or_else(|| config.tls.url(&addr.to_string())),
         };
         let key = Keys::new(&config.etcd_prefix).ps_member(member.shard);
         let value = serde_json::to_string(&member).context("encode ps member")?;
-        let registration =
-            register_key(&config.etcd_endpoints, &key, value, config.lease_ttl, background.clone()).await?;
+        let registration = register_key(etcd, &key, value, config.lease_ttl, background.clone()).await?;
         tracing::info!(shard = member.shard, endpoint = %member.endpoint, lease_id = registration.lease_id(), "registered in etcd");
         Some(registration)
+    } else {
+        None
     };
     on_bound(Bound { grpc: addr, metrics });
-    tracing::info!(%addr, shard = config.shard, num_shards = config.num_shards, "ps-server listening");
+    tracing::info!(%addr, shard = config.shard, num_shards = config.num_shards, tls = config.tls.is_secure(), "ps-server listening");
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tessera_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -187,7 +188,10 @@ pub async fn run(
             }
         })
     });
-    let serve = Server::builder()
+    let serve = config
+        .tls
+        .server()
+        .context("configure TLS")?
         .initial_stream_window_size(Some(H2_STREAM_WINDOW))
         .initial_connection_window_size(Some(H2_CONNECTION_WINDOW))
         .add_service(reflection)

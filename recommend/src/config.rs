@@ -29,4 +29,9 @@ pub struct Config {
     /// (`Authorization: Bearer <token>`); without it admin calls are open.
     #[arg(long, env = "TESSERA_RECOMMEND_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// Transport security of the gRPC listener (the `recommend` certificate
+    /// of `--tls-dir`): required, or `--insecure`, with `--grpc-listen`. The
+    /// HTTP listener is plain HTTP, for a TLS-terminating ingress or proxy.
+    #[command(flatten)]
+    pub tls: tessera_runtime::tls::TlsArgs,
 }

@@ -4,7 +4,7 @@
 //! - `GET /v1/items/{id}/similar?k=20`,
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus),
 //! - the same two calls over gRPC (`tessera.recommend.v1.Recommender`) with
-//!   `--grpc-listen`,
+//!   `--grpc-listen`, on mutual TLS (or `--insecure`),
 //! - `POST /admin/reload` (optionally `{"bundle": "<dir>"}`), which swaps a
 //!   new bundle in atomically; requests in flight finish on the old one, and
 //!   a bundle that fails its checks is refused while the old one serves on.
@@ -37,6 +37,10 @@ pub use state::AppState;
 /// unreadable admin token file, or an address that cannot be bound.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let admin = config.admin_token_file.as_deref().map(Token::from_file).transpose()?;
+    let tls = match config.grpc_listen {
+        Some(_) => Some(config.tls.load("recommend").context("--grpc-listen")?),
+        None => None,
+    };
     if admin.is_none() {
         tracing::warn!("no --admin-token-file: anyone who reaches the service can reload its bundle");
     }
@@ -55,17 +59,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tracing::info!(%addr, bundle = %bundle.dir().display(), job = %m.job, version = m.version, items = m.items, ann = bundle.has_index(), "recommend listening");
     }
     println!("LISTENING {addr}");
-    let grpc = match config.grpc_listen {
-        Some(at) => {
+    let grpc = match (config.grpc_listen, tls) {
+        (Some(at), Some(tls)) => {
             let listener = tokio::net::TcpListener::bind(at).await.with_context(|| format!("bind {at}"))?;
             println!("GRPC {}", listener.local_addr()?);
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let server = tonic::transport::Server::builder()
+            let server = tls
+                .server()
+                .context("configure TLS")?
                 .add_service(grpc::Grpc::server(state.clone()))
                 .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
             Some(tokio::spawn(server))
         }
-        None => None,
+        _ => None,
     };
     if !config.watch.is_zero() {
         tokio::spawn(state::watch(state.clone(), config.watch, shutdown.clone()));

@@ -39,16 +39,17 @@ impl std::fmt::Debug for Registration {
 /// # Errors
 /// Fails when etcd cannot be reached or refuses the lease.
 pub async fn register_key(
-    endpoints: &[String],
+    etcd: &crate::etcd::EtcdAccess,
     key: &str,
     value: String,
     ttl: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Registration> {
     let options = etcd_client::ConnectOptions::new().with_connect_timeout(Duration::from_secs(3));
-    let mut client = Client::connect(endpoints, Some(options))
+    let mut client = etcd
+        .connect(options)
         .await
-        .with_context(|| format!("connect to etcd at {}", endpoints.join(",")))?;
+        .with_context(|| format!("connect to etcd at {}", etcd.endpoints_text()))?;
     let (lease, stream) = put_under_lease(&mut client, key, &value, ttl).await?;
     let lease_id = Arc::new(AtomicI64::new(lease));
     let period = ttl / 3;

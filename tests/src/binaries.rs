@@ -13,6 +13,19 @@ pub fn target_dir() -> PathBuf {
     tessera_runtime::children::binary_dir().expect("locate the test binary")
 }
 
+/// A command for a workspace binary that talks plaintext on loopback: it
+/// carries `TESSERA_INSECURE=1`, the explicit opt-out of TLS every binary
+/// needs without certificates. The TLS tests build their commands with
+/// certificates instead.
+///
+/// # Errors
+/// As [`binary`].
+pub fn command(name: &str) -> anyhow::Result<std::process::Command> {
+    let mut command = std::process::Command::new(binary(name)?);
+    command.env("TESSERA_INSECURE", "1");
+    Ok(command)
+}
+
 /// Path of a workspace binary.
 ///
 /// # Errors

@@ -78,6 +78,10 @@ impl RealCluster {
     /// # Errors
     /// Fails when the coordinator cannot be reached.
     pub async fn client(&self) -> anyhow::Result<CoordinatorClient<Channel>> {
-        Ok(tessera_control::client::connect(&self.coordinator.endpoint()).await?)
+        Ok(tessera_control::client::connect(
+            &self.coordinator.endpoint(),
+            &tessera_runtime::tls::Tls::insecure(),
+        )
+        .await?)
     }
 }

@@ -1,8 +1,5 @@
 //! Starts a real `coordinator serve` process against a test etcd.
 
-use std::process::Command;
-
-use crate::binaries::binary;
 use crate::process::ChildProcess;
 
 /// A running coordinator.
@@ -40,7 +37,7 @@ pub fn start_coordinator_with(
     listen: &str,
     extra: &[&str],
 ) -> anyhow::Result<CoordinatorProcess> {
-    let mut command = Command::new(binary("coordinator")?);
+    let mut command = crate::binaries::command("coordinator")?;
     command.args(["serve", "--listen", listen, "--etcd", etcd, "--etcd-prefix", prefix, "--tick", "100ms"]);
     command.args(extra);
     let (process, mut values) = ChildProcess::spawn_reporting("coordinator", &mut command, &["LISTENING "])?;

@@ -20,6 +20,8 @@ pub struct Etcd {
     client_port: u16,
     peer_port: u16,
     process: Option<ChildProcess>,
+    /// A `coordinator certs` folder when etcd serves mutual TLS.
+    tls: Option<PathBuf>,
 }
 
 impl Etcd {
@@ -29,19 +31,50 @@ impl Etcd {
     /// # Errors
     /// Fails when the `etcd` binary is missing or does not become ready.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// Starts etcd serving mutual TLS (`--client-cert-auth`) with the
+    /// `etcd` certificate of `certs`, a `coordinator certs` folder.
+    ///
+    /// # Errors
+    /// As [`Etcd::start`].
+    pub async fn start_tls(certs: &std::path::Path) -> anyhow::Result<Self> {
+        Self::start_with(Some(certs.to_path_buf())).await
+    }
+
+    async fn start_with(tls: Option<PathBuf>) -> anyhow::Result<Self> {
         let mut etcd = Self {
             data_dir: tempfile::tempdir().context("create etcd data dir")?,
             client_port: free_port()?,
             peer_port: free_port()?,
             process: None,
+            tls,
         };
         etcd.launch().await?;
         Ok(etcd)
     }
 
-    /// The client endpoint, `http://127.0.0.1:PORT`.
+    /// The client endpoint, `http://127.0.0.1:PORT` (`https://` under TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// How the test reaches it: plaintext, or TLS with the `client` certificate.
+    ///
+    /// # Errors
+    /// Unreadable certificates.
+    pub fn access(&self) -> anyhow::Result<tessera_runtime::etcd::EtcdAccess> {
+        Ok(match &self.tls {
+            None => tessera_runtime::etcd::EtcdAccess::plain([self.endpoint()]),
+            Some(dir) => {
+                let tls = tessera_runtime::tls::Tls::from_files(&tessera_runtime::tls::TlsFiles::in_dir(
+                    dir, "client",
+                ))?;
+                tessera_runtime::etcd::EtcdAccess::new(vec![self.endpoint()], &tls, &Default::default())?
+            }
+        })
     }
 
     /// The data directory.
@@ -57,7 +90,8 @@ impl Etcd {
         let options = etcd_client::ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_timeout(Duration::from_secs(5));
-        etcd_client::Client::connect([self.endpoint()], Some(options))
+        self.access()?
+            .connect(options)
             .await
             .with_context(|| format!("connect to etcd at {}", self.endpoint()))
     }
@@ -90,9 +124,16 @@ impl Etcd {
             .arg(format!("--advertise-client-urls={client_url}"))
             .arg(format!("--listen-peer-urls={peer_url}"))
             .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-            .arg(format!("--initial-cluster=test={peer_url}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
+            .arg(format!("--initial-cluster=test={peer_url}"));
+        if let Some(dir) = &self.tls {
+            let files = tessera_runtime::tls::TlsFiles::in_dir(dir, "etcd");
+            command
+                .arg("--client-cert-auth")
+                .arg(format!("--trusted-ca-file={}", files.ca.display()))
+                .arg(format!("--cert-file={}", files.cert.display()))
+                .arg(format!("--key-file={}", files.key.display()));
+        }
+        command.stdout(Stdio::null()).stderr(Stdio::from(log));
         self.process = Some(ChildProcess::spawn("etcd (is Debian's etcd-server installed?)", &mut command)?);
         self.wait_ready(DEFAULT_START_TIMEOUT).await
     }

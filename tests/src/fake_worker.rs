@@ -73,7 +73,8 @@ impl FakeWorker {
     ) -> anyhow::Result<Self> {
         let config = AgentConfig {
             worker_id: worker_id.into(),
-            etcd_endpoints: vec![etcd.into()],
+            etcd: tessera_runtime::etcd::EtcdAccess::plain([etcd]),
+            tls: tessera_runtime::tls::Tls::insecure(),
             etcd_prefix: prefix.into(),
             coordinator: coordinator.into(),
             lease_ttl: Duration::from_secs(5),

@@ -13,5 +13,6 @@ pub mod process;
 pub mod ps;
 pub mod worker;
 
+pub use binaries::command;
 pub use etcd::Etcd;
 pub use process::ChildProcess;

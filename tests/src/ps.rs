@@ -1,8 +1,5 @@
 //! Starts a real `ps-server` binary on a free loopback port.
 
-use std::process::Command;
-
-use crate::binaries::binary;
 use crate::process::ChildProcess;
 
 /// A running ps-server.
@@ -36,7 +33,7 @@ pub fn start_ps_server_on(
     num_shards: u32,
     extra: &[String],
 ) -> anyhow::Result<PsServer> {
-    let mut command = Command::new(binary("ps-server")?);
+    let mut command = crate::binaries::command("ps-server")?;
     command
         .args(["--listen", listen, "--shard", &shard.to_string(), "--num-shards", &num_shards.to_string()])
         .args(extra);

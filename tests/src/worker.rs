@@ -8,7 +8,6 @@ use tessera_proto::coordinator::v1::coordinator_client::CoordinatorClient;
 use tessera_proto::coordinator::v1::{GetJobRequest, Job, JobState};
 use tonic::transport::Channel;
 
-use crate::binaries::binary;
 use crate::process::ChildProcess;
 
 /// Sampled HR@10 a trained model must beat: random ranking of one test item
@@ -75,7 +74,7 @@ pub fn start_worker_with_metrics(
 }
 
 fn worker_command(id: &str, etcd: &str, prefix: &str, coordinator: &str) -> anyhow::Result<Command> {
-    let mut command = Command::new(binary("worker")?);
+    let mut command = crate::binaries::command("worker")?;
     command.args([
         "serve",
         "--worker-id",

@@ -2,9 +2,6 @@
 //! answers gRPC reflection (what `grpcurl list` uses), and the worker finds
 //! libtorch with no `LD_LIBRARY_PATH`.
 
-use std::process::Command;
-
-use tessera_tests::binaries::binary;
 use tessera_tests::ps::start_ps_server;
 use tokio_stream::StreamExt as _;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
@@ -33,7 +30,7 @@ async fn ps_server_lists_its_service_through_reflection() -> anyhow::Result<()> 
 
 #[test]
 fn worker_version_runs_without_ld_library_path() -> anyhow::Result<()> {
-    let output = Command::new(binary("worker")?).arg("--version").env_remove("LD_LIBRARY_PATH").output()?;
+    let output = tessera_tests::command("worker")?.arg("--version").env_remove("LD_LIBRARY_PATH").output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "worker --version failed: {}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains(concat!("worker ", env!("CARGO_PKG_VERSION"))), "{stdout}");

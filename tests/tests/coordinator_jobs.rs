@@ -6,7 +6,6 @@
 //! fencing token; cancel stops the workers; a missing PS shard pauses them.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tessera_graph::synth::{build_graph, SynthConfig};
@@ -14,7 +13,6 @@ use tessera_proto::coordinator::v1::coordinator_client::CoordinatorClient;
 use tessera_proto::coordinator::v1::{
     GetJobRequest, Job, JobState, ProgressReport, SubmitJobRequest, WorkerDirective,
 };
-use tessera_tests::binaries::binary;
 use tessera_tests::coordinator::{start_coordinator, CoordinatorProcess};
 use tessera_tests::fake_worker::{FakeOptions, FakeWorker};
 use tessera_tests::ps::{start_ps_server_with, PsServer};
@@ -66,11 +64,15 @@ impl Cluster {
     }
 
     async fn client(&self) -> anyhow::Result<CoordinatorClient<tonic::transport::Channel>> {
-        Ok(tessera_control::client::connect(&self.coordinator.endpoint()).await?)
+        Ok(tessera_control::client::connect(
+            &self.coordinator.endpoint(),
+            &tessera_runtime::tls::Tls::insecure(),
+        )
+        .await?)
     }
 
     fn cli(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
-        Ok(Command::new(binary("coordinator")?)
+        Ok(tessera_tests::command("coordinator")?
             .arg("--coordinator")
             .arg(self.coordinator.endpoint())
             .args(args)
@@ -365,13 +367,13 @@ async fn missing_ps_shard_pauses_workers_until_it_is_back() -> anyhow::Result<()
 
 #[test]
 fn unreachable_coordinator_and_etcd_give_exit_5_naming_the_endpoint() -> anyhow::Result<()> {
-    let out = Command::new(binary("coordinator")?)
+    let out = tessera_tests::command("coordinator")?
         .args(["--coordinator", "http://127.0.0.1:9", "list"])
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("http://127.0.0.1:9") && stderr.trim().lines().count() == 1, "{stderr}");
-    let out = Command::new(binary("coordinator")?)
+    let out = tessera_tests::command("coordinator")?
         .args(["serve", "--listen", "127.0.0.1:0", "--etcd", "http://127.0.0.1:9"])
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -398,7 +400,8 @@ async fn submit_and_cancel_need_the_token_when_the_coordinator_has_one() -> anyh
     let spec = dir.path().join("job.toml");
     std::fs::write(&spec, spec_toml("tok", &dir.path().join("graph"), 1))?;
     let cli = |args: &[&str]| {
-        Command::new(binary("coordinator").unwrap())
+        tessera_tests::command("coordinator")
+            .unwrap()
             .arg("--coordinator")
             .arg(coordinator.endpoint())
             .args(args)

@@ -2,10 +2,8 @@
 //! etcd at each scrape: jobs by state and the live workers, with a real
 //! etcd, the real coordinator binary and a registered worker.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tessera_tests::binaries::binary;
 use tessera_tests::fake_worker::{FakeOptions, FakeWorker};
 use tessera_tests::http::get;
 use tessera_tests::{ChildProcess, Etcd};
@@ -14,7 +12,7 @@ use tessera_tests::{ChildProcess, Etcd};
 async fn metrics_count_jobs_by_state_and_live_workers() -> anyhow::Result<()> {
     let etcd = Etcd::start().await?;
     let prefix = "/metrics-test/";
-    let mut command = Command::new(binary("coordinator")?);
+    let mut command = tessera_tests::command("coordinator")?;
     command.args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
     command.args(["--etcd", &etcd.endpoint(), "--etcd-prefix", prefix]);
     let (_coordinator, values) =

@@ -8,7 +8,9 @@ use tessera_tests::Etcd;
 #[tokio::test]
 async fn a_terminal_status_is_never_overwritten() -> anyhow::Result<()> {
     let etcd = Etcd::start().await?;
-    let store = Store::connect(&[etcd.endpoint()], "/tessera-store-test/").await?;
+    let store =
+        Store::connect(&tessera_runtime::etcd::EtcdAccess::plain([etcd.endpoint()]), "/tessera-store-test/")
+            .await?;
     let meta = JobMeta { job_id: "sticky".into(), model: "mf".into(), created_ms: 0 };
     store.create_job(&meta, "spec").await?;
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tessera_graph::spec::SplitSpec;
 use tessera_graph::synth::{build_graph, build_graph_with_split, SynthConfig};
-use tessera_tests::binaries::{binary, target_dir};
+use tessera_tests::binaries::target_dir;
 use tessera_tests::worker::BEATS_RANDOM_SAMPLED_HR10;
 
 fn write_spec(dir: &Path, name: &str, epochs: u32, validate: bool) -> std::path::PathBuf {
@@ -52,9 +52,12 @@ report_interval = "200ms"
     path
 }
 
+/// `coordinator local` with its default security: mutual TLS everywhere
+/// (etcd included) with a CA made for the run.
 fn local(dir: &Path, spec: &Path) -> Command {
-    let mut command = Command::new(binary("coordinator").unwrap());
+    let mut command = tessera_tests::command("coordinator").unwrap();
     command
+        .env_remove("TESSERA_INSECURE")
         .args(["local", spec.to_str().unwrap(), "--device", "cpu", "--run-dir"])
         .arg(dir.join("run"))
         .arg("--bin-dir")
@@ -106,7 +109,7 @@ fn serves_what_the_evaluation_ranked(run: &Path, test: &serde_json::Value, stdou
     let bundle = run.join("bundles/small-demo/v0001");
     assert!(stdout.contains(&format!("bundle: {}", bundle.display())), "{stdout}");
     assert_eq!(test["bundle"].as_str(), Some(bundle.to_str().unwrap()));
-    let mut command = Command::new(binary("recommend").unwrap());
+    let mut command = tessera_tests::command("recommend").unwrap();
     command.arg("--bundle").arg(run.join("bundles/small-demo")).args(["--listen", "127.0.0.1:0"]);
     let (_service, addr) =
         tessera_tests::ChildProcess::spawn_reporting("recommend", &mut command, &["LISTENING "]).unwrap();
@@ -127,7 +130,8 @@ fn serves_what_the_evaluation_ranked(run: &Path, test: &serde_json::Value, stdou
             .collect();
         assert_eq!(got, want, "user {user}: served top-k differs from the evaluation's");
         // The CLI reads the same bundle and prints the same first item.
-        let out = Command::new(binary("coordinator").unwrap())
+        let out = tessera_tests::command("coordinator")
+            .unwrap()
             .args(["recommend", "--bundle"])
             .arg(run.join("bundles/small-demo"))
             .args(["--user", &user.to_string(), "-k", "3"])
@@ -152,7 +156,8 @@ fn floats(dir: &Path, name: &str) -> Vec<f32> {
 /// requests are refused with a message.
 fn exports_the_jobs_bundle_from_its_checkpoints(dir: &Path, spec: &Path, run: &Path) {
     let export = |extra: &[&str]| {
-        Command::new(binary("coordinator").unwrap())
+        tessera_tests::command("coordinator")
+            .unwrap()
             .arg("export")
             .arg(spec)
             .arg("--bundles")
@@ -223,8 +228,16 @@ fn small_demo_runs_to_success_and_writes_its_run_directory() {
     let spec = write_spec(dir.path(), "small-demo", 2, true);
     let out = local(dir.path(), &spec).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("hgt") && stdout.contains("mf") && stdout.contains("ndcg@10"), "{stdout}");
+    // The whole job ran on mutual TLS: etcd on https, every child given the run's certificates.
+    assert!(
+        stderr.contains("mutual TLS, certificates in") && stderr.contains("etcd        https://"),
+        "{stderr}"
+    );
+    let ps_log = std::fs::read_to_string(dir.path().join("run/logs/ps-0.log")).unwrap();
+    assert!(ps_log.contains("tls=true"), "{ps_log}");
     assert!(stdout.contains("sample recommendations (hgt)") && stdout.contains("top 10"), "{stdout}");
     let run = dir.path().join("run");
     let metrics: serde_json::Value =
@@ -383,7 +396,8 @@ fn device_auto_spreads_the_workers_over_a_fake_gpu_count() {
     let spec_path = dir.path().join("gpus3.toml");
     std::fs::write(&spec_path, std::fs::read_to_string(&spec).unwrap().replace("workers = 2", "workers = 3"))
         .unwrap();
-    let mut child = Command::new(binary("coordinator").unwrap())
+    let mut child = tessera_tests::command("coordinator")
+        .unwrap()
         .args(["local", spec_path.to_str().unwrap(), "--device", "auto", "--run-dir"])
         .arg(dir.path().join("run"))
         .arg("--bin-dir")

@@ -72,9 +72,14 @@ async fn killed_shard_restores_its_checkpoint_and_sigterm_deregisters() -> anyho
         compression: Compression::None,
         ..ClientOptions::default()
     };
-    let client =
-        ShardedClient::from_etcd(&[etcd.endpoint()], "/tessera/", 2, Duration::from_secs(10), options)
-            .await?;
+    let client = ShardedClient::from_etcd(
+        &tessera_runtime::etcd::EtcdAccess::plain([etcd.endpoint()]),
+        "/tessera/",
+        2,
+        Duration::from_secs(10),
+        options,
+    )
+    .await?;
     client.create_table(&spec()).await?;
     for round in 0..5 {
         push_round(&client, round).await?;

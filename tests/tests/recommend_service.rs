@@ -7,13 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use tessera_bundle::{write, AnnOptions, Bundle, Content, GraphRef};
-use tessera_tests::binaries::binary;
 use tessera_tests::http::{get, request};
 use tessera_tests::ChildProcess;
 
@@ -54,7 +52,7 @@ fn bundle(root: &Path, users: usize, items: usize, seed: u64) -> PathBuf {
 
 /// The service on `bundle`: the process, its HTTP and its gRPC address.
 fn start_both(bundle: &Path) -> (ChildProcess, String, String) {
-    let mut command = Command::new(binary("recommend").unwrap());
+    let mut command = tessera_tests::command("recommend").unwrap();
     command
         .arg("--bundle")
         .arg(bundle)
@@ -183,7 +181,8 @@ fn a_corrupt_bundle_is_refused_at_start_and_on_reload() {
     bytes[n - 3] ^= 0x55;
     std::fs::write(&path, bytes).unwrap();
     // At start: the process exits with the reason.
-    let out = Command::new(binary("recommend").unwrap())
+    let out = tessera_tests::command("recommend")
+        .unwrap()
         .arg("--bundle")
         .arg(&bad)
         .args(["--listen", "127.0.0.1:0"])
@@ -197,7 +196,8 @@ fn a_corrupt_bundle_is_refused_at_start_and_on_reload() {
             && stderr.contains("CRC32"),
         "{stderr}"
     );
-    let out = Command::new(binary("recommend").unwrap())
+    let out = tessera_tests::command("recommend")
+        .unwrap()
         .args(["--bundle", "/nonexistent", "--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
@@ -225,7 +225,7 @@ fn admin_calls_need_the_admin_token_when_the_service_has_one() {
     bundle(root.path(), 50, 300, 1);
     let token = root.path().join("admin-token");
     std::fs::write(&token, "adm1n-secret\n").unwrap();
-    let mut command = Command::new(binary("recommend").unwrap());
+    let mut command = tessera_tests::command("recommend").unwrap();
     command
         .arg("--bundle")
         .arg(root.path().join("toy"))
@@ -247,7 +247,8 @@ fn admin_calls_need_the_admin_token_when_the_service_has_one() {
     // Serving needs no token.
     assert_eq!(get(addr, "/v1/users/10/recommendations?k=5").unwrap().status, 200);
     // A token file that cannot be read stops the start, naming it.
-    let out = Command::new(binary("recommend").unwrap())
+    let out = tessera_tests::command("recommend")
+        .unwrap()
         .arg("--bundle")
         .arg(root.path().join("toy"))
         .args(["--listen", "127.0.0.1:0", "--admin-token-file", "/nonexistent/token"])
@@ -302,7 +303,7 @@ fn ten_reloads_under_load_fail_no_request() {
 fn a_watched_job_directory_serves_its_new_latest_version() {
     let root = tempfile::tempdir().unwrap();
     bundle(root.path(), 30, 100, 6);
-    let mut command = Command::new(binary("recommend").unwrap());
+    let mut command = tessera_tests::command("recommend").unwrap();
     command
         .arg("--bundle")
         .arg(root.path().join("toy"))

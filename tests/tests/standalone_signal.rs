@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tessera_graph::synth::{build_graph, SynthConfig};
-use tessera_tests::binaries::binary;
 
 /// Pids of the running `ps-server` processes whose parent is `parent`.
 fn shards_of(parent: u32) -> Vec<u32> {
@@ -44,7 +43,8 @@ fn sigterm_stops_the_shards_a_standalone_run_started() {
         ),
     )
     .unwrap();
-    let mut worker = Command::new(binary("worker").unwrap())
+    let mut worker = tessera_tests::command("worker")
+        .unwrap()
         .args(["train", "--standalone", spec.to_str().unwrap(), "--device", "cpu", "--threads", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

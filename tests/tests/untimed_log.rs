@@ -5,10 +5,9 @@
 //! run says that the graph has no times, and no date is shown for its rows.
 
 use std::path::Path;
-use std::process::Command;
 
 use tessera_graph::synth::{generate, SynthConfig};
-use tessera_tests::binaries::{binary, target_dir};
+use tessera_tests::binaries::target_dir;
 use tessera_tests::worker::{BEATS_RANDOM_AUC, BEATS_RANDOM_SAMPLED_HR10};
 
 /// The synthetic log of the model tests, rewritten as `user,item,behavior`
@@ -41,7 +40,8 @@ fn a_pair_only_log_trains_the_small_job_in_a_local_cluster() {
          [train]\nepochs = 6\nbatch_size = 128\n[cluster]\nworkers = 2\nps_shards = 2\nreport_interval = \"200ms\"\n",
     )
     .unwrap();
-    let out = Command::new(binary("coordinator").unwrap())
+    let out = tessera_tests::command("coordinator")
+        .unwrap()
         .args(["local", dir.path().join("job.toml").to_str().unwrap(), "--device", "cpu", "--run-dir"])
         .arg(dir.path().join("run"))
         .arg("--bin-dir")

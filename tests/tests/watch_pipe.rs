@@ -3,12 +3,11 @@
 //! serve`, a real worker), it prints a progress line at each phase change and
 //! at most one more every 10 s — not one a second — and then the metrics.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use tessera_graph::synth::{build_graph, SynthConfig};
 use tessera_proto::coordinator::v1::SubmitJobRequest;
-use tessera_tests::binaries::binary;
 use tessera_tests::cluster::RealCluster;
 use tessera_tests::worker::tiny_job_spec;
 
@@ -31,7 +30,7 @@ async fn watch_into_a_pipe_prints_a_line_per_phase_and_at_most_one_more_per_10s(
     let watch = tokio::task::spawn_blocking({
         let endpoint = cluster.coordinator.endpoint();
         move || {
-            Command::new(binary("coordinator")?)
+            tessera_tests::command("coordinator")?
                 .args(["--coordinator", &endpoint, "watch", &job_id])
                 .stdin(Stdio::null())
                 .output()

@@ -147,9 +147,10 @@ pub fn export(request: &ExportRequest, device: Device) -> anyhow::Result<Exporte
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let children = Children::default();
         let ps_server = sibling_binary("ps-server")?;
-        let endpoints = start_local_ps(&children, &ps_server, n, &scratch, &dirs)?;
+        let (endpoints, tls) = start_local_ps(&children, &ps_server, n, &scratch, &dirs)?;
         let _entered = rt.enter();
-        let client = Arc::new(ShardedClient::new(&endpoints, ClientOptions::default())?);
+        let client =
+            Arc::new(ShardedClient::new(&endpoints, ClientOptions { tls, ..ClientOptions::default() })?);
         let stats = rt.block_on(client.stats()).context("read the restored shards' tables")?;
         for (shard, s) in stats.iter().enumerate() {
             anyhow::ensure!(

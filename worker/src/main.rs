@@ -18,6 +18,11 @@ struct Cli {
     /// libtorch intra-op threads (0 = libtorch's default).
     #[arg(long, global = true, env = "TESSERA_WORKER_THREADS", default_value_t = 0)]
     threads: usize,
+    /// Transport security of `serve` (the `worker` certificate of
+    /// `--tls-dir`); `train --standalone` and `export` make their own for
+    /// their loopback shards.
+    #[command(flatten)]
+    tls: tessera_runtime::tls::TlsArgs,
     /// What to do.
     #[command(subcommand)]
     command: Option<Command>,
@@ -110,9 +115,13 @@ struct ServeArgs {
     /// printed on stdout as `METRICS <addr>`); unset disables it.
     #[arg(long, env = "TESSERA_WORKER_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// etcd user and password file.
+    #[command(flatten)]
+    etcd_auth: tessera_runtime::etcd::EtcdAuthArgs,
 }
 
-fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
+fn serve(args: ServeArgs, tls: tessera_runtime::tls::Tls, device: tch::Device) -> anyhow::Result<()> {
+    let etcd = tessera_runtime::etcd::EtcdAccess::new(args.etcd, &tls, &args.etcd_auth)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     rt.spawn(tessera_runtime::cancel_on_signal(shutdown.clone()));
@@ -125,7 +134,8 @@ fn serve(args: ServeArgs, device: tch::Device) -> anyhow::Result<()> {
     let config = worker::serve::ServeConfig {
         agent: tessera_control::agent::AgentConfig {
             worker_id,
-            etcd_endpoints: args.etcd,
+            etcd,
+            tls,
             etcd_prefix: args.etcd_prefix,
             coordinator: args.coordinator,
             lease_ttl: args.lease_ttl,
@@ -179,7 +189,7 @@ fn main() -> anyhow::Result<()> {
                 "cluster training is started by `worker serve` under a coordinator; use --standalone here"
             )
         }
-        Some(Command::Serve(args)) => serve(args, device),
+        Some(Command::Serve(args)) => serve(args, cli.tls.load("worker")?, device),
         Some(Command::Export(args)) => {
             let request = worker::from_checkpoint::ExportRequest {
                 spec: args.spec,

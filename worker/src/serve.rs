@@ -126,11 +126,15 @@ fn handle(
     let info = plan.part_infos.get(work.partition as usize).context("partition missing from the plan")?;
     let part = Part::open(&work.plan.dir.join(&info.dir))
         .with_context(|| format!("load partition {}", work.partition))?;
-    let options = ClientOptions { worker_id: agent.worker_id().to_owned(), ..ClientOptions::default() };
+    let options = ClientOptions {
+        worker_id: agent.worker_id().to_owned(),
+        tls: config.agent.tls.clone(),
+        ..ClientOptions::default()
+    };
     let client = {
         let _entered = rt.enter();
         Arc::new(rt.block_on(ShardedClient::from_etcd(
-            &config.agent.etcd_endpoints,
+            &config.agent.etcd,
             &config.agent.etcd_prefix,
             spec.cluster.ps_shards,
             config.ps_wait,

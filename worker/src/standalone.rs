@@ -15,6 +15,7 @@ use tch::Device;
 use tessera_graph::schema::NodeType;
 use tessera_graph::store::Graph;
 use tessera_runtime::children::{sibling_binary, Children};
+use tessera_runtime::tls::{secure_child, Tls, TlsFiles};
 
 use crate::eval::final_eval::FinalEval;
 use crate::finish::{finish, BundleTarget, EvalGraphs};
@@ -64,9 +65,10 @@ pub fn ensure_graph(spec: &JobSpec) -> anyhow::Result<Graph> {
 }
 
 /// Starts `n` shards of the `ps-server` binary at `binary` on free loopback
-/// ports, logging to `logs/ps-<i>.log`; returns their endpoints. Shard `i`
-/// restores from `checkpoints[i]` when given (no periodic checkpoints
-/// either way). They stop when `children` is dropped.
+/// ports, logging to `logs/ps-<i>.log`, on mutual TLS with certificates made
+/// for the run in `logs/certs`; returns their endpoints and the security to
+/// reach them with. Shard `i` restores from `checkpoints[i]` when given (no
+/// periodic checkpoints either way). They stop when `children` is dropped.
 ///
 /// # Errors
 /// Fails when a shard cannot start or exits before listening.
@@ -76,8 +78,12 @@ pub fn start_local_ps(
     n: u32,
     logs: &Path,
     checkpoints: &[PathBuf],
-) -> anyhow::Result<Vec<String>> {
-    (0..n)
+) -> anyhow::Result<(Vec<String>, Tls)> {
+    let certs = std::path::absolute(logs.join("certs"))?;
+    tessera_runtime::certs::write_dev_certs(&certs, &[], "Tessera local")
+        .context("make the run's certificates")?;
+    let tls = Tls::from_files(&TlsFiles::in_dir(&certs, "worker"))?;
+    let endpoints = (0..n)
         .map(|shard| {
             let mut command = std::process::Command::new(binary);
             command.args(["--listen", "127.0.0.1:0", "--checkpoint-interval", "0s"]);
@@ -85,10 +91,12 @@ pub fn start_local_ps(
             if let Some(dir) = checkpoints.get(shard as usize) {
                 command.arg("--checkpoint-dir").arg(dir);
             }
+            secure_child(&mut command, Some(&certs));
             let addr = children.spawn_listening(&format!("ps-{shard}"), &mut command, logs)?;
-            Ok(format!("http://{addr}"))
+            Ok(tls.url(&addr))
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    Ok((endpoints, tls))
 }
 
 /// On SIGINT or SIGTERM, stops the shards this run started and exits with
@@ -163,9 +171,9 @@ pub fn run_standalone_paced(
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
     let children = Arc::new(Children::default());
     stop_children_on_signal(&rt, children.clone())?;
-    let endpoints = start_local_ps(&children, &ps_server, spec.cluster.ps_shards, &logs, &[])?;
+    let (endpoints, tls) = start_local_ps(&children, &ps_server, spec.cluster.ps_shards, &logs, &[])?;
     let _entered = rt.enter();
-    let client = Arc::new(ShardedClient::new(&endpoints, ClientOptions::default())?);
+    let client = Arc::new(ShardedClient::new(&endpoints, ClientOptions { tls, ..ClientOptions::default() })?);
     let view = TrainView::whole(&graph);
     let counts: Vec<(NodeType, u64)> =
         graph.node_types().into_iter().map(|t| (t, graph.num_nodes(t) as u64)).collect();

@@ -12,7 +12,7 @@ use tessera_proto::coordinator::v1::{
 
 use crate::cli::watch::{watch_job, WatchOutcome};
 use crate::cli::Exit;
-use tessera_control::client::connect;
+use tessera_control::client::Target;
 use tessera_job::JobSpec;
 
 /// Flags of `submit`.
@@ -77,7 +77,7 @@ pub fn with_token<T>(message: T, token: Option<&Token>) -> anyhow::Result<tonic:
 /// # Errors
 /// Fails on an invalid spec, an unreachable coordinator, or a refused job.
 pub async fn submit(
-    endpoint: &str,
+    target: &Target,
     args: SubmitArgs,
     progress_every: std::time::Duration,
     token: Option<&Token>,
@@ -87,7 +87,7 @@ pub async fn submit(
     // Send the spec with its paths made absolute, so the coordinator and
     // workers do not depend on this process's working directory.
     let spec_toml = toml::to_string(&spec).context("encode job spec")?;
-    let mut client = connect(endpoint).await?;
+    let mut client = target.connect().await?;
     let job_id = client
         .submit_job(with_token(
             SubmitJobRequest { spec_toml, job_id: args.job_id.unwrap_or_default() },
@@ -101,7 +101,7 @@ pub async fn submit(
     if !args.wait {
         return Ok(Exit::Ok);
     }
-    Ok(match watch_job(endpoint, &job_id, progress_every).await? {
+    Ok(match watch_job(target, &job_id, progress_every).await? {
         WatchOutcome::Succeeded => Exit::Ok,
         WatchOutcome::Failed => Exit::JobFailed,
         WatchOutcome::Cancelled => Exit::JobCancelled,
@@ -112,8 +112,8 @@ pub async fn submit(
 ///
 /// # Errors
 /// Fails when the coordinator is unreachable.
-pub async fn list(endpoint: &str) -> anyhow::Result<Exit> {
-    let mut client = connect(endpoint).await?;
+pub async fn list(target: &Target) -> anyhow::Result<Exit> {
+    let mut client = target.connect().await?;
     let jobs = client
         .list_jobs(ListJobsRequest {})
         .await
@@ -135,8 +135,8 @@ pub async fn list(endpoint: &str) -> anyhow::Result<Exit> {
 ///
 /// # Errors
 /// Fails when the job does not exist or the coordinator is unreachable.
-pub async fn status(endpoint: &str, args: StatusArgs) -> anyhow::Result<Exit> {
-    let mut client = connect(endpoint).await?;
+pub async fn status(target: &Target, args: StatusArgs) -> anyhow::Result<Exit> {
+    let mut client = target.connect().await?;
     let job = client
         .get_job(GetJobRequest { job_id: args.job.clone() })
         .await
@@ -154,8 +154,8 @@ pub async fn status(endpoint: &str, args: StatusArgs) -> anyhow::Result<Exit> {
 ///
 /// # Errors
 /// Fails when the job does not exist or the coordinator is unreachable.
-pub async fn cancel(endpoint: &str, args: JobArg, token: Option<&Token>) -> anyhow::Result<Exit> {
-    let mut client = connect(endpoint).await?;
+pub async fn cancel(target: &Target, args: JobArg, token: Option<&Token>) -> anyhow::Result<Exit> {
+    let mut client = target.connect().await?;
     let state = client
         .cancel_job(with_token(CancelJobRequest { job_id: args.job.clone() }, token)?)
         .await

@@ -9,8 +9,9 @@ use clap::Args;
 
 use crate::cli::watch::WatchOutcome;
 use crate::cli::Exit;
-use crate::local::{run_local, LocalOptions};
+use crate::local::{run_local, LocalOptions, Security};
 use tessera_runtime::children::Children;
+use tessera_runtime::tls::TlsArgs;
 
 /// Flags of `local`.
 #[derive(Debug, Args)]
@@ -34,6 +35,9 @@ pub struct LocalArgs {
     /// entries of CUDA_VISIBLE_DEVICES, else the GPUs the NVIDIA driver lists).
     #[arg(long, env = "TESSERA_GPUS")]
     pub gpus: Option<u32>,
+    /// etcd user and password file (with `--etcd`).
+    #[command(flatten)]
+    pub etcd_auth: tessera_runtime::etcd::EtcdAuthArgs,
 }
 
 /// How many times `local` restarts one child (a worker, a PS shard, the
@@ -48,7 +52,15 @@ pub const MAX_RESTARTS: u32 = 3;
 ///
 /// # Errors
 /// Fails when the cluster cannot start or the job cannot be followed.
-pub async fn local(args: LocalArgs, progress_every: Duration) -> anyhow::Result<Exit> {
+pub async fn local(args: LocalArgs, tls: &TlsArgs, progress_every: Duration) -> anyhow::Result<Exit> {
+    let security = match tls {
+        TlsArgs { insecure: true, tls_dir: None, tls_ca: None, tls_cert: None, tls_key: None } => Security::Insecure,
+        TlsArgs { insecure: false, tls_dir: Some(dir), tls_ca: None, tls_cert: None, tls_key: None } => {
+            Security::Certs(dir.clone())
+        }
+        TlsArgs { insecure: false, tls_dir: None, tls_ca: None, tls_cert: None, tls_key: None } => Security::Fresh,
+        _ => anyhow::bail!("local takes --tls-dir (certificates for every component, from `make certs`) or --insecure, not single certificate files"),
+    };
     let children = Arc::new(Children::default());
     let options = LocalOptions {
         spec: args.spec,
@@ -58,6 +70,8 @@ pub async fn local(args: LocalArgs, progress_every: Duration) -> anyhow::Result<
         device: args.device,
         gpus: args.gpus.unwrap_or_else(crate::local::devices::visible_gpus),
         progress_every,
+        security,
+        etcd_auth: args.etcd_auth,
     };
     let crashed = {
         let children = children.clone();

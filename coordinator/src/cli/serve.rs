@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 use tessera_runtime::auth::Token;
+use tessera_runtime::etcd::EtcdAccess;
+use tessera_runtime::tls::Tls;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -37,21 +39,26 @@ pub struct ServeArgs {
     /// (the CLI sends it with `--token-file`); without it they are open.
     #[arg(long, env = "TESSERA_COORDINATOR_TOKEN_FILE")]
     pub token_file: Option<std::path::PathBuf>,
+    /// etcd user and password file.
+    #[command(flatten)]
+    pub etcd_auth: tessera_runtime::etcd::EtcdAuthArgs,
 }
 
-/// Runs `serve` until SIGINT or SIGTERM.
+/// Runs `serve` with `tls` until SIGINT or SIGTERM.
 ///
 /// # Errors
 /// Fails when etcd is unreachable or the server fails.
-pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+pub fn run_serve(args: ServeArgs, tls: Tls) -> anyhow::Result<()> {
     let token = args.token_file.as_deref().map(Token::from_file).transpose()?;
+    let etcd = EtcdAccess::new(args.etcd, &tls, &args.etcd_auth)?;
     let runtime = tokio::runtime::Runtime::new().context("start the tokio runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         let config = ServeConfig {
             listen: args.listen,
-            etcd_endpoints: args.etcd,
+            etcd,
+            tls,
             etcd_prefix: args.etcd_prefix,
             tick: args.tick,
             metrics_listen: args.metrics_listen,

@@ -13,7 +13,7 @@ use tessera_proto::coordinator::v1::{Job, JobState, WatchJobRequest};
 use tessera_runtime::progress::Pacer;
 
 use crate::cli::Exit;
-use tessera_control::client::connect;
+use tessera_control::client::Target;
 
 /// How a watched job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +37,8 @@ const SCALE: u64 = 10_000;
 ///
 /// # Errors
 /// Fails when the job does not exist or the coordinator stays unreachable.
-pub async fn watch(endpoint: &str, job_id: &str, progress_every: Duration) -> anyhow::Result<Exit> {
-    Ok(match watch_job(endpoint, job_id, progress_every).await? {
+pub async fn watch(target: &Target, job_id: &str, progress_every: Duration) -> anyhow::Result<Exit> {
+    Ok(match watch_job(target, job_id, progress_every).await? {
         WatchOutcome::Succeeded => Exit::Ok,
         WatchOutcome::Failed => Exit::JobFailed,
         WatchOutcome::Cancelled => Exit::JobCancelled,
@@ -160,13 +160,13 @@ enum Attempt {
 
 /// One watch stream; `Ok(true)` when the job ended.
 async fn watch_once(
-    endpoint: &str,
+    target: &Target,
     job_id: &str,
     view: &mut View,
     last: &mut Option<Job>,
     observe: &mut dyn FnMut(&Job),
 ) -> Result<bool, Attempt> {
-    let mut client = connect(endpoint).await.map_err(|e| Attempt::Retry(e.into()))?;
+    let mut client = target.connect().await.map_err(|e| Attempt::Retry(e.into()))?;
     let mut stream = match client.watch_job(WatchJobRequest { job_id: job_id.to_owned() }).await {
         Ok(response) => response.into_inner(),
         Err(s) if s.code() == tonic::Code::NotFound => {
@@ -201,11 +201,11 @@ async fn watch_once(
 /// # Errors
 /// Fails when the job does not exist or the coordinator stays unreachable.
 pub async fn watch_job(
-    endpoint: &str,
+    target: &Target,
     job_id: &str,
     progress_every: Duration,
 ) -> anyhow::Result<WatchOutcome> {
-    watch_job_observed(endpoint, job_id, progress_every, &mut |_| {}).await
+    watch_job_observed(target, job_id, progress_every, &mut |_| {}).await
 }
 
 /// [`watch_job`], handing every job snapshot to `observe` as it arrives.
@@ -213,7 +213,7 @@ pub async fn watch_job(
 /// # Errors
 /// As [`watch_job`].
 pub async fn watch_job_observed(
-    endpoint: &str,
+    target: &Target,
     job_id: &str,
     progress_every: Duration,
     observe: &mut dyn FnMut(&Job),
@@ -222,7 +222,7 @@ pub async fn watch_job_observed(
     let mut down_since: Option<Instant> = None;
     let mut last: Option<Job> = None;
     loop {
-        match watch_once(endpoint, job_id, &mut view, &mut last, observe).await {
+        match watch_once(target, job_id, &mut view, &mut last, observe).await {
             Ok(true) => break,
             Ok(false) => down_since = None,
             Err(Attempt::Fatal(e)) => {

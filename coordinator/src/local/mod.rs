@@ -1,6 +1,7 @@
 //! `coordinator local job.toml`: a whole cluster on loopback as child
 //! processes — etcd (unless one is given), `coordinator serve`, the job's PS
-//! shards and workers — then submit, watch, print the metric table, write
+//! shards and workers, all on mutual TLS with a certificate authority made
+//! for the run unless `--insecure` — then submit, watch, print the metric table, write
 //! the run directory and shut everything down in order. Every child is
 //! killed when this process stops, on Ctrl-C or on error, so nothing is left
 //! running or listening.
@@ -16,8 +17,12 @@ use tessera_control::table::{metric_cells, metric_header};
 
 use crate::cli::watch::{watch_job_observed, WatchOutcome};
 use crate::report::{self, history::History};
+use tessera_control::client::Target;
 use tessera_job::JobSpec;
+use tessera_runtime::certs::write_dev_certs;
 use tessera_runtime::children::{free_port, Children};
+use tessera_runtime::etcd::{EtcdAccess, EtcdAuthArgs};
+use tessera_runtime::tls::{secure_child, Tls, TlsFiles};
 
 pub mod devices;
 
@@ -39,6 +44,34 @@ pub struct LocalOptions {
     pub gpus: u32,
     /// Off a terminal, the longest gap between two progress lines.
     pub progress_every: Duration,
+    /// How the cluster's connections are secured.
+    pub security: Security,
+    /// etcd user and password file, passed on to the children.
+    pub etcd_auth: EtcdAuthArgs,
+}
+
+/// How the local cluster's connections are secured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Security {
+    /// Plaintext (`--insecure`).
+    Insecure,
+    /// Mutual TLS with the certificates in this folder (`--tls-dir`).
+    Certs(PathBuf),
+    /// Mutual TLS with a new development CA and certificates written to
+    /// `<run dir>/certs` (the default).
+    Fresh,
+}
+
+/// A child command with the cluster's security flags and etcd user after
+/// its own arguments.
+fn secured(
+    mut command: std::process::Command,
+    tls_dir: Option<&Path>,
+    etcd: &[String],
+) -> std::process::Command {
+    secure_child(&mut command, tls_dir);
+    command.args(etcd);
+    command
 }
 
 /// How the local run ended.
@@ -52,10 +85,11 @@ pub struct LocalOutcome {
     pub job: Job,
 }
 
-async fn wait_for_etcd(endpoint: &str, deadline: Duration) -> anyhow::Result<()> {
+async fn wait_for_etcd(etcd: &EtcdAccess, deadline: Duration) -> anyhow::Result<()> {
+    let endpoint = etcd.endpoints_text();
     let started = std::time::Instant::now();
     loop {
-        if let Ok(store) = tessera_control::store::Store::connect(&[endpoint.to_owned()], "/probe/").await {
+        if let Ok(store) = tessera_control::store::Store::connect(etcd, "/probe/").await {
             if store.job_ids().await.is_ok() {
                 return Ok(());
             }
@@ -85,71 +119,102 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     };
     let me = std::env::current_exe().context("locate the coordinator binary")?;
     let prefix = format!("/tessera-local/{}/", spec.name);
+    let tls_dir = match &options.security {
+        Security::Insecure => None,
+        Security::Certs(dir) => Some(dir.clone()),
+        Security::Fresh => {
+            let dir = std::path::absolute(run_dir.join("certs"))?;
+            write_dev_certs(&dir, &[], "Tessera local").context("make the run's certificates")?;
+            Some(dir)
+        }
+    };
+    let tls = match &tls_dir {
+        Some(dir) => Tls::from_files(&TlsFiles::in_dir(dir, "client"))?,
+        None => Tls::insecure(),
+    };
+    let security = tls_dir.as_deref();
     let etcd = match &options.etcd {
         Some(e) => e.clone(),
         None => {
             let (client, peer) = (free_port()?, free_port()?);
-            let client_url = format!("http://127.0.0.1:{client}");
+            let client_url = tls.url(&format!("127.0.0.1:{client}"));
             let peer_url = format!("http://127.0.0.1:{peer}");
             let data = run_dir.join("etcd");
             let _ = std::fs::remove_dir_all(&data);
-            children.spawn(
-                "etcd",
-                std::process::Command::new("etcd").args([
-                    "--name=local".to_owned(),
-                    format!("--data-dir={}", data.display()),
-                    format!("--listen-client-urls={client_url}"),
-                    format!("--advertise-client-urls={client_url}"),
-                    format!("--listen-peer-urls={peer_url}"),
-                    format!("--initial-advertise-peer-urls={peer_url}"),
-                    format!("--initial-cluster=local={peer_url}"),
-                ]),
-                &logs,
-            )?;
-            wait_for_etcd(&client_url, Duration::from_secs(20)).await?;
+            let mut command = std::process::Command::new("etcd");
+            command.args([
+                "--name=local".to_owned(),
+                format!("--data-dir={}", data.display()),
+                format!("--listen-client-urls={client_url}"),
+                format!("--advertise-client-urls={client_url}"),
+                format!("--listen-peer-urls={peer_url}"),
+                format!("--initial-advertise-peer-urls={peer_url}"),
+                format!("--initial-cluster=local={peer_url}"),
+            ]);
+            if let Some(dir) = &tls_dir {
+                let files = TlsFiles::in_dir(dir, "etcd");
+                command.arg("--client-cert-auth").args([
+                    format!("--trusted-ca-file={}", files.ca.display()),
+                    format!("--cert-file={}", files.cert.display()),
+                    format!("--key-file={}", files.key.display()),
+                ]);
+            }
+            children.spawn("etcd", &mut command, &logs)?;
             client_url
         }
     };
+    let etcd_access = EtcdAccess::new(vec![etcd.clone()], &tls, &options.etcd_auth)?;
+    wait_for_etcd(&etcd_access, Duration::from_secs(20)).await?;
+    let etcd_args = etcd_access.child_args();
     eprintln!("etcd        {etcd}");
     let coordinator = children.spawn_listening(
         "coordinator",
-        std::process::Command::new(&me).args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--etcd",
-            &etcd,
-            "--etcd-prefix",
-            &prefix,
-        ]),
+        &mut secured(
+            {
+                let mut command = std::process::Command::new(&me);
+                command.args(["serve", "--listen", "127.0.0.1:0", "--etcd", &etcd, "--etcd-prefix", &prefix]);
+                command
+            },
+            security,
+            &etcd_args,
+        ),
         &logs,
     )?;
-    let endpoint = format!("http://{coordinator}");
-    eprintln!("coordinator {endpoint}");
+    let endpoint = tls.url(&coordinator.to_string());
+    let target = Target { endpoint: endpoint.clone(), tls: tls.clone() };
+    eprintln!(
+        "coordinator {endpoint} ({})",
+        tls_dir.as_ref().map_or("plaintext: --insecure".to_owned(), |d| format!(
+            "mutual TLS, certificates in {}",
+            d.display()
+        ))
+    );
     for shard in 0..spec.cluster.ps_shards {
         // A new job starts from fresh parameters, not a previous run's checkpoints.
         let checkpoints = run_dir.join(format!("ps-{shard}"));
         let _ = std::fs::remove_dir_all(&checkpoints);
+        let mut command = std::process::Command::new(bin_dir.join("ps-server"));
+        command.args([
+            "--listen".to_owned(),
+            "127.0.0.1:0".into(),
+            "--shard".into(),
+            shard.to_string(),
+            "--num-shards".into(),
+            spec.cluster.ps_shards.to_string(),
+            "--etcd".into(),
+            etcd.clone(),
+            "--etcd-prefix".into(),
+            prefix.clone(),
+            "--checkpoint-dir".into(),
+            checkpoints.display().to_string(),
+            "--checkpoint-interval".into(),
+            humantime::format_duration(spec.cluster.checkpoint_interval).to_string(),
+            "--staleness".into(),
+            spec.cluster.staleness.to_string(),
+        ]);
         let addr = children.spawn_listening(
             &format!("ps-{shard}"),
-            std::process::Command::new(bin_dir.join("ps-server")).args([
-                "--listen".to_owned(),
-                "127.0.0.1:0".into(),
-                "--shard".into(),
-                shard.to_string(),
-                "--num-shards".into(),
-                spec.cluster.ps_shards.to_string(),
-                "--etcd".into(),
-                etcd.clone(),
-                "--etcd-prefix".into(),
-                prefix.clone(),
-                "--checkpoint-dir".into(),
-                checkpoints.display().to_string(),
-                "--checkpoint-interval".into(),
-                humantime::format_duration(spec.cluster.checkpoint_interval).to_string(),
-                "--staleness".into(),
-                spec.cluster.staleness.to_string(),
-            ]),
+            &mut secured(command, security, &etcd_args),
             &logs,
         )?;
         eprintln!("ps-{shard}        {addr}");
@@ -162,27 +227,25 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     for w in 0..spec.cluster.workers {
         let id = format!("worker-{w}");
         let device = devices::worker_device(&options.device, w, options.gpus);
-        children.spawn(
+        let mut command = std::process::Command::new(bin_dir.join("worker"));
+        command.args([
+            "serve",
+            "--worker-id",
             &id,
-            std::process::Command::new(bin_dir.join("worker")).args([
-                "serve",
-                "--worker-id",
-                &id,
-                "--etcd",
-                &etcd,
-                "--etcd-prefix",
-                &prefix,
-                "--coordinator",
-                &endpoint,
-                "--device",
-                &device,
-                "--threads",
-                &threads,
-                "--bundles",
-                &bundles,
-            ]),
-            &logs,
-        )?;
+            "--etcd",
+            &etcd,
+            "--etcd-prefix",
+            &prefix,
+            "--coordinator",
+            &endpoint,
+            "--device",
+            &device,
+            "--threads",
+            &threads,
+            "--bundles",
+            &bundles,
+        ]);
+        children.spawn(&id, &mut secured(command, security, &etcd_args), &logs)?;
         devices.push(device);
     }
     eprintln!(
@@ -192,7 +255,7 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
         devices.join(" ")
     );
     let spec_toml = toml::to_string(&spec).context("encode job spec")?;
-    let mut client = tessera_control::client::connect(&endpoint).await?;
+    let mut client = target.connect().await?;
     let job_id = format!("{}-{}", spec.name.replace('_', "-"), tessera_control::store::now_ms() / 1000);
     client
         .submit_job(SubmitJobRequest { spec_toml, job_id: job_id.clone() })
@@ -201,8 +264,7 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
     eprintln!("job         {job_id}");
     let mut history = History::default();
     let outcome =
-        watch_job_observed(&endpoint, &job_id, options.progress_every, &mut |job| history.observe(job))
-            .await?;
+        watch_job_observed(&target, &job_id, options.progress_every, &mut |job| history.observe(job)).await?;
     let job = client.get_job(GetJobRequest { job_id }).await?.into_inner();
     history.observe(&job);
     write_metrics(&run_dir, &job)?;
