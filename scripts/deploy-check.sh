@@ -36,7 +36,7 @@ done
 help="$out/help.txt"
 : >"$help"
 for cmd in "coordinator" "coordinator serve" "coordinator submit" "coordinator watch" "coordinator status" \
-  "coordinator graph synth" "ps-server" "worker serve" "recommend"; do
+  "coordinator graph synth" "coordinator certs" "ps-server" "worker serve" "recommend"; do
   read -r b sub <<<"$cmd"
   [ -x "$bin/$b" ] || { log "$bin/$b is missing (build the binaries first)"; exit 1; }
   # shellcheck disable=SC2086

@@ -59,7 +59,7 @@ pub struct TlsArgs {
     pub tls_key: Option<PathBuf>,
     /// Plaintext gRPC without certificates, for a trusted network only.
     /// Without it, TLS certificates are required.
-    #[arg(long, global = true, env = "TESSERA_INSECURE")]
+    #[arg(long, global = true, env = "TESSERA_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure: bool,
 }
 

@@ -236,8 +236,9 @@ fn small_demo_runs_to_success_and_writes_its_run_directory() {
         stderr.contains("mutual TLS, certificates in") && stderr.contains("etcd        https://"),
         "{stderr}"
     );
-    let ps_log = std::fs::read_to_string(dir.path().join("run/logs/ps-0.log")).unwrap();
-    assert!(ps_log.contains("tls=true"), "{ps_log}");
+    for file in ["ca.pem", "ps.pem", "ps.key", "worker.pem", "etcd.pem", "private/ca.key"] {
+        assert!(dir.path().join("run/certs").join(file).is_file(), "run/certs/{file} is missing");
+    }
     assert!(stdout.contains("sample recommendations (hgt)") && stdout.contains("top 10"), "{stdout}");
     let run = dir.path().join("run");
     let metrics: serde_json::Value =
@@ -351,7 +352,7 @@ fn sigint_halfway_leaves_no_child_and_no_listening_port() {
         let line = line.unwrap();
         for word in line.split_whitespace() {
             if let Some(port) =
-                word.strip_prefix("http://127.0.0.1:").or_else(|| word.strip_prefix("127.0.0.1:"))
+                word.strip_prefix("https://127.0.0.1:").or_else(|| word.strip_prefix("127.0.0.1:"))
             {
                 if let Ok(port) = port.parse::<u16>() {
                     ports.push(port);
