@@ -89,3 +89,14 @@ impl Drop for ChildProcess {
         self.kill();
     }
 }
+
+/// The pid of a process whose command line holds every one of `needles`,
+/// leaving out those that mention `exclude` (the test binary itself).
+pub fn pid_of(needles: &[&str], exclude: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let pid = entry.file_name().to_str()?.parse().ok()?;
+        (needles.iter().all(|n| text.contains(n)) && !text.contains(exclude)).then_some(pid)
+    })
+}

@@ -81,12 +81,7 @@ checkpoint_interval = "2s"
 
 /// The pid of the process whose command line holds every one of `needles`.
 fn pid_of(needles: &[&str]) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let pid = entry.file_name().to_str()?.parse().ok()?;
-        (needles.iter().all(|n| text.contains(n)) && !text.contains("fault_quality")).then_some(pid)
-    })
+    tessera_tests::process::pid_of(needles, "fault_quality")
 }
 
 fn signal(pid: u32, name: &str) {

@@ -80,14 +80,9 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
-/// The pid of the process whose command line mentions every one of `needles`.
+/// The pid of the process whose command line holds every one of `needles`.
 fn pid_of(needles: &[&str]) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let pid = entry.file_name().to_str()?.parse().ok()?;
-        (needles.iter().all(|n| text.contains(n)) && !text.contains("local_cluster")).then_some(pid)
-    })
+    tessera_tests::process::pid_of(needles, "local_cluster")
 }
 
 /// Width and height of a PNG file, from its IHDR chunk.
