@@ -322,3 +322,56 @@ fn a_watched_job_directory_serves_its_new_latest_version() {
     let metrics = get(addr, "/metrics").unwrap().body;
     assert!(metrics.contains("tessera_recommend_reloads_total{outcome=\"ok\"} 1"), "{metrics}");
 }
+
+/// The gRPC listener on mutual TLS: a client with a certificate of the
+/// service's CA is answered; one from another CA, or plaintext, is refused;
+/// and `--grpc-listen` without certificates or `--insecure` does not start.
+#[test]
+fn the_grpc_listener_serves_only_peers_with_a_certificate_of_its_ca() {
+    use tessera_proto::recommend::v1::recommender_client::RecommenderClient;
+    use tessera_proto::recommend::v1::RecommendRequest;
+    use tessera_runtime::tls::{Tls, TlsFiles};
+    let root = tempfile::tempdir().unwrap();
+    bundle(root.path(), 50, 300, 3);
+    let (ours, theirs) = (root.path().join("ours"), root.path().join("theirs"));
+    tessera_runtime::certs::write_dev_certs(&ours, &[], "test").unwrap();
+    tessera_runtime::certs::write_dev_certs(&theirs, &[], "test").unwrap();
+    let recommend = |security: &[&std::ffi::OsStr]| {
+        let mut command = tessera_tests::command("recommend").unwrap();
+        command
+            .env_remove("TESSERA_INSECURE")
+            .arg("--bundle")
+            .arg(root.path().join("toy"))
+            .args(["--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--watch", "0s"])
+            .args(security)
+            .env("RUST_LOG", "warn");
+        command
+    };
+    let bare = recommend(&[]).output().unwrap();
+    let text = String::from_utf8_lossy(&bare.stderr);
+    assert!(!bare.status.success() && text.contains("no TLS certificates"), "{text}");
+    let (_service, values) = ChildProcess::spawn_reporting(
+        "recommend",
+        &mut recommend(&["--tls-dir".as_ref(), ours.as_os_str()]),
+        &["LISTENING ", "GRPC "],
+    )
+    .unwrap();
+    let grpc = values[1].clone();
+    let ask = |tls: Tls| {
+        let grpc = grpc.clone();
+        async move {
+            let channel = tls.endpoint(&grpc)?.connect().await?;
+            let request = RecommendRequest { user: 12, k: 5, ..Default::default() };
+            let items = RecommenderClient::new(channel).recommend(request).await?.into_inner().items;
+            anyhow::Ok(items.len())
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = Tls::from_files(&TlsFiles::in_dir(&ours, "client")).unwrap();
+        assert_eq!(ask(client).await.unwrap(), 5);
+        let stranger = Tls::from_files(&TlsFiles::in_dir(&theirs, "client")).unwrap();
+        assert!(ask(stranger).await.is_err(), "a certificate of another CA was served");
+        assert!(ask(Tls::insecure()).await.is_err(), "a plaintext client was served");
+    });
+}
