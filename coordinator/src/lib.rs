@@ -1,6 +1,7 @@
 //! The Tessera coordinator: builds and partitions the graph, keeps job state
 //! in etcd, assigns partitions to workers and serves the CLI.
 
+pub mod carry;
 pub mod cli;
 pub mod error;
 pub mod local;

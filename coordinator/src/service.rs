@@ -137,6 +137,15 @@ impl CoordinatorCore {
         if report.unix_ms == 0 {
             report.unix_ms = now_ms();
         }
+        match record.progress.get(&report.partition) {
+            Some(previous) => crate::carry::carry_lost_counts(previous, &mut report),
+            None => {
+                // Only the coordinator sets the carried counts.
+                report.carried_updates_lost = 0;
+                report.carried_rows_lost = 0;
+                report.carried_ps_restarts = 0;
+            }
+        }
         self.store.put_progress(&report.job_id, &report).await?;
         if record.status.job_state() == JobState::Evaluating && report.partition == 0 {
             return Ok(ack(WorkerDirective::Evaluate));

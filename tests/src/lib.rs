@@ -8,6 +8,7 @@ pub mod coordinator;
 pub mod etcd;
 pub mod fake_worker;
 pub mod http;
+pub mod local;
 pub mod ports;
 pub mod process;
 pub mod ps;

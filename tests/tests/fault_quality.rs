@@ -9,13 +9,13 @@
 //! About 10 minutes on 2 cores, so it is not part of `make test`:
 //! `make fault-report` runs it.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tessera_graph::synth::{build_graph, SynthConfig};
 use tessera_tests::binaries::target_dir;
+use tessera_tests::local::LocalJob;
 
 /// Largest relative NDCG@10 drop (or gain) a fault may cause.
 const TOLERANCE: f64 = 0.05;
@@ -99,31 +99,6 @@ fn signal(pid: u32, name: &str) {
     assert!(ok, "kill -{name} {pid}");
 }
 
-/// Training progress of the least advanced unfinished partition, 0–1, read
-/// with `coordinator status --json` over the run's own certificates; `None`
-/// until the job reports progress.
-fn progress(run: &Path, endpoint: &str, job: &str) -> Option<f64> {
-    let out = tessera_tests::command("coordinator")
-        .ok()?
-        .env_remove("TESSERA_INSECURE")
-        .args(["--coordinator", endpoint, "--tls-dir"])
-        .arg(run.join("certs"))
-        .args(["status", job, "--json"])
-        .output()
-        .ok()?;
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    let parts = status["progress"].as_array()?;
-    parts
-        .iter()
-        .filter(|p| p["finished"] != true)
-        .map(|p| {
-            let per_epoch = p["steps_per_epoch"].as_f64().unwrap_or(1.0).max(1.0);
-            (p["epoch"].as_f64().unwrap_or(0.0) + p["step"].as_f64().unwrap_or(0.0) / per_epoch)
-                / EPOCHS as f64
-        })
-        .min_by(f64::total_cmp)
-}
-
 fn run(dir: &Path, spec: &Path, fault: Fault, index: usize) -> Outcome {
     let run = dir.join(format!("run-{index}"));
     let mut child = tessera_tests::command("coordinator")
@@ -140,24 +115,13 @@ fn run(dir: &Path, spec: &Path, fault: Fault, index: usize) -> Outcome {
         .unwrap();
     let started = Instant::now();
     // `local` names the coordinator's endpoint and then the job on stderr.
-    let (mut endpoint, mut job) = (String::new(), String::new());
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("coordinator ") {
-            endpoint = rest.split_whitespace().next().unwrap_or_default().to_owned();
-        }
-        if let Some(rest) = line.strip_prefix("job ") {
-            job = rest.trim().to_owned();
-            break;
-        }
-    }
+    let mut lines = tessera_tests::local::lines(child.stderr.take().unwrap());
+    let job = LocalJob::read(&mut lines, &mut Vec::new()).unwrap();
     std::thread::spawn(move || for _ in lines {});
-    assert!(!endpoint.is_empty() && !job.is_empty(), "local printed no coordinator or job");
     let prefix = "/tessera-local/faults/";
     if fault != Fault::None {
         // Mid-training: once every partition is 40% through its epochs.
-        while progress(&run, &endpoint, &job).is_none_or(|p| p < FAULT_AT) {
+        while job.min_epochs(&run).is_none_or(|e| e < FAULT_AT * EPOCHS as f64) {
             assert!(started.elapsed() < Duration::from_secs(300), "the job never reached {FAULT_AT}");
             std::thread::sleep(Duration::from_millis(300));
         }

@@ -281,23 +281,32 @@ fn a_worker_a_ps_shard_and_the_coordinator_killed_mid_job_are_restarted_and_the_
     // A checkpoint every second, so the restarted shard has one to restore.
     let spec = write_spec_with(dir.path(), "restarts", 40, false, "checkpoint_interval = \"1s\"");
     let mut child = local(dir.path(), &spec).stderr(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let lines =
-        std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
+    let mut stderr = tessera_tests::local::lines(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let job = tessera_tests::local::LocalJob::read(&mut stderr, &mut seen).unwrap();
+    let lines = std::thread::spawn(move || {
+        seen.extend(stderr.map_while(Result::ok));
+        seen
+    });
     let run = dir.path().join("run");
     let prefix = "/tessera-local/restarts/";
-    // Once the shards have checkpointed, kill worker-1, then shard 1, then
-    // the coordinator.
+    // Once the shards have checkpointed and both workers are 2 epochs in, kill shard 1 (while both workers
+    // push steadily, so acknowledged updates after its checkpoint are lost
+    // and counted), then worker-1, then the coordinator. Killing worker-1
+    // first can move a partition just before the shard dies, and a worker
+    // that has just started one has nothing unsaved to lose.
     let started = Instant::now();
-    while !std::fs::read_dir(run.join("ps-1")).is_ok_and(|mut d| d.next().is_some()) {
-        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint from ps-1");
+    while !std::fs::read_dir(run.join("ps-1")).is_ok_and(|mut d| d.next().is_some())
+        || job.min_epochs(&run).is_none_or(|e| e < 2.0)
+    {
+        assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint from ps-1, or no training");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let worker = pid_of(&["--worker-id worker-1", prefix]).expect("worker-1 runs");
-    Command::new("kill").args(["-KILL", &worker.to_string()]).status().unwrap();
-    std::thread::sleep(Duration::from_secs(2));
     let shard = pid_of(&["ps-server", "--shard 1", prefix]).expect("ps-1 runs");
     Command::new("kill").args(["-KILL", &shard.to_string()]).status().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let worker = pid_of(&["--worker-id worker-1", prefix]).expect("worker-1 runs");
+    Command::new("kill").args(["-KILL", &worker.to_string()]).status().unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let coordinator = pid_of(&["coordinator", "serve", prefix]).expect("the coordinator runs");
     Command::new("kill").args(["-KILL", &coordinator.to_string()]).status().unwrap();

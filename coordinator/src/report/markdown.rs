@@ -112,8 +112,9 @@ fn time_table(data: &RunData<'_>) -> String {
     out
 }
 
-/// The acknowledged PS updates lost to shard restarts, as the workers
-/// holding the partitions at the end counted them.
+/// The acknowledged PS updates lost to shard restarts, as the partitions'
+/// holders counted them (the coordinator carries an earlier holder's count
+/// over to the next, `crate::carry`).
 fn durability_line(job: &Job) -> String {
     let (updates, rows, restarts) = job
         .progress
