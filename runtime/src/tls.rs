@@ -20,6 +20,22 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerT
 /// The CA certificate's file name in a certificate folder (`make certs`).
 pub const CA_FILE: &str = "ca.pem";
 
+/// How long a server waits for a client to finish the TLS handshake before
+/// it drops the connection (a slow or silent client holds nothing longer).
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// HTTP/2 pings on an idle connection, and how long a ping may go
+/// unanswered before the connection is closed: a dead or stalled peer
+/// frees its connection.
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Concurrent calls one connection may have open.
+const MAX_STREAMS_PER_CONNECTION: u32 = 256;
+
+/// Largest header block a client may send (the bearer token included).
+const MAX_HEADER_BYTES: u32 = 64 << 10;
+
 /// The environment variables behind [`TlsArgs`]: a launcher that gives a
 /// child explicit security flags removes them, so an inherited one cannot
 /// contradict the flags.
@@ -204,6 +220,7 @@ impl Tls {
             ServerTlsConfig::new()
                 .identity(Identity::from_pem(&m.cert, &m.key))
                 .client_ca_root(Certificate::from_pem(&m.ca))
+                .timeout(HANDSHAKE_TIMEOUT)
         })
     }
 
@@ -240,12 +257,21 @@ impl Tls {
         }
     }
 
-    /// A tonic server builder with this security.
+    /// A tonic server builder with this security and the limits every
+    /// Tessera server keeps: the TLS handshake timeout, HTTP/2 keep-alive
+    /// pings that close a dead peer's connection, TCP keep-alive, at most
+    /// 256 concurrent calls per connection and 64 KiB of headers. (Message
+    /// sizes are each service's own.)
     ///
     /// # Errors
     /// Certificates tonic cannot use.
     pub fn server(&self) -> Result<tonic::transport::Server, tonic::transport::Error> {
-        let server = tonic::transport::Server::builder();
+        let server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            .http2_max_header_list_size(MAX_HEADER_BYTES);
         match self.server_config() {
             Some(config) => server.tls_config(config),
             None => Ok(server),

@@ -191,6 +191,22 @@ async fn mutual_tls_and_tokens_refuse_strangers_and_admit_the_right_peers() {
     let refused = answer.await.expect_err("a client without a certificate was served");
     eprintln!("no client certificate: {refused:#}");
 
+    // A client that connects and never starts the handshake is dropped
+    // after the handshake timeout instead of holding the connection.
+    let silent = tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let mut stream = std::net::TcpStream::connect(&ps_addr[0]).unwrap();
+        stream.set_read_timeout(Some(tessera_runtime::tls::HANDSHAKE_TIMEOUT * 2)).unwrap();
+        let started = std::time::Instant::now();
+        let read = stream.read(&mut [0u8; 16]);
+        (read.map_err(|e| e.kind()), started.elapsed())
+    });
+    let (read, waited) = silent.await.unwrap();
+    let closed = matches!(read, Ok(0) | Err(std::io::ErrorKind::ConnectionReset));
+    assert!(closed, "the server kept the silent connection: {read:?} after {waited:?}");
+    assert!(waited >= tessera_runtime::tls::HANDSHAKE_TIMEOUT - Duration::from_secs(1), "{waited:?}");
+    eprintln!("a silent client was dropped after {waited:.1?}");
+
     // A server binary without certificates or --insecure does not start.
     let bare_ps = Command::new(binary("ps-server").unwrap())
         .args(["--listen", "127.0.0.1:0"])
