@@ -65,6 +65,16 @@ pub fn write_dev_certs(dir: &Path, hosts: &[String], org: &str) -> anyhow::Resul
     Ok(written)
 }
 
+/// A CA made for one run of a launcher (`coordinator local`, `worker train
+/// --standalone`, `worker export`) and its certificates, in `dir`.
+///
+/// # Errors
+/// As [`write_dev_certs`].
+pub fn write_run_certs(dir: &Path) -> anyhow::Result<()> {
+    write_dev_certs(dir, &[], "Tessera local").context("make the run's certificates")?;
+    Ok(())
+}
+
 fn write(dir: &Path, name: &str, text: &str, secret: bool) -> anyhow::Result<PathBuf> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;

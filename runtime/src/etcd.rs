@@ -93,19 +93,9 @@ impl EtcdAccess {
         Ok(Self { endpoints, tls: tls.clone(), credentials, auth: auth.clone() })
     }
 
-    /// The endpoints.
-    pub fn endpoints(&self) -> &[String] {
-        &self.endpoints
-    }
-
     /// The endpoints joined with commas, for logs and errors.
     pub fn endpoints_text(&self) -> String {
         self.endpoints.join(",")
-    }
-
-    /// The same access to other endpoints.
-    pub fn with_endpoints(&self, endpoints: Vec<String>) -> Self {
-        Self { endpoints, ..self.clone() }
     }
 
     /// The flags that give a child process the same etcd user (the password

@@ -137,6 +137,17 @@ impl TlsFiles {
             key: dir.join(format!("{component}.key")),
         }
     }
+
+    /// The flags that make an etcd server present these files and require
+    /// client certificates signed by the CA (`--client-cert-auth`).
+    pub fn etcd_server_args(&self) -> [String; 4] {
+        [
+            "--client-cert-auth".to_owned(),
+            format!("--trusted-ca-file={}", self.ca.display()),
+            format!("--cert-file={}", self.cert.display()),
+            format!("--key-file={}", self.key.display()),
+        ]
+    }
 }
 
 /// PEM bytes read and checked at start, so a bad file fails there and not at
@@ -191,26 +202,6 @@ impl Tls {
     /// Whether connections use TLS.
     pub fn is_secure(&self) -> bool {
         self.0.is_some()
-    }
-
-    /// The files, when secure.
-    pub fn files(&self) -> Option<&TlsFiles> {
-        self.0.as_deref().map(|m| &m.files)
-    }
-
-    /// The flags that give a child process the same security.
-    pub fn child_args(&self) -> Vec<String> {
-        match self.files() {
-            None => vec!["--insecure".into()],
-            Some(f) => vec![
-                "--tls-ca".into(),
-                f.ca.display().to_string(),
-                "--tls-cert".into(),
-                f.cert.display().to_string(),
-                "--tls-key".into(),
-                f.key.display().to_string(),
-            ],
-        }
     }
 
     /// A server configuration that presents this certificate and requires a
@@ -312,6 +303,8 @@ mod tests {
         assert_eq!(plain.url("127.0.0.1:1"), "http://127.0.0.1:1");
         assert_eq!(plain.url("https://a:1"), "http://a:1");
         assert_eq!(format!("{plain:?}"), "Tls(insecure)");
-        assert_eq!(plain.child_args(), ["--insecure"]);
+        let mut child = std::process::Command::new("true");
+        secure_child(&mut child, None);
+        assert_eq!(child.get_args().collect::<Vec<_>>(), ["--insecure"]);
     }
 }

@@ -126,12 +126,7 @@ impl Etcd {
             .arg(format!("--initial-advertise-peer-urls={peer_url}"))
             .arg(format!("--initial-cluster=test={peer_url}"));
         if let Some(dir) = &self.tls {
-            let files = tessera_runtime::tls::TlsFiles::in_dir(dir, "etcd");
-            command
-                .arg("--client-cert-auth")
-                .arg(format!("--trusted-ca-file={}", files.ca.display()))
-                .arg(format!("--cert-file={}", files.cert.display()))
-                .arg(format!("--key-file={}", files.key.display()));
+            command.args(tessera_runtime::tls::TlsFiles::in_dir(dir, "etcd").etcd_server_args());
         }
         command.stdout(Stdio::null()).stderr(Stdio::from(log));
         self.process = Some(ChildProcess::spawn("etcd (is Debian's etcd-server installed?)", &mut command)?);

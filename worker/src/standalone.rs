@@ -80,8 +80,7 @@ pub fn start_local_ps(
     checkpoints: &[PathBuf],
 ) -> anyhow::Result<(Vec<String>, Tls)> {
     let certs = std::path::absolute(logs.join("certs"))?;
-    tessera_runtime::certs::write_dev_certs(&certs, &[], "Tessera local")
-        .context("make the run's certificates")?;
+    tessera_runtime::certs::write_run_certs(&certs)?;
     let tls = Tls::from_files(&TlsFiles::in_dir(&certs, "worker"))?;
     let endpoints = (0..n)
         .map(|shard| {

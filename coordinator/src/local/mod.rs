@@ -19,7 +19,7 @@ use crate::cli::watch::{watch_job_observed, WatchOutcome};
 use crate::report::{self, history::History};
 use tessera_control::client::Target;
 use tessera_job::JobSpec;
-use tessera_runtime::certs::write_dev_certs;
+use tessera_runtime::certs::write_run_certs;
 use tessera_runtime::children::{free_port, Children};
 use tessera_runtime::etcd::{EtcdAccess, EtcdAuthArgs};
 use tessera_runtime::tls::{secure_child, Tls, TlsFiles};
@@ -124,7 +124,7 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
         Security::Certs(dir) => Some(dir.clone()),
         Security::Fresh => {
             let dir = std::path::absolute(run_dir.join("certs"))?;
-            write_dev_certs(&dir, &[], "Tessera local").context("make the run's certificates")?;
+            write_run_certs(&dir)?;
             Some(dir)
         }
     };
@@ -152,12 +152,7 @@ pub async fn run_local(options: LocalOptions, children: &Children) -> anyhow::Re
                 format!("--initial-cluster=local={peer_url}"),
             ]);
             if let Some(dir) = &tls_dir {
-                let files = TlsFiles::in_dir(dir, "etcd");
-                command.arg("--client-cert-auth").args([
-                    format!("--trusted-ca-file={}", files.ca.display()),
-                    format!("--cert-file={}", files.cert.display()),
-                    format!("--key-file={}", files.key.display()),
-                ]);
+                command.args(TlsFiles::in_dir(dir, "etcd").etcd_server_args());
             }
             children.spawn("etcd", &mut command, &logs)?;
             client_url
