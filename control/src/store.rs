@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, WatchOptions};
 use prost::Message as _;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tessera_proto::coordinator::v1::{JobState, MetricsReport, ProgressReport};
@@ -219,9 +219,23 @@ impl Store {
     /// # Errors
     /// Fails when the job does not exist, a value is corrupt, or etcd fails.
     pub async fn load_job(&self, job_id: &str) -> Result<JobRecord> {
+        Ok(self.load_job_at(job_id, None).await?.0)
+    }
+
+    /// Reads a whole job as it was at etcd `revision` (the latest when
+    /// `None`), with the revision read.
+    ///
+    /// # Errors
+    /// As [`Store::load_job`]; also when the revision has been compacted.
+    pub async fn load_job_at(&self, job_id: &str, revision: Option<i64>) -> Result<(JobRecord, i64)> {
         check_job_id(job_id)?;
         let prefix = self.job_key(job_id, "");
-        let response = self.client.clone().get(prefix.clone(), Some(GetOptions::new().with_prefix())).await?;
+        let mut options = GetOptions::new().with_prefix();
+        if let Some(revision) = revision {
+            options = options.with_revision(revision);
+        }
+        let response = self.client.clone().get(prefix.clone(), Some(options)).await?;
+        let read_at = revision.or_else(|| response.header().map(|h| h.revision())).unwrap_or(0);
         let mut meta = None;
         let mut spec_toml = String::new();
         let mut status = None;
@@ -269,7 +283,26 @@ impl Store {
             reason: "missing".into(),
         })?;
         metrics.sort_by_key(|m| m.unix_ms);
-        Ok(JobRecord { meta, spec_toml, status, fencing, plan, assignments, progress, metrics })
+        Ok((JobRecord { meta, spec_toml, status, fencing, plan, assignments, progress, metrics }, read_at))
+    }
+
+    /// Watches every key of a job from `from_revision` on. Each response
+    /// lists the changed keys by revision, so a caller can read the job at
+    /// each of them ([`Store::load_job_at`]) and miss no state, however
+    /// short it lasted.
+    ///
+    /// # Errors
+    /// Fails when the job id is malformed or etcd fails.
+    pub async fn watch_job(&self, job_id: &str, from_revision: i64) -> Result<etcd_client::WatchStream> {
+        check_job_id(job_id)?;
+        let options = WatchOptions::new().with_prefix().with_start_revision(from_revision);
+        Ok(self.client.clone().watch(self.job_key(job_id, ""), Some(options)).await?)
+    }
+
+    /// Whether a changed job key (from [`Store::watch_job`]) is a progress
+    /// report, the one kind of change frequent enough to coalesce.
+    pub fn is_progress_key(&self, job_id: &str, key: &[u8]) -> bool {
+        key.starts_with(self.job_key(job_id, "progress/").as_bytes())
     }
 
     /// Replaces a job's status unless the job already ended: a terminal

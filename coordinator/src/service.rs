@@ -3,7 +3,6 @@
 //! converts types and maps errors to status codes.
 
 use std::pin::Pin;
-use std::time::Duration;
 use tessera_runtime::auth::{Refusal, Token};
 
 use futures::Stream;
@@ -19,10 +18,8 @@ use tonic::{Request, Response, Status};
 use crate::error::{CoordinatorError, Result};
 use crate::view::{to_proto, to_summary};
 use tessera_control::store::{check_job_id, now_ms, JobMeta, JobStatus, Store};
+use tessera_control::StoreError;
 use tessera_job::JobSpec;
-
-/// Period at which `WatchJob` looks for changes.
-pub const WATCH_PERIOD: Duration = Duration::from_millis(200);
 
 /// The coordinator's logic behind the service.
 #[derive(Debug, Clone)]
@@ -182,47 +179,93 @@ impl CoordinatorCore {
         Ok(())
     }
 
-    /// A snapshot of the job, then one message per change, ending after the
-    /// job reaches a terminal state.
+    /// A snapshot of the job, then the job after each change of its state,
+    /// plan, assignments or metrics, read at that change's etcd revision so
+    /// that no phase is missed however briefly it lasted, and after the last
+    /// of each batch of progress reports. It ends after the job reaches a
+    /// terminal state; an etcd failure ends it with an error (the CLI
+    /// reconnects).
     ///
     /// # Errors
-    /// Fails when the job does not exist.
+    /// Fails when the job does not exist or etcd fails.
     pub async fn watch(&self, job_id: &str) -> Result<tokio::sync::mpsc::Receiver<Result<Job>>> {
-        let first = self.get(job_id).await?;
+        let (first, revision) = self.store.load_job_at(job_id, None).await?;
+        let mut changes = self.store.watch_job(job_id, revision + 1).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let this = self.clone();
         let job_id = job_id.to_owned();
         tokio::spawn(async move {
-            let mut last = first;
+            let mut last = to_proto(&first);
             if tx.send(Ok(last.clone())).await.is_err() {
                 return;
             }
-            loop {
-                if is_terminal(&last) {
-                    return;
-                }
-                tokio::select! {
+            while !is_terminal(&last) {
+                let response = tokio::select! {
                     _ = this.shutdown.cancelled() => return,
                     _ = tx.closed() => return,
-                    _ = tokio::time::sleep(WATCH_PERIOD) => {}
-                }
-                match this.get(&job_id).await {
-                    Ok(job) if job != last => {
-                        last = job.clone();
-                        if tx.send(Ok(job)).await.is_err() {
+                    response = changes.message() => response,
+                };
+                let response = match response {
+                    Ok(Some(response)) if !response.canceled() => response,
+                    Ok(Some(response)) => {
+                        let reason = format!("etcd cancelled the watch: {}", response.cancel_reason());
+                        let _ = tx.send(Err(watch_error(reason))).await;
+                        return;
+                    }
+                    Ok(None) => {
+                        let _ = tx.send(Err(watch_error("etcd ended the watch".into()))).await;
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(StoreError::from(e).into())).await;
+                        return;
+                    }
+                };
+                for revision in this.revisions_to_read(&job_id, response.events()) {
+                    match this.store.load_job_at(&job_id, Some(revision)).await {
+                        Ok((record, _)) => {
+                            let job = to_proto(&record);
+                            if job != last {
+                                last = job.clone();
+                                if tx.send(Ok(job)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            if is_terminal(&last) {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e.into())).await;
                             return;
                         }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
                     }
                 }
             }
         });
         Ok(rx)
     }
+
+    /// The revisions at which a watch reads the job after one etcd watch
+    /// response: every change other than a progress report, then the last
+    /// change, in order and without repeats.
+    fn revisions_to_read(&self, job_id: &str, events: &[etcd_client::Event]) -> Vec<i64> {
+        let mut revisions: Vec<i64> = Vec::new();
+        let changed = events.iter().filter_map(|e| e.kv()).collect::<Vec<_>>();
+        for (i, kv) in changed.iter().enumerate() {
+            let is_last = i + 1 == changed.len();
+            if (is_last || !self.store.is_progress_key(job_id, kv.key()))
+                && revisions.last() != Some(&kv.mod_revision())
+            {
+                revisions.push(kv.mod_revision());
+            }
+        }
+        revisions
+    }
+}
+
+fn watch_error(reason: String) -> CoordinatorError {
+    StoreError::Etcd(etcd_client::Error::WatchError(reason)).into()
 }
 
 /// Whether a job has ended.
