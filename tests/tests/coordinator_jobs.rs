@@ -430,3 +430,38 @@ async fn submit_and_cancel_need_the_token_when_the_coordinator_has_one() -> anyh
     assert!(out.status.success() && text.contains("tok-1 cancelled"), "{text}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watch_streams_every_status_however_briefly_it_lasted() -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    let mut client = cluster.client().await?;
+    let job_id = cluster.submit(&mut client, "brief", 1).await?;
+    let mut events = client
+        .watch_job(tessera_proto::coordinator::v1::WatchJobRequest { job_id: job_id.clone() })
+        .await?
+        .into_inner();
+    // Three statuses written back to back, each lasting a millisecond or
+    // so, then the end: a poll would see one or two of them.
+    let store = tessera_control::store::Store::connect(&cluster.etcd.access()?, PREFIX).await?;
+    use tessera_control::store::JobStatus;
+    for phase in ["brief phase a", "brief phase b", "brief phase c"] {
+        store.set_status(&job_id, &JobStatus::new(JobState::Running, phase)).await?;
+    }
+    store.set_status(&job_id, &JobStatus::new(JobState::Cancelled, "brief phase end")).await?;
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Ok(Some(event)) =
+        tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), events.message()).await?
+    {
+        let Some(job) = event.job else { continue };
+        let message = job.message.clone();
+        if message.starts_with("brief phase") && seen.last() != Some(&message) {
+            seen.push(message);
+        }
+        if job.state == JobState::Cancelled as i32 {
+            break;
+        }
+    }
+    assert_eq!(seen, ["brief phase a", "brief phase b", "brief phase c", "brief phase end"]);
+    Ok(())
+}
