@@ -13,6 +13,7 @@
 
 pub mod ann;
 pub mod error;
+pub mod foldin;
 pub mod manifest;
 pub mod npy;
 mod parquet_out;

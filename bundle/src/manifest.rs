@@ -39,6 +39,11 @@ pub mod files {
     pub const RANKER: &str = "ranker.json";
     /// With the ranker: the time of each entry of [`SEEN_ITEMS`], `<i8`.
     pub const SEEN_TIMES: &str = "seen_times.npy";
+    /// The model's dense weights (the worker's `VarStore`), safetensors.
+    pub const DENSE: &str = "dense.safetensors";
+    /// With a model that reads user features: the trained users' mean
+    /// feature vector, `<f4` (width), which a new user's features replace.
+    pub const USER_FEATURE_MEAN: &str = "user_feature_mean.npy";
     /// The manifest itself.
     pub const MANIFEST: &str = "manifest.json";
 

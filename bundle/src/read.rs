@@ -396,6 +396,29 @@ impl Bundle {
         self.search(self.vector(&self.user_vectors, user), k, excluded, exact)
     }
 
+    /// The `k` best items for a vector the bundle does not hold (a new
+    /// user's), skipping `excluded` (sorted dense ids); `exact` bypasses the
+    /// index.
+    ///
+    /// # Errors
+    /// A vector of another width than the bundle's, or an index failure.
+    pub fn recommend_vector(
+        &self,
+        query: &[f32],
+        k: usize,
+        excluded: &[u32],
+        exact: bool,
+    ) -> Result<Vec<Scored>> {
+        if query.len() != self.manifest.dim {
+            return Err(BundleError::Invalid(format!(
+                "a query vector of {} values for dim {}",
+                query.len(),
+                self.manifest.dim
+            )));
+        }
+        self.search(query, k, excluded, exact)
+    }
+
     /// The `k` items most like dense item `item` (itself left out).
     ///
     /// # Errors

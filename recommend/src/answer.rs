@@ -54,7 +54,7 @@ pub struct SimilarItems {
 
 /// The answer's items, best first: each found item with its final and
 /// retrieval scores.
-fn items(bundle: &Bundle, found: impl Iterator<Item = Ranked>, k: usize) -> Vec<Item> {
+pub fn items(bundle: &Bundle, found: impl Iterator<Item = Ranked>, k: usize) -> Vec<Item> {
     found
         .take(k)
         .enumerate()

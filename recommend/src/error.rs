@@ -23,6 +23,9 @@ pub enum ApiError {
     /// A reload whose bundle failed its checks; the old one still serves.
     #[error("{0}")]
     BadBundle(String),
+    /// The served bundle cannot do what was asked (fold a new user into MF).
+    #[error("{0}")]
+    Unsupported(String),
     /// Anything else (an index failure).
     #[error("{0}")]
     Internal(String),
@@ -36,7 +39,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::BadBundle(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadBundle(_) | Self::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,7 +62,7 @@ impl From<ApiError> for tonic::Status {
             ApiError::NotFound(m) => Self::not_found(m),
             ApiError::Unauthorized(m) => Self::unauthenticated(m),
             ApiError::Forbidden(m) => Self::permission_denied(m),
-            ApiError::BadBundle(m) => Self::failed_precondition(m),
+            ApiError::BadBundle(m) | ApiError::Unsupported(m) => Self::failed_precondition(m),
             ApiError::Internal(m) => Self::internal(m),
         }
     }

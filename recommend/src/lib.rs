@@ -2,6 +2,9 @@
 //! and answers, over HTTP/JSON,
 //! - `GET /v1/users/{id}/recommendations?k=20&exclude_seen=true&candidates=200`,
 //! - `GET /v1/items/{id}/similar?k=20`,
+//! - `POST /v1/users` with a new user's first behaviours (and features),
+//!   which folds them into the trained HGT and answers their embedding and
+//!   recommendations,
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus),
 //! - the same two calls over gRPC (`tessera.recommend.v1.Recommender`) with
 //!   `--grpc-listen`, on mutual TLS (or `--insecure`),
@@ -16,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod metrics;
+pub mod new_users;
 pub mod query;
 pub mod routes;
 pub mod state;

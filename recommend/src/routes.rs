@@ -18,11 +18,13 @@ use tessera_runtime::auth::{Refusal, Token};
 use crate::answer::{self, Recommendations, SimilarItems};
 use crate::error::ApiError;
 use crate::metrics::{RequestLabels, RouteLabels};
+use crate::new_users::{self, NewUser, NewUserAnswer};
 use crate::query;
 use crate::state::AppState;
 
-/// Largest request body accepted (the reload request is tiny).
-pub const MAX_BODY: usize = 64 * 1024;
+/// Largest request body accepted (a new user's body of up to 1,000
+/// behaviours fits; the reload request is tiny).
+pub const MAX_BODY: usize = 128 * 1024;
 
 /// The service's routes over `state`; with `admin`, the admin calls need it
 /// as a bearer token.
@@ -30,6 +32,7 @@ pub fn router(state: Arc<AppState>, admin: Option<Token>) -> Router {
     let admin = Arc::new(admin);
     Router::new()
         .route("/v1/users/{id}/recommendations", get(recommendations))
+        .route("/v1/users", post(new_user))
         .route("/v1/items/{id}/similar", get(similar))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -83,6 +86,17 @@ async fn recommendations(
     let q = query::recommend(raw.as_deref())?;
     let user = query::id("user", &id)?;
     Ok(Json(answer::recommend(&state.current(), user, &q)?))
+}
+
+async fn new_user(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Json<NewUserAnswer>, ApiError> {
+    let request: NewUser = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed new-user body: {e}")))?;
+    let bundle = state.current();
+    let foldin = state.foldin(&bundle).await;
+    let answer = tokio::task::spawn_blocking(move || new_users::answer(&bundle, &foldin, &request))
+        .await
+        .map_err(|e| ApiError::Internal(format!("the fold-in stopped: {e}")))??;
+    Ok(Json(answer))
 }
 
 async fn similar(

@@ -8,11 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use tessera_bundle::foldin::FoldIn;
 use tessera_bundle::{Bundle, BundleError};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::metrics::{Metrics, ReloadLabels};
+use crate::new_users::Loaded;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -21,6 +23,9 @@ pub struct AppState {
     /// What `--bundle` (or the last reload) named: a version or job directory.
     source: Mutex<PathBuf>,
     reload: tokio::sync::Mutex<()>,
+    /// The fold-in of the bundle served, read on first use: the bundle's
+    /// directory with what was loaded.
+    foldin: tokio::sync::Mutex<Option<(PathBuf, Arc<Loaded>)>>,
     /// The Prometheus metrics.
     pub metrics: Metrics,
 }
@@ -45,6 +50,7 @@ impl AppState {
             bundle: ArcSwap::from_pointee(bundle),
             source: Mutex::new(source),
             reload: tokio::sync::Mutex::new(()),
+            foldin: tokio::sync::Mutex::new(None),
             metrics,
         })
     }
@@ -52,6 +58,28 @@ impl AppState {
     /// The bundle served now.
     pub fn current(&self) -> Arc<Bundle> {
         self.bundle.load_full()
+    }
+
+    /// The fold-in of `bundle` (see `tessera_bundle::foldin`), loaded the
+    /// first time it is asked for and kept until another bundle serves.
+    pub async fn foldin(&self, bundle: &Arc<Bundle>) -> Arc<Loaded> {
+        let mut cached = self.foldin.lock().await;
+        if let Some((dir, loaded)) = cached.as_ref() {
+            if dir == bundle.dir() {
+                return loaded.clone();
+            }
+        }
+        let for_loader = bundle.clone();
+        let loaded =
+            tokio::task::spawn_blocking(move || FoldIn::load(&for_loader).map_err(|e| e.to_string()))
+                .await
+                .unwrap_or_else(|e| Err(format!("the fold-in loader stopped: {e}")));
+        if let Err(reason) = &loaded {
+            tracing::info!(bundle = %bundle.dir().display(), "no fold-in of new users: {reason}");
+        }
+        let loaded = Arc::new(loaded);
+        *cached = Some((bundle.dir().to_owned(), loaded.clone()));
+        loaded
     }
 
     fn source(&self) -> PathBuf {

@@ -147,7 +147,7 @@ fn answers_match_exact_search_and_bad_requests_get_4xx() {
     let r = request(&addr, "POST", "/admin/reload", b"{not json").unwrap();
     assert_eq!(r.status, 400);
     assert!(r.body.contains("malformed JSON body"), "{}", r.body);
-    let r = request(&addr, "POST", "/admin/reload", &vec![b' '; 100_000]).unwrap();
+    let r = request(&addr, "POST", "/admin/reload", &vec![b' '; 200_000]).unwrap();
     assert_eq!(r.status, 413, "an oversized body");
     assert_eq!(get(&addr, "/healthz").unwrap().status, 200);
     let ready = get(&addr, "/readyz").unwrap().json().unwrap();

@@ -26,7 +26,7 @@ use crate::model::scorer::Scorer;
 use crate::session::ModelSession;
 
 /// Name of the dense weights in a bundle.
-pub const DENSE: &str = "dense.safetensors";
+pub const DENSE: &str = files::DENSE;
 
 /// What the bundle of one trained model is made from.
 pub struct ModelOutput<'a> {
@@ -89,6 +89,23 @@ pub(crate) fn floats(t: &Tensor) -> anyhow::Result<Vec<f32>> {
     Vec::<f32>::try_from(&t).context("copy embeddings off the device")
 }
 
+/// The mean of the users' feature rows as `.npy` (the part of the trained
+/// users' mean input a new user's own features replace when folded in).
+fn user_feature_mean(graph: &Graph) -> anyhow::Result<Vec<u8>> {
+    let (values, width) = graph.features(NodeType::User);
+    let mut mean = vec![0f64; width];
+    let rows = values.len().checked_div(width).unwrap_or(0);
+    for row in values.chunks_exact(width.max(1)) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += f64::from(*v);
+        }
+    }
+    let mean: Vec<f32> = mean.into_iter().map(|m| (m / rows.max(1) as f64) as f32).collect();
+    let mut npy = Vec::new();
+    tessera_bundle::npy::write(&mut npy, &[width as u64], &mean).context("encode the user feature mean")?;
+    Ok(npy)
+}
+
 /// CRC32 of the graph's manifest, which lists every graph file's checksum.
 fn fingerprint(graph: &Graph) -> anyhow::Result<u32> {
     let path = graph.dir().join("manifest.json");
@@ -128,6 +145,9 @@ pub fn write_bundle(
     let mut extra = vec![(DENSE.to_owned(), dense?)];
     if let Some((ranker, times)) = out.ranker {
         extra.extend(ranker_files(ranker, out.seen, times)?);
+    }
+    if out.vs.variables().contains_key("input.features.user.weight") {
+        extra.push((files::USER_FEATURE_MEAN.to_owned(), user_feature_mean(graph)?));
     }
     let mut state_values = Vec::new();
     for (layer, types) in out.states.iter().enumerate() {
