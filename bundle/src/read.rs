@@ -419,6 +419,22 @@ impl Bundle {
         self.search(query, k, excluded, exact)
     }
 
+    /// The dot product of `query` with every item's embedding, in dense
+    /// item order (what exact search ranks).
+    ///
+    /// # Errors
+    /// A vector of another width than the bundle's.
+    pub fn item_scores(&self, query: &[f32]) -> Result<Vec<f32>> {
+        if query.len() != self.manifest.dim {
+            return Err(BundleError::Invalid(format!(
+                "a query vector of {} values for dim {}",
+                query.len(),
+                self.manifest.dim
+            )));
+        }
+        Ok(self.item_vectors.chunks_exact(self.manifest.dim).map(|v| retrieve::dot(query, v)).collect())
+    }
+
     /// The `k` items most like dense item `item` (itself left out).
     ///
     /// # Errors

@@ -4,6 +4,7 @@
 
 pub mod build_info;
 pub mod classic;
+pub mod coldstart;
 pub mod device;
 pub mod eval;
 pub mod export;

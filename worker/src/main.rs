@@ -30,6 +30,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Evaluate a bundle on users held out of its training: each is folded in
+    /// from their first 1, 2 and 3 behaviours and scored on their later
+    /// purchases, beside item-kNN folded in and popularity.
+    Coldstart(ColdstartArgs),
     /// Join a cluster: register in etcd, train the partitions the
     /// coordinator assigns, evaluate when told.
     Serve(ServeArgs),
@@ -84,6 +88,23 @@ struct ExportArgs {
     /// Write the bundle under this directory (`<dir>/<job name>/v0001`, …).
     #[arg(long, env = "TESSERA_BUNDLES", default_value = "bundles")]
     bundles: PathBuf,
+}
+
+/// Flags of `coldstart`.
+#[derive(Debug, clap::Args)]
+struct ColdstartArgs {
+    /// The bundle (a version or job directory) of a model trained without the held-out users.
+    #[arg(long, env = "TESSERA_BUNDLE")]
+    bundle: PathBuf,
+    /// The graph the model was trained on.
+    #[arg(long)]
+    graph: PathBuf,
+    /// The held-out users' logs: a CSV with a header naming user, item, behavior and time.
+    #[arg(long)]
+    users: PathBuf,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    results: Option<PathBuf>,
 }
 
 /// Flags of `serve`.
@@ -190,6 +211,17 @@ fn main() -> anyhow::Result<()> {
             )
         }
         Some(Command::Serve(args)) => serve(args, cli.tls.load("worker")?, device),
+        Some(Command::Coldstart(args)) => {
+            let rows = worker::coldstart::evaluate(&args.bundle, &args.graph, &args.users)?;
+            let model =
+                tessera_bundle::read::read_manifest(&tessera_bundle::read::resolve(&args.bundle)?)?.model;
+            print!("{}", worker::coldstart::render(&model, &rows));
+            if let Some(path) = args.results {
+                std::fs::write(&path, serde_json::to_vec_pretty(&rows)?)
+                    .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+            }
+            Ok(())
+        }
         Some(Command::Export(args)) => {
             let request = worker::from_checkpoint::ExportRequest {
                 spec: args.spec,
@@ -208,6 +240,6 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        None => anyhow::bail!("give a command (serve, train, export) or --version"),
+        None => anyhow::bail!("give a command (serve, train, export, coldstart) or --version"),
     }
 }

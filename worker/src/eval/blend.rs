@@ -40,6 +40,20 @@ fn standardise(row: &mut [f32]) {
     }
 }
 
+/// One user's blended scores in place: `row` (the model's, over the
+/// catalogue) standardised, plus `weight` × `near` (the classic model's)
+/// divided by its largest.
+pub fn blend_row(row: &mut [f32], near: &[f32], weight: f32) {
+    standardise(row);
+    let top = near.iter().copied().fold(0f32, f32::max);
+    if top > 0.0 && weight > 0.0 {
+        let scale = weight / top;
+        for (x, &y) in row.iter_mut().zip(near) {
+            *x += scale * y;
+        }
+    }
+}
+
 impl Scores for BlendScores<'_> {
     fn num_items(&self) -> usize {
         self.model.num_items()
@@ -54,14 +68,7 @@ impl Scores for BlendScores<'_> {
         let mut out = self.model.rows(users);
         let near = self.neighbours.rows(users);
         for (row, near) in out.chunks_mut(n.max(1)).zip(near.chunks(n.max(1))) {
-            standardise(row);
-            let top = near.iter().copied().fold(0f32, f32::max);
-            if top > 0.0 && self.weight > 0.0 {
-                let scale = self.weight / top;
-                for (x, &y) in row.iter_mut().zip(near) {
-                    *x += scale * y;
-                }
-            }
+            blend_row(row, near, self.weight);
         }
         out
     }
