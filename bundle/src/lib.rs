@@ -15,6 +15,7 @@ pub mod ann;
 pub mod error;
 pub mod foldin;
 pub mod manifest;
+pub mod neighbours;
 pub mod npy;
 mod parquet_out;
 pub mod rank;

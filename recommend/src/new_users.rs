@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tessera_bundle::foldin::{Behaviour, FoldIn, FoldInError};
+use tessera_bundle::rank::Ranked;
 use tessera_bundle::Bundle;
 
 use crate::answer::{items, Item};
@@ -58,6 +59,9 @@ pub struct NewUserAnswer {
     pub model: String,
     /// The bundle's version.
     pub bundle_version: u32,
+    /// What ordered the items: the model (`hgt`), or the model with the
+    /// job's neighbourhood term (`hgt+timeknn`) over the same behaviours.
+    pub ranked_by: String,
     /// The user's scoring vector (its dot product with an item's embedding
     /// is the score).
     pub embedding: Vec<f32>,
@@ -113,12 +117,41 @@ pub fn answer(bundle: &Bundle, foldin: &Arc<Loaded>, request: &NewUser) -> Resul
     let mut excluded: Vec<u32> = history.iter().map(|b| b.item).collect();
     excluded.sort_unstable();
     excluded.dedup();
-    let found = bundle.recommend_vector(&embedding, k, &excluded, request.exact)?;
+    let (found, ranked_by) = match foldin.neighbourhood() {
+        // Ranked as the job ranks: the embedding's scores blended with the neighbourhood term's.
+        Some(term) => {
+            let retrieval = bundle.item_scores(&embedding)?;
+            let mut blended = retrieval.clone();
+            let items: Vec<u32> = history.iter().map(|b| b.item).collect();
+            let times: Vec<i64> = history.iter().map(|b| b.time).collect();
+            term.blend(&mut blended, &items, &times);
+            let mut order: Vec<u32> =
+                (0..blended.len() as u32).filter(|i| excluded.binary_search(i).is_err()).collect();
+            let k = k.min(order.len());
+            let better =
+                |a: &u32, b: &u32| blended[*b as usize].total_cmp(&blended[*a as usize]).then(a.cmp(b));
+            if k < order.len() {
+                order.select_nth_unstable_by(k, better);
+                order.truncate(k);
+            }
+            order.sort_by(better);
+            let ranked = order
+                .into_iter()
+                .map(|i| Ranked { item: i, score: blended[i as usize], retrieval: retrieval[i as usize] })
+                .collect::<Vec<_>>();
+            (ranked, format!("{}+{}", bundle.manifest().model, term.info.kind))
+        }
+        None => {
+            let found = bundle.recommend_vector(&embedding, k, &excluded, request.exact)?;
+            (found.into_iter().map(Ranked::from).collect(), bundle.manifest().model.clone())
+        }
+    };
     Ok(NewUserAnswer {
         user: request.user,
         model: bundle.manifest().model.clone(),
         bundle_version: bundle.manifest().version,
+        ranked_by,
         embedding,
-        items: items(bundle, found.into_iter().map(Into::into), k),
+        items: items(bundle, found.into_iter(), k),
     })
 }

@@ -139,6 +139,7 @@ fn service_answers_new_users(bundle: &Bundle, foldin: &FoldIn, graph: &Graph) {
     });
     let (status, answer) = post(&addr, &body);
     assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["ranked_by"].as_str(), Some("hgt"), "no neighbourhood term in this job: {answer}");
     let now = first.iter().map(|b| b.time).max().unwrap();
     let want = foldin.embed(&foldin.start(None).unwrap(), &first, now).unwrap();
     let got: Vec<f32> =
@@ -267,7 +268,9 @@ fn graph_without_cold_users(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// A small version of the cold-start measurement (`scripts/coldstart-eval.sh`
 /// runs it on tmall_mb): users never seen in training, folded in from their
-/// first behaviours, are ranked better than popularity ranks them.
+/// first behaviours, are ranked better than popularity ranks them; the
+/// bundle carries the job's neighbourhood term, and the service ranks a new
+/// user with it.
 #[test]
 fn held_out_users_folded_in_beat_popularity() {
     let dir = tempfile::tempdir().unwrap();
@@ -277,7 +280,7 @@ fn held_out_users_folded_in_beat_popularity() {
         &spec,
         format!(
             "name = \"held\"\nseed = 7\n[dataset]\ngraph = \"{}\"\n[model]\nkind = \"hgt\"\ndim = 32\nheads = 2\n\
-             layers = 2\ninit = \"identity\"\ntemperature = 0.1\n[sampler]\nfanouts = [10, 5]\n[train]\nepochs = 3\n\
+             layers = 2\ninit = \"identity\"\ntemperature = 0.1\nneighbourhood = \"itemknn\"\nneighbourhood_weight = 2.0\n[sampler]\nfanouts = [10, 5]\n[train]\nepochs = 3\n\
              batch_size = 256\n[tasks]\nloss = \"softmax\"\n[cluster]\nps_shards = 2\n",
             graph.display()
         ),
@@ -313,8 +316,26 @@ fn held_out_users_folded_in_beat_popularity() {
     for row in rows.as_array().unwrap() {
         let users = row["users"].as_u64().unwrap();
         let model = row["model"]["recall_at_20"].as_f64().unwrap();
+        let blend = row["blend"][1]["recall_at_20"].as_f64().unwrap();
         let popular = row["popularity"]["recall_at_20"].as_f64().unwrap();
-        assert!(users >= 50, "only {users} held-out users evaluated:\n{table}");
+        assert_eq!(row["blend"][0].as_str(), Some("hgt+itemknn"), "{row}");
+        assert!(users >= 40, "only {users} held-out users evaluated:\n{table}");
         assert!(model >= 1.5 * popular, "the folded-in model does not beat 1.5× popularity:\n{table}");
+        assert!(blend >= 1.5 * popular, "the folded-in blend does not beat 1.5× popularity:\n{table}");
     }
+    // The service ranks a new user with the bundle's neighbourhood term.
+    let bundle = Bundle::open(&bundles.join("held")).unwrap();
+    let (_service, addr) = start(bundle.dir());
+    let (item, other) = (bundle.item_id(0), bundle.item_id(1));
+    let body = serde_json::json!({"behaviours": [
+        {"item": item, "behaviour": "click", "time": 1_512_000_000},
+        {"item": other, "behaviour": "buy", "time": 1_512_000_100},
+    ], "k": 10});
+    let (status, answer) = post(&addr, &body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["ranked_by"].as_str(), Some("hgt+itemknn"), "{answer}");
+    let items: Vec<u64> =
+        answer["items"].as_array().unwrap().iter().map(|i| i["item"].as_u64().unwrap()).collect();
+    assert_eq!(items.len(), 10);
+    assert!(!items.contains(&item) && !items.contains(&other), "{items:?}");
 }

@@ -14,13 +14,13 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Serialize;
 use tessera_bundle::foldin::{Behaviour, FoldIn};
+use tessera_bundle::neighbours::Neighbourhood;
 use tessera_bundle::Bundle;
 use tessera_graph::schema::{Behavior, NodeType};
 use tessera_graph::store::Graph;
 use tessera_job::JobSpec;
 
-use crate::classic::{self, itemknn};
-use crate::eval::blend::blend_row;
+use crate::classic::itemknn;
 use crate::eval::metrics::EvalData;
 
 /// One logged event of a held-out user.
@@ -110,9 +110,9 @@ pub struct Row {
     pub users: usize,
     /// The bundle's model, folded in: its embedding alone.
     pub model: Scores,
-    /// With the job's neighbourhood term (`model.neighbourhood`) at the
-    /// weight training chose, as the job's own evaluation ranks: the name
-    /// (`hgt+timeknn`) and the scores.
+    /// With the bundle's neighbourhood term (`model.neighbourhood`, at the
+    /// weight training chose), as the job's evaluation and `POST /v1/users`
+    /// rank: the name (`hgt+timeknn`) and the scores.
     pub blend: Option<(String, Scores)>,
     /// Item-kNN folded in.
     pub itemknn: Scores,
@@ -182,15 +182,7 @@ pub fn evaluate(bundle_dir: &Path, graph_dir: &Path, users_csv: &Path) -> anyhow
         }
     }
     let knn = itemknn::fit(&data.train_items, n_items, &spec.classic.itemknn);
-    let weight = bundle.manifest().metrics.get("neighbourhood_weight").copied();
-    let neighbourhood = match (spec.model.neighbourhood, weight) {
-        (Some(kind), Some(w)) => Some((
-            format!("{}+{}", bundle.manifest().model, kind.as_str()),
-            classic::fit(kind, &spec.classic, &data.train_items, &data.train_times, n_items),
-            w as f32,
-        )),
-        _ => None,
-    };
+    let neighbourhood = Neighbourhood::read(bundle.dir(), bundle.manifest())?;
     let users = read_users(users_csv)?;
     let start = foldin.start(None)?;
     let mut rows = Vec::new();
@@ -211,24 +203,20 @@ pub fn evaluate(bundle_dir: &Path, graph_dir: &Path, users_csv: &Path) -> anyhow
                     Some(Behaviour { item: in_bundle[dense[&g.item] as usize], behaviour, time: g.time })
                 })
                 .collect();
-            // The model's scores over the graph's items (zeros when no given behaviour is one it reads).
-            let mut scores = vec![0f32; n_items];
+            // The model's scores over the bundle's items (zeros when no given behaviour is one it reads).
+            let mut in_model = vec![0f32; bundle.manifest().items];
             if !history.is_empty() {
                 let v = foldin.embed(&start, &history, case.given[first - 1].time)?;
-                let all = bundle.item_scores(&v)?;
-                for (g, s) in scores.iter_mut().enumerate() {
-                    *s = all[in_bundle[g] as usize];
-                }
+                in_model = bundle.item_scores(&v)?;
             }
-            model.add(&top20(&scores, &popularity, &excluded, raw_items), &case.targets);
+            let on_graph = |s: &[f32]| -> Vec<f32> { in_bundle.iter().map(|&b| s[b as usize]).collect() };
+            model.add(&top20(&on_graph(&in_model), &popularity, &excluded, raw_items), &case.targets);
             let given_times: Vec<i64> = case.given.iter().map(|g| g.time).collect();
             let given_items: Vec<u32> = case.given.iter().map(|g| dense[&g.item]).collect();
-            if let Some((_, weights, w)) = &neighbourhood {
-                let mut terms = vec![0f32; n_items];
-                weights.score_into(&given_items, &given_times, &mut terms);
-                let mut blended = scores.clone();
-                blend_row(&mut blended, &terms, *w);
-                blend.add(&top20(&blended, &popularity, &excluded, raw_items), &case.targets);
+            if let Some(term) = &neighbourhood {
+                let given_in_bundle: Vec<u32> = given_items.iter().map(|&g| in_bundle[g as usize]).collect();
+                term.blend(&mut in_model, &given_in_bundle, &given_times);
+                blend.add(&top20(&on_graph(&in_model), &popularity, &excluded, raw_items), &case.targets);
             }
             let mut terms = vec![0f32; n_items];
             knn.score_into(&given_items, &[], &mut terms);
@@ -240,7 +228,9 @@ pub fn evaluate(bundle_dir: &Path, graph_dir: &Path, users_csv: &Path) -> anyhow
             first,
             users: evaluated,
             model: model.mean(evaluated),
-            blend: neighbourhood.as_ref().map(|(name, _, _)| (name.clone(), blend.mean(evaluated))),
+            blend: neighbourhood
+                .as_ref()
+                .map(|t| (format!("{}+{}", bundle.manifest().model, t.info.kind), blend.mean(evaluated))),
             itemknn: near.mean(evaluated),
             popularity: popular.mean(evaluated),
         });

@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use tch::{nn, Tensor};
 use tessera_bundle::manifest::files;
 use tessera_bundle::manifest::Source;
+use tessera_bundle::neighbours::{ItemWeights, NeighbourhoodInfo};
 use tessera_bundle::write::LayerState;
 use tessera_bundle::{AnnOptions, Content, GraphRef, RankerWeights};
 use tessera_graph::schema::NodeType;
@@ -50,6 +51,8 @@ pub struct ModelOutput<'a> {
     pub states: &'a [crate::model::TypedTensors],
     /// Where the parameters came from.
     pub source: &'a Source,
+    /// The neighbourhood term the job's ranking adds, when it has one.
+    pub neighbourhood: Option<(NeighbourhoodInfo, &'a ItemWeights)>,
 }
 
 impl<'a> ModelOutput<'a> {
@@ -73,7 +76,14 @@ impl<'a> ModelOutput<'a> {
             ranker: None,
             states: &test.states,
             source,
+            neighbourhood: None,
         }
+    }
+
+    /// The same with the job's neighbourhood term: `info` over `weights`.
+    pub fn with_neighbourhood(mut self, info: NeighbourhoodInfo, weights: &'a ItemWeights) -> Self {
+        self.neighbourhood = Some((info, weights));
+        self
     }
 
     /// The same with `ranker` (when there is one) and the history's times.
@@ -145,6 +155,9 @@ pub fn write_bundle(
     let mut extra = vec![(DENSE.to_owned(), dense?)];
     if let Some((ranker, times)) = out.ranker {
         extra.extend(ranker_files(ranker, out.seen, times)?);
+    }
+    if let Some((info, weights)) = &out.neighbourhood {
+        extra.extend(tessera_bundle::neighbours::bundle_files(info, weights)?);
     }
     if out.vs.variables().contains_key("input.features.user.weight") {
         extra.push((files::USER_FEATURE_MEAN.to_owned(), user_feature_mean(graph)?));

@@ -84,6 +84,18 @@ pub fn finish(
         target.source,
     )
     .with_ranker(final_eval.ranker(), final_eval.test_times());
+    let weight = rows.iter().find_map(|r| r.evaluation.metrics.get("neighbourhood_weight").copied());
+    let output = match (final_eval.neighbourhood(), weight) {
+        (Some((kind, weights)), Some(weight)) => output.with_neighbourhood(
+            tessera_bundle::neighbours::NeighbourhoodInfo {
+                kind: kind.as_str().to_owned(),
+                weight: weight as f32,
+                recency: weights.recency,
+            },
+            weights,
+        ),
+        _ => output,
+    };
     let dir = write_bundle(target.root, graphs.test(), spec, &output)?;
     Ok(Finished { rows, bundle: dir })
 }

@@ -1,88 +1,10 @@
-//! Sparse item → item weights, the co-occurrence pass both classic models
-//! are built on, and the scores they give.
+//! The co-occurrence pass the classic models are built on, and the scores
+//! their sparse item → item weights (`tessera_bundle::neighbours`, which a
+//! bundle carries for serving) give.
 
 use crate::eval::scores::{pairs_from_rows, Scores};
 
-/// For each item i, the items j it votes for, with weights: a user's score
-/// for j is the sum over the user's training items i of w(i → j), each
-/// vote times `recency`^r, r the rank of i's last interaction counted back
-/// from the user's latest (dense: items of the same time share a rank).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ItemWeights {
-    /// `out[i]`: (j, w(i → j)), sorted by j.
-    pub out: Vec<Vec<(u32, f32)>>,
-    /// The decay per step back in the history; 1 weighs all items alike.
-    pub recency: f32,
-}
-
-impl ItemWeights {
-    /// Weights from per-target lists: `incoming[j]` holds (i, w(i → j)).
-    pub fn from_incoming(incoming: Vec<Vec<(u32, f32)>>) -> Self {
-        let mut out = vec![Vec::new(); incoming.len()];
-        for (j, list) in incoming.into_iter().enumerate() {
-            for (i, w) in list {
-                out[i as usize].push((j as u32, w));
-            }
-        }
-        Self::from_outgoing(out)
-    }
-
-    /// Weights from per-source lists: `out[i]` holds (j, w(i → j)).
-    pub fn from_outgoing(mut out: Vec<Vec<(u32, f32)>>) -> Self {
-        for list in &mut out {
-            list.sort_unstable_by_key(|e| e.0);
-        }
-        Self { out, recency: 1.0 }
-    }
-
-    /// The same weights with the history decayed by `recency` per step back.
-    pub fn with_recency(self, recency: f32) -> Self {
-        Self { recency, ..self }
-    }
-
-    /// The number of weights kept.
-    pub fn len(&self) -> usize {
-        self.out.iter().map(Vec::len).sum()
-    }
-
-    /// Whether no weight is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Adds the votes of `history` into `scores` (one slot per item);
-    /// `times` holds the time of each history item (empty: unknown, all
-    /// weigh alike).
-    pub fn score_into(&self, history: &[u32], times: &[i64], scores: &mut [f32]) {
-        let decay = self.history_weights(times, history.len());
-        for (k, &i) in history.iter().enumerate() {
-            let v = decay.as_ref().map_or(1.0, |d| d[k]);
-            if let Some(list) = self.out.get(i as usize) {
-                for &(j, w) in list {
-                    scores[j as usize] += v * w;
-                }
-            }
-        }
-    }
-
-    /// `recency`^rank for each history item, or None when all weigh 1.
-    fn history_weights(&self, times: &[i64], len: usize) -> Option<Vec<f32>> {
-        if self.recency >= 1.0 || times.len() != len {
-            return None;
-        }
-        let mut distinct: Vec<i64> = times.to_vec();
-        distinct.sort_unstable_by(|a, b| b.cmp(a));
-        distinct.dedup();
-        let weights = times
-            .iter()
-            .map(|t| {
-                let rank = distinct.binary_search_by(|d| t.cmp(d)).unwrap_or(0);
-                self.recency.powi(rank as i32)
-            })
-            .collect();
-        Some(weights)
-    }
-}
+pub use tessera_bundle::neighbours::ItemWeights;
 
 /// The item → users index of per-user item lists: for each item, its users
 /// with the item's position in the user's list.

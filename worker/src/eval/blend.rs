@@ -28,31 +28,7 @@ impl<'a> BlendScores<'a> {
     }
 }
 
-/// Standardises `row` to mean 0 and standard deviation 1 (a constant row
-/// becomes zeros).
-fn standardise(row: &mut [f32]) {
-    let n = row.len().max(1) as f64;
-    let mean = row.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-    let var = row.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n;
-    let scale = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
-    for x in row {
-        *x = ((f64::from(*x) - mean) * scale) as f32;
-    }
-}
-
-/// One user's blended scores in place: `row` (the model's, over the
-/// catalogue) standardised, plus `weight` × `near` (the classic model's)
-/// divided by its largest.
-pub fn blend_row(row: &mut [f32], near: &[f32], weight: f32) {
-    standardise(row);
-    let top = near.iter().copied().fold(0f32, f32::max);
-    if top > 0.0 && weight > 0.0 {
-        let scale = weight / top;
-        for (x, &y) in row.iter_mut().zip(near) {
-            *x += scale * y;
-        }
-    }
-}
+pub use tessera_bundle::neighbours::blend_row;
 
 impl Scores for BlendScores<'_> {
     fn num_items(&self) -> usize {

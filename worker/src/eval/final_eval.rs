@@ -228,6 +228,13 @@ impl<'a> FinalEval<'a> {
         Ok(rows)
     }
 
+    /// The job's neighbourhood term as fitted on the graph at test time,
+    /// once [`FinalEval::trained`] has fitted it.
+    pub fn neighbourhood(&self) -> Option<(ClassicKind, &crate::classic::ItemWeights)> {
+        let kind = self.spec.model.neighbourhood?;
+        self.fits.get(&kind).map(|f| (kind, &f.test))
+    }
+
     /// The row of a classic model.
     pub fn classic(&mut self, kind: ClassicKind) -> Row {
         self.fitted(kind);
