@@ -36,16 +36,23 @@ fn train(dir: &Path, model: &str) -> (PathBuf, PathBuf) {
     )
     .unwrap();
     let bundles = dir.join("bundles");
+    train_spec(&spec, &bundles, 1);
+    (graph, bundles.join("cold"))
+}
+
+/// `worker train --standalone spec` on `threads` CPU threads, its bundle
+/// under `bundles`.
+fn train_spec(spec: &Path, bundles: &Path, threads: u32) {
     let out = tessera_tests::command("worker")
         .unwrap()
-        .args(["train", "--standalone", spec.to_str().unwrap(), "--device", "cpu", "--threads", "1"])
+        .args(["train", "--standalone", spec.to_str().unwrap(), "--device", "cpu"])
+        .args(["--threads", &threads.to_string()])
         .arg("--bundles")
-        .arg(&bundles)
+        .arg(bundles)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    (graph, bundles.join("cold"))
 }
 
 /// Dense user `user`'s whole history on `graph` as fold-in behaviours
@@ -287,15 +294,7 @@ fn held_out_users_folded_in_beat_popularity() {
     )
     .unwrap();
     let bundles = dir.path().join("bundles");
-    let out = tessera_tests::command("worker")
-        .unwrap()
-        .args(["train", "--standalone", spec.to_str().unwrap(), "--device", "cpu", "--threads", "2"])
-        .arg("--bundles")
-        .arg(&bundles)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    train_spec(&spec, &bundles, 2);
     let results = dir.path().join("coldstart.json");
     let out = tessera_tests::command("worker")
         .unwrap()
