@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Cold-start users on tmall_mb (issue #16): 10% of the users are held out of
-# training entirely (scripts/coldstart-split.py), HGT trains on the rest with
-# examples/jobs/tmall_mb.toml, and `worker coldstart` folds each held-out
+# Cold-start users on tmall_mb or ecomm (issue #16): 10% of the users are
+# held out of training entirely (scripts/coldstart-split.py), HGT trains on
+# the rest with examples/jobs/<dataset>.toml, and `worker coldstart` folds each held-out
 # user in from their first 1, 2 and 3 behaviours and scores their later
 # purchases, beside item-kNN folded in and popularity.
 # Output: target/coldstart/<dataset>/{report.md,coldstart.json}.
@@ -23,7 +23,17 @@ case "$dataset" in
         -e "s|^path = \".*test_buy.csv\"|path = \"$work/test_buy.csv\"|" \
         examples/graphs/tmall_mb.toml > "$work/graph.toml"
     ;;
-  *) echo "coldstart-eval: no recipe for $dataset (tmall_mb)" >&2; exit 2 ;;
+  ecomm)
+    python3 scripts/coldstart-split.py --log "$shared/interactions.csv" \
+      --user user_id --item item_id --behavior behavior --time date --time-kind yyyymmdd \
+      --test "$shared/day11_eval_pairs.csv" --test-label label \
+      --out-log "$work/train.csv" --out-test "$work/test_pairs.csv" --out-users "$work/cold_users.csv"
+    sed -e "s|^path = \".*interactions.csv\"|path = \"$work/train.csv\"|" \
+        -e "s|^path = \".*day11_eval_pairs.csv\"|path = \"$work/test_pairs.csv\"|" \
+        -e "s|\"\.\./\.\./\.\./shared/datasets/ecomm/|\"$shared/|" \
+        examples/graphs/ecomm.toml > "$work/graph.toml"
+    ;;
+  *) echo "coldstart-eval: no recipe for $dataset (tmall_mb, ecomm)" >&2; exit 2 ;;
 esac
 grep -q "$work/train.csv" "$work/graph.toml" || { echo "the graph spec's log path was not replaced" >&2; exit 1; }
 sed -e "s|^name = .*|name = \"${dataset}_cold\"|" \

@@ -6,7 +6,8 @@ a seeded hash of their id, and writes:
   - the log without them (same columns), for the graph the model trains on;
   - the test file without them, when there is one;
   - their events as `user,item,behavior,time` (Unix seconds), with their
-    test-file item appended as a purchase after their last event.
+    test-file items (those labelled 1, with --test-label) appended as
+    purchases after their last event.
 `worker coldstart` then folds each of them in from their first behaviours.
 """
 import argparse
@@ -38,6 +39,7 @@ def main():
     p.add_argument("--test", help="test file (user, item columns as in the log)")
     p.add_argument("--test-user", default=None)
     p.add_argument("--test-item", default=None)
+    p.add_argument("--test-label", default=None, help="label column: only rows labelled 1 are purchases")
     p.add_argument("--fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out-log", required=True)
@@ -75,9 +77,10 @@ def main():
             for row in reader:
                 user = row[tu]
                 if user in cold:
-                    last = max(t for t, _, _ in cold[user])
-                    cold[user].append((last + 1, row[ti], "buy"))
-                    test_moved += 1
+                    if a.test_label is None or row[a.test_label].strip() == "1":
+                        last = max(t for t, _, _ in cold[user])
+                        cold[user].append((last + 1, row[ti], "buy"))
+                        test_moved += 1
                 else:
                     writer.writerow(row)
     with open(a.out_users, "w", newline="") as out:

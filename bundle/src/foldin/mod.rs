@@ -72,6 +72,8 @@ pub struct FoldIn {
     temperature: f32,
     layer_mean: bool,
     behaviours: Vec<String>,
+    /// Per behaviour, the index of its relation in the layers.
+    relation_of: Vec<usize>,
     layers: Vec<UserLayer>,
     /// Per layer, every item's input state (items × dim).
     item_states: Vec<Vec<f32>>,
@@ -151,10 +153,23 @@ impl FoldIn {
             .filter(|b| weights.has(&format!("hgt.0.mu.rev_{b}")))
             .map(str::to_owned)
             .collect();
-        if behaviours.is_empty() {
-            return Err(unsupported("the model has no item-to-user behaviour relation (rev_click, …)"));
-        }
-        let relations: Vec<String> = behaviours.iter().map(|b| format!("rev_{b}")).collect();
+        // Per behaviour, its item-to-user relation. A model trained on
+        // random-walk neighbourhoods (the PinSAGE sampler) has one relation
+        // from items to users, `walk_item_user`: a new user's walk
+        // neighbourhood is taken to be the items they acted on, all weighing
+        // alike (an approximation: a trained user's comes from walks).
+        let (behaviours, relations, relation_of) = if !behaviours.is_empty() {
+            let relations = behaviours.iter().map(|b| format!("rev_{b}")).collect();
+            let relation_of = (0..behaviours.len()).collect();
+            (behaviours, relations, relation_of)
+        } else if weights.has("hgt.0.mu.walk_item_user") {
+            let behaviours = ["click", "cart", "fav", "buy"].map(str::to_owned).to_vec();
+            (behaviours, vec!["walk_item_user".to_owned()], vec![0; 4])
+        } else {
+            return Err(unsupported(
+                "the model has no item-to-user relation (rev_click, …, or walk_item_user)",
+            ));
+        };
         let layers = (0..num_layers)
             .map(|l| UserLayer::read(&weights, l, dim, heads, &relations, model.temporal))
             .collect::<Result<Vec<_>, _>>()?;
@@ -184,6 +199,7 @@ impl FoldIn {
             temperature: model.temperature as f32,
             layer_mean: model.layer_mean,
             behaviours,
+            relation_of,
             layers,
             item_states,
             user_start,
@@ -278,7 +294,7 @@ impl FoldIn {
                 .iter()
                 .map(|b| Edge {
                     item_state: &states[b.item as usize * self.dim..(b.item as usize + 1) * self.dim],
-                    relation: b.behaviour,
+                    relation: self.relation_of[b.behaviour],
                     age_days: (now - b.time).max(0) as f32 / 86_400.0,
                 })
                 .collect();
