@@ -29,6 +29,12 @@ pub struct Config {
     /// (`Authorization: Bearer <token>`); without it admin calls are open.
     #[arg(long, env = "TESSERA_RECOMMEND_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// Keep the new users `POST /v1/users` names (with a `user` id) in this
+    /// JSON-lines file, synced before each answer and read at start, and
+    /// serve them on the GET route; without it new users are answered and
+    /// not kept.
+    #[arg(long, env = "TESSERA_RECOMMEND_OVERLAY")]
+    pub overlay: Option<PathBuf>,
     /// Transport security of the gRPC listener (the `recommend` certificate
     /// of `--tls-dir`): required, or `--insecure`, with `--grpc-listen`. The
     /// HTTP listener is plain HTTP, for a TLS-terminating ingress or proxy.

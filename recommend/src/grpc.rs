@@ -62,18 +62,22 @@ impl Recommender for Grpc {
     ) -> Result<Response<pb::RecommendResponse>, Status> {
         let started = Instant::now();
         let r = request.into_inner();
-        let result =
-            query::Recommend::new(some(r.k), !r.include_seen, some(r.candidates), r.exact, !r.skip_ranker)
-                .and_then(|q| answer::recommend(&self.state.current(), r.user, &q))
-                .map(|a| {
-                    Response::new(pb::RecommendResponse {
-                        user: a.user,
-                        model: a.model,
-                        bundle_version: a.bundle_version,
-                        items: ranked(a.items),
-                    })
+        let query =
+            query::Recommend::new(some(r.k), !r.include_seen, some(r.candidates), r.exact, !r.skip_ranker);
+        let answer = match query {
+            Ok(q) => self.state.recommend(r.user, &q).await,
+            Err(e) => Err(e),
+        };
+        let result = answer
+            .map(|a| {
+                Response::new(pb::RecommendResponse {
+                    user: a.user,
+                    model: a.model,
+                    bundle_version: a.bundle_version,
+                    items: ranked(a.items),
                 })
-                .map_err(Status::from);
+            })
+            .map_err(Status::from);
         self.track("grpc Recommend", started, &result);
         result
     }

@@ -4,7 +4,8 @@
 //! - `GET /v1/items/{id}/similar?k=20`,
 //! - `POST /v1/users` with a new user's first behaviours (and features),
 //!   which folds them into the trained HGT and answers their embedding and
-//!   recommendations,
+//!   recommendations (kept, with `--overlay`, and then served like a trained
+//!   user),
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus),
 //! - the same two calls over gRPC (`tessera.recommend.v1.Recommender`) with
 //!   `--grpc-listen`, on mutual TLS (or `--insecure`),
@@ -20,6 +21,7 @@ pub mod error;
 pub mod grpc;
 pub mod metrics;
 pub mod new_users;
+pub mod overlay;
 pub mod query;
 pub mod routes;
 pub mod state;
@@ -48,10 +50,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if admin.is_none() {
         tracing::warn!("no --admin-token-file: anyone who reaches the service can reload its bundle");
     }
+    let overlay = config.overlay.as_deref().map(overlay::Overlay::open).transpose()?;
+    if let Some(o) = &overlay {
+        tracing::info!(users = o.len(), "new users kept in the overlay");
+    }
     let state = Arc::new(
         AppState::load(config.bundle.clone())
             .await
-            .with_context(|| format!("refusing to start without a bundle: {}", config.bundle.display()))?,
+            .with_context(|| format!("refusing to start without a bundle: {}", config.bundle.display()))?
+            .with_overlay(overlay),
     );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

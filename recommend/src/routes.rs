@@ -18,7 +18,7 @@ use tessera_runtime::auth::{Refusal, Token};
 use crate::answer::{self, Recommendations, SimilarItems};
 use crate::error::ApiError;
 use crate::metrics::{RequestLabels, RouteLabels};
-use crate::new_users::{self, NewUser, NewUserAnswer};
+use crate::new_users::{NewUser, NewUserAnswer};
 use crate::query;
 use crate::state::AppState;
 
@@ -85,18 +85,13 @@ async fn recommendations(
 ) -> Result<Json<Recommendations>, ApiError> {
     let q = query::recommend(raw.as_deref())?;
     let user = query::id("user", &id)?;
-    Ok(Json(answer::recommend(&state.current(), user, &q)?))
+    Ok(Json(state.recommend(user, &q).await?))
 }
 
 async fn new_user(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Json<NewUserAnswer>, ApiError> {
     let request: NewUser = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("malformed new-user body: {e}")))?;
-    let bundle = state.current();
-    let foldin = state.foldin(&bundle).await;
-    let answer = tokio::task::spawn_blocking(move || new_users::answer(&bundle, &foldin, &request))
-        .await
-        .map_err(|e| ApiError::Internal(format!("the fold-in stopped: {e}")))??;
-    Ok(Json(answer))
+    Ok(Json(state.new_user(request).await?))
 }
 
 async fn similar(

@@ -12,9 +12,12 @@ use tessera_bundle::foldin::FoldIn;
 use tessera_bundle::{Bundle, BundleError};
 use tokio_util::sync::CancellationToken;
 
+use crate::answer::{self, Recommendations};
 use crate::error::ApiError;
 use crate::metrics::{Metrics, ReloadLabels};
-use crate::new_users::Loaded;
+use crate::new_users::{self, Loaded, NewUser, NewUserAnswer};
+use crate::overlay::Overlay;
+use crate::query;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -26,6 +29,8 @@ pub struct AppState {
     /// The fold-in of the bundle served, read on first use: the bundle's
     /// directory with what was loaded.
     foldin: tokio::sync::Mutex<Option<(PathBuf, Arc<Loaded>)>>,
+    /// New users kept (`--overlay`).
+    overlay: Option<Overlay>,
     /// The Prometheus metrics.
     pub metrics: Metrics,
 }
@@ -51,6 +56,7 @@ impl AppState {
             source: Mutex::new(source),
             reload: tokio::sync::Mutex::new(()),
             foldin: tokio::sync::Mutex::new(None),
+            overlay: None,
             metrics,
         })
     }
@@ -58,6 +64,59 @@ impl AppState {
     /// The bundle served now.
     pub fn current(&self) -> Arc<Bundle> {
         self.bundle.load_full()
+    }
+
+    /// The same state keeping new users in `overlay`.
+    pub fn with_overlay(self, overlay: Option<Overlay>) -> Self {
+        Self { overlay, ..self }
+    }
+
+    /// A new user's answer: folded into the bundle served now, and kept in
+    /// the overlay when the request names a user and there is one.
+    ///
+    /// # Errors
+    /// As [`crate::new_users::answer`]; a failed write of the overlay.
+    pub async fn new_user(&self, request: NewUser) -> Result<NewUserAnswer, ApiError> {
+        let bundle = self.current();
+        let foldin = self.foldin(&bundle).await;
+        let stored = request.clone();
+        let answer = tokio::task::spawn_blocking(move || new_users::answer(&bundle, &foldin, &request))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the fold-in stopped: {e}")))??;
+        if let (Some(overlay), Some(_)) = (&self.overlay, stored.user) {
+            overlay.put(&stored).await?;
+        }
+        Ok(answer)
+    }
+
+    /// User `user`'s recommendations under `q`: from the bundle when it
+    /// trained on them, else folded in from the overlay's record.
+    ///
+    /// # Errors
+    /// An unknown user (in neither), a bad query, an index failure.
+    pub async fn recommend(&self, user: u64, q: &query::Recommend) -> Result<Recommendations, ApiError> {
+        let bundle = self.current();
+        match answer::recommend(&bundle, user, q) {
+            Err(ApiError::NotFound(missing)) => {
+                let Some(mut record) = self.overlay.as_ref().and_then(|o| o.get(user)) else {
+                    return Err(ApiError::NotFound(missing));
+                };
+                (record.k, record.exact) = (Some(q.k), q.exact);
+                let foldin = self.foldin(&bundle).await;
+                let for_answer = bundle.clone();
+                let a = tokio::task::spawn_blocking(move || new_users::answer(&for_answer, &foldin, &record))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("the fold-in stopped: {e}")))??;
+                Ok(Recommendations {
+                    user,
+                    model: a.model,
+                    bundle_version: a.bundle_version,
+                    ranked: false,
+                    items: a.items,
+                })
+            }
+            other => other,
+        }
     }
 
     /// The fold-in of `bundle` (see `tessera_bundle::foldin`), loaded the

@@ -111,12 +111,13 @@ fn folded_in_users_match_full_graph_inference_and_the_service_answers_new_users(
 }
 
 fn start(bundle: &Path) -> (ChildProcess, String) {
+    start_with(bundle, &[])
+}
+
+fn start_with(bundle: &Path, extra: &[&std::ffi::OsStr]) -> (ChildProcess, String) {
     let mut command = tessera_tests::command("recommend").unwrap();
-    command
-        .arg("--bundle")
-        .arg(bundle)
-        .args(["--listen", "127.0.0.1:0", "--watch", "0s"])
-        .env("RUST_LOG", "warn");
+    command.arg("--bundle").arg(bundle).args(["--listen", "127.0.0.1:0", "--watch", "0s"]).args(extra);
+    command.env("RUST_LOG", "warn");
     let (child, values) = ChildProcess::spawn_reporting("recommend", &mut command, &["LISTENING "]).unwrap();
     (child, values[0].clone())
 }
@@ -214,7 +215,50 @@ fn service_answers_new_users(bundle: &Bundle, foldin: &FoldIn, graph: &Graph) {
         assert!(error.contains(needle), "{needle:?} not in {error:?}");
     }
     // Nothing was stored: the same body gives the same answer.
-    assert_eq!(post(&addr, &body), (200, answer));
+    assert_eq!(post(&addr, &body), (200, answer.clone()));
+    drop(_service);
+    overlay_keeps_named_users(bundle, &body, &answer);
+}
+
+/// With `--overlay`, a new user with an id is kept: the GET route serves
+/// them (the POST's items), and so does a restarted service; a corrupt
+/// overlay stops the service at start, naming the line.
+fn overlay_keeps_named_users(bundle: &Bundle, body: &serde_json::Value, posted: &serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("overlay.jsonl");
+    let flag = [std::ffi::OsStr::new("--overlay"), file.as_os_str()];
+    let mut named = body.clone();
+    named["user"] = serde_json::json!(987_000_001u64);
+    let items_of = |v: &serde_json::Value| -> Vec<u64> {
+        v["items"].as_array().unwrap().iter().map(|i| i["item"].as_u64().unwrap()).collect()
+    };
+    let want = items_of(posted);
+    {
+        let (_service, addr) = start_with(bundle.dir(), &flag);
+        let path = "/v1/users/987000001/recommendations?k=10&exact=true";
+        assert_eq!(tessera_tests::http::get(&addr, path).unwrap().status, 404, "not kept yet");
+        let (status, answer) = post(&addr, &named);
+        assert_eq!((status, items_of(&answer)), (200, want.clone()), "{answer}");
+        let r = tessera_tests::http::get(&addr, path).unwrap();
+        assert_eq!((r.status, items_of(&r.json().unwrap())), (200, want.clone()), "{}", r.body);
+    }
+    let (_service, addr) = start_with(bundle.dir(), &flag);
+    let r = tessera_tests::http::get(&addr, "/v1/users/987000001/recommendations?k=10&exact=true").unwrap();
+    assert_eq!((r.status, items_of(&r.json().unwrap())), (200, want), "after a restart: {}", r.body);
+    drop(_service);
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("{not json\n");
+    std::fs::write(&file, text).unwrap();
+    let out = tessera_tests::command("recommend")
+        .unwrap()
+        .arg("--bundle")
+        .arg(bundle.dir())
+        .args(["--listen", "127.0.0.1:0", "--watch", "0s"])
+        .args(flag)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("overlay.jsonl:2: not a new user"), "{stderr}");
 }
 
 #[test]
