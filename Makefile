@@ -10,7 +10,7 @@ LIBTORCH_ENV = LIBTORCH="$$(cat .libtorch)"
 # docker-compose (Debian's) or the compose plugin, whichever the machine has.
 COMPOSE := $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
 
-.PHONY: help deps torch build release certs test test-faults fault-report deploy-check compose-test fresh-check lint fmt clippy demo bench fuzz images up down clean
+.PHONY: help deps torch build release certs test test-faults coldstart fault-report deploy-check compose-test fresh-check lint fmt clippy demo bench fuzz images up down clean
 
 help: ## list the targets
 	@echo "Tessera make targets:"
@@ -60,6 +60,11 @@ FAULT_TESTS = --test worker_loss --test control_plane_faults --test ps_failure -
 test-faults: deps torch ## the fault suite alone: dead, paused and restarted workers, shards, coordinator, etcd
 	$(LIBTORCH_ENV) $(CARGO) build --workspace --bins
 	$(LIBTORCH_ENV) $(CARGO) test -p tessera-tests $(FAULT_TESTS) -- --test-threads 1
+
+COLDSTART_DATASETS ?= tmall_mb ecomm
+
+coldstart: release ## new users folded into HGT against item-kNN and popularity, 10% of the users held out (COLDSTART_DATASETS; about 15 min; target/coldstart/<dataset>/report.md)
+	@for d in $(COLDSTART_DATASETS); do $(LIBTORCH_ENV) scripts/coldstart-eval.sh $$d || exit 1; done
 
 fault-report: release ## each fault's NDCG@10 against a fault-free run of the same job (release, about 10 min; target/fault-report.md)
 	$(LIBTORCH_ENV) $(CARGO) test --release -p tessera-tests --test fault_quality -- --ignored --nocapture
