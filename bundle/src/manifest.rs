@@ -37,7 +37,8 @@ pub mod files {
     pub const ANN: &str = "items.usearch";
     /// The ranker after retrieval (optional): `tessera_bundle::rank::RankerWeights` as JSON.
     pub const RANKER: &str = "ranker.json";
-    /// With the ranker: the time of each entry of [`SEEN_ITEMS`], `<i8`.
+    /// With the ranker or a neighbourhood term: the time of each entry of
+    /// [`SEEN_ITEMS`], `<i8`.
     pub const SEEN_TIMES: &str = "seen_times.npy";
     /// The model's dense weights (the worker's `VarStore`), safetensors.
     pub const DENSE: &str = "dense.safetensors";

@@ -11,6 +11,7 @@ use usearch::Index;
 
 use crate::error::{BundleError, Result};
 use crate::manifest::{files, Manifest, FORMAT, FORMAT_VERSION};
+use crate::neighbours::Neighbourhood;
 use crate::rank::{Catalogue, ItemStats, Query, Ranked, RankerWeights};
 use crate::retrieve::{self, Scored};
 
@@ -29,6 +30,8 @@ pub struct Bundle {
     seen_items: Vec<u32>,
     index: Option<Index>,
     ranker: Option<Ranker>,
+    /// The job's neighbourhood term, with the times of `seen_items` it reads.
+    neighbourhood: Option<(Neighbourhood, Vec<i64>)>,
 }
 
 /// A bundle's ranker with what its features read.
@@ -225,6 +228,22 @@ impl Bundle {
             )?),
             None => None,
         };
+        let neighbourhood = match Neighbourhood::read(&dir, &manifest)? {
+            Some(term) => {
+                let times = if manifest.files.contains_key(files::SEEN_TIMES) {
+                    load::<i64>(
+                        &dir,
+                        files::SEEN_TIMES,
+                        array(files::SEEN_TIMES),
+                        &[seen_items.len() as u64],
+                    )?
+                } else {
+                    Vec::new()
+                };
+                Some((term, times))
+            }
+            None => None,
+        };
         let user_index = user_ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
         let item_index = item_ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
         Ok(Self {
@@ -241,6 +260,7 @@ impl Bundle {
             seen_items,
             index,
             ranker,
+            neighbourhood,
         })
     }
 
@@ -272,10 +292,12 @@ impl Bundle {
         self.ranker.as_ref().map(|r| &r.weights)
     }
 
-    /// Dense user `user`'s `k` best items: `candidates` retrieved (their
-    /// seen items left out when `exclude_seen`), re-ranked by the ranker
-    /// when the bundle has one and `rank` asks for it, else in retrieval
-    /// order.
+    /// Dense user `user`'s `k` best items: with `rank` and a bundle that
+    /// has the job's neighbourhood term, the blend over the whole catalogue
+    /// (the job's main row; `candidates` and `exact` do not apply); else
+    /// `candidates` retrieved (their seen items left out when
+    /// `exclude_seen`), re-ranked by the ranker when the bundle has one and
+    /// `rank` asks for it, else in retrieval order.
     ///
     /// # Errors
     /// When the index fails.
@@ -288,6 +310,9 @@ impl Bundle {
         exact: bool,
         rank: bool,
     ) -> Result<Vec<Ranked>> {
+        if let Some((term, times)) = self.neighbourhood.as_ref().filter(|_| rank) {
+            return self.recommend_blended(user, k, exclude_seen, term, times);
+        }
         let found = self.recommend(user, candidates.max(k), exclude_seen, exact)?;
         let mut out = match self.ranker.as_ref().filter(|_| rank) {
             Some(r) => {
@@ -311,6 +336,52 @@ impl Bundle {
         };
         out.truncate(k);
         Ok(out)
+    }
+
+    /// Dense user `user`'s `k` best items as the job's main row ranks them:
+    /// the embedding's scores over the whole catalogue blended with the
+    /// neighbourhood term over the user's history (`times`: the times of
+    /// `seen_items`, or empty).
+    fn recommend_blended(
+        &self,
+        user: u32,
+        k: usize,
+        exclude_seen: bool,
+        term: &Neighbourhood,
+        times: &[i64],
+    ) -> Result<Vec<Ranked>> {
+        let range = self.seen_range(user);
+        let history = &self.seen_items[range.clone()];
+        let times = times.get(range).unwrap_or(&[]);
+        let retrieval = self.item_scores(self.vector(&self.user_vectors, user))?;
+        let mut blended = retrieval.clone();
+        term.blend(&mut blended, history, times);
+        let excluded = if exclude_seen { history } else { &[] };
+        Ok(Self::best_of(&blended, &retrieval, excluded, k))
+    }
+
+    /// The `k` best items by `scores` (ties to the lower id), skipping the
+    /// sorted `excluded`, each with its `retrieval` score.
+    pub fn best_of(scores: &[f32], retrieval: &[f32], excluded: &[u32], k: usize) -> Vec<Ranked> {
+        let mut order: Vec<u32> =
+            (0..scores.len() as u32).filter(|i| excluded.binary_search(i).is_err()).collect();
+        let k = k.min(order.len());
+        let better = |a: &u32, b: &u32| scores[*b as usize].total_cmp(&scores[*a as usize]).then(a.cmp(b));
+        if k < order.len() {
+            order.select_nth_unstable_by(k, better);
+            order.truncate(k);
+        }
+        order.sort_by(better);
+        order
+            .into_iter()
+            .map(|i| Ranked { item: i, score: scores[i as usize], retrieval: retrieval[i as usize] })
+            .collect()
+    }
+
+    /// The job's neighbourhood term, when the bundle has one: the ranking of
+    /// `recommend_ranked` (with `rank`) and of a folded-in user adds it.
+    pub fn neighbourhood(&self) -> Option<&Neighbourhood> {
+        self.neighbourhood.as_ref().map(|(term, _)| term)
     }
 
     /// The version directory this was loaded from.

@@ -33,7 +33,8 @@ pub struct Recommendations {
     pub model: String,
     /// The bundle's version.
     pub bundle_version: u32,
-    /// Whether the ranker ordered the items.
+    /// Whether the ranker, or the job's neighbourhood term blended with the
+    /// embeddings, ordered the items (else retrieval order).
     pub ranked: bool,
     /// Best first.
     pub items: Vec<Item>,
@@ -79,7 +80,7 @@ pub fn recommend(bundle: &Bundle, user: u64, q: &query::Recommend) -> Result<Rec
         user,
         model: bundle.manifest().model.clone(),
         bundle_version: bundle.manifest().version,
-        ranked: q.rank && bundle.ranker().is_some(),
+        ranked: q.rank && (bundle.ranker().is_some() || bundle.neighbourhood().is_some()),
         items: items(bundle, found.into_iter(), q.k),
     })
 }

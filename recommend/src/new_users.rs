@@ -117,7 +117,7 @@ pub fn answer(bundle: &Bundle, foldin: &Arc<Loaded>, request: &NewUser) -> Resul
     let mut excluded: Vec<u32> = history.iter().map(|b| b.item).collect();
     excluded.sort_unstable();
     excluded.dedup();
-    let (found, ranked_by) = match foldin.neighbourhood() {
+    let (found, ranked_by) = match bundle.neighbourhood() {
         // Ranked as the job ranks: the embedding's scores blended with the neighbourhood term's.
         Some(term) => {
             let retrieval = bundle.item_scores(&embedding)?;
@@ -125,20 +125,7 @@ pub fn answer(bundle: &Bundle, foldin: &Arc<Loaded>, request: &NewUser) -> Resul
             let items: Vec<u32> = history.iter().map(|b| b.item).collect();
             let times: Vec<i64> = history.iter().map(|b| b.time).collect();
             term.blend(&mut blended, &items, &times);
-            let mut order: Vec<u32> =
-                (0..blended.len() as u32).filter(|i| excluded.binary_search(i).is_err()).collect();
-            let k = k.min(order.len());
-            let better =
-                |a: &u32, b: &u32| blended[*b as usize].total_cmp(&blended[*a as usize]).then(a.cmp(b));
-            if k < order.len() {
-                order.select_nth_unstable_by(k, better);
-                order.truncate(k);
-            }
-            order.sort_by(better);
-            let ranked = order
-                .into_iter()
-                .map(|i| Ranked { item: i, score: blended[i as usize], retrieval: retrieval[i as usize] })
-                .collect::<Vec<_>>();
+            let ranked = Bundle::best_of(&blended, &retrieval, &excluded, k);
             (ranked, format!("{}+{}", bundle.manifest().model, term.info.kind))
         }
         None => {

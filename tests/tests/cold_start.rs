@@ -381,4 +381,28 @@ fn held_out_users_folded_in_beat_popularity() {
         answer["items"].as_array().unwrap().iter().map(|i| i["item"].as_u64().unwrap()).collect();
     assert_eq!(items.len(), 10);
     assert!(!items.contains(&item) && !items.contains(&other), "{items:?}");
+    // A trained user is ranked as the job's main row ranks them: the
+    // embedding's scores blended with the term over their history.
+    let dim = bundle.manifest().dim;
+    let vectors = npy(bundle.dir(), tessera_bundle::manifest::files::USER_EMBEDDINGS);
+    let path = bundle.dir().join(tessera_bundle::manifest::files::SEEN_TIMES);
+    let times = tessera_bundle::npy::read::<i64>(&std::fs::read(&path).unwrap(), &path).unwrap().0;
+    let path = bundle.dir().join(tessera_bundle::manifest::files::SEEN_OFFSETS);
+    let offsets = tessera_bundle::npy::read::<u64>(&std::fs::read(&path).unwrap(), &path).unwrap().0;
+    let user = (0..bundle.manifest().users as u32).find(|&u| bundle.seen(u).len() >= 3).unwrap();
+    let retrieval = bundle.item_scores(&vectors[user as usize * dim..(user as usize + 1) * dim]).unwrap();
+    let mut blended = retrieval.clone();
+    let range = offsets[user as usize] as usize..offsets[user as usize + 1] as usize;
+    bundle.neighbourhood().unwrap().blend(&mut blended, bundle.seen(user), &times[range]);
+    let want: Vec<u64> = Bundle::best_of(&blended, &retrieval, bundle.seen(user), 10)
+        .iter()
+        .map(|r| bundle.item_id(r.item))
+        .collect();
+    let r =
+        tessera_tests::http::get(&addr, &format!("/v1/users/{}/recommendations?k=10", bundle.user_id(user)))
+            .unwrap();
+    let got = r.json().unwrap();
+    let got_items: Vec<u64> =
+        got["items"].as_array().unwrap().iter().map(|i| i["item"].as_u64().unwrap()).collect();
+    assert_eq!((got_items, got["ranked"].as_bool()), (want, Some(true)), "{}", r.body);
 }

@@ -14,7 +14,6 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Serialize;
 use tessera_bundle::foldin::{Behaviour, FoldIn};
-use tessera_bundle::neighbours::Neighbourhood;
 use tessera_bundle::Bundle;
 use tessera_graph::schema::{Behavior, NodeType};
 use tessera_graph::store::Graph;
@@ -182,7 +181,7 @@ pub fn evaluate(bundle_dir: &Path, graph_dir: &Path, users_csv: &Path) -> anyhow
         }
     }
     let knn = itemknn::fit(&data.train_items, n_items, &spec.classic.itemknn);
-    let neighbourhood = Neighbourhood::read(bundle.dir(), bundle.manifest())?;
+    let neighbourhood = bundle.neighbourhood();
     let users = read_users(users_csv)?;
     let start = foldin.start(None)?;
     let mut rows = Vec::new();
@@ -213,7 +212,7 @@ pub fn evaluate(bundle_dir: &Path, graph_dir: &Path, users_csv: &Path) -> anyhow
             model.add(&top20(&on_graph(&in_model), &popularity, &excluded, raw_items), &case.targets);
             let given_times: Vec<i64> = case.given.iter().map(|g| g.time).collect();
             let given_items: Vec<u32> = case.given.iter().map(|g| dense[&g.item]).collect();
-            if let Some(term) = &neighbourhood {
+            if let Some(term) = neighbourhood {
                 let given_in_bundle: Vec<u32> = given_items.iter().map(|&g| in_bundle[g as usize]).collect();
                 term.blend(&mut in_model, &given_in_bundle, &given_times);
                 blend.add(&top20(&on_graph(&in_model), &popularity, &excluded, raw_items), &case.targets);

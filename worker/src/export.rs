@@ -45,8 +45,11 @@ pub struct ModelOutput<'a> {
     pub metrics: &'a BTreeMap<String, f64>,
     /// Each user's history on `graph` (dense item ids).
     pub seen: &'a [Vec<u32>],
-    /// The ranker, and the times of `seen` (aligned) its features read.
-    pub ranker: Option<(&'a RankerWeights, &'a [Vec<i64>])>,
+    /// The ranker, when the job trained one.
+    pub ranker: Option<&'a RankerWeights>,
+    /// The times of `seen` (aligned), which the ranker's features and a
+    /// time-aware neighbourhood term read.
+    pub seen_times: &'a [Vec<i64>],
     /// Each layer's input per node type on `graph` (may be empty).
     pub states: &'a [crate::model::TypedTensors],
     /// Where the parameters came from.
@@ -74,6 +77,7 @@ impl<'a> ModelOutput<'a> {
             metrics,
             seen,
             ranker: None,
+            seen_times: &[],
             states: &test.states,
             source,
             neighbourhood: None,
@@ -88,7 +92,7 @@ impl<'a> ModelOutput<'a> {
 
     /// The same with `ranker` (when there is one) and the history's times.
     pub fn with_ranker(mut self, ranker: Option<&'a RankerWeights>, times: &'a [Vec<i64>]) -> Self {
-        self.ranker = ranker.map(|r| (r, times));
+        (self.ranker, self.seen_times) = (ranker, times);
         self
     }
 }
@@ -153,8 +157,11 @@ pub fn write_bundle(
     let dense = std::fs::read(&dense_path).with_context(|| format!("read {}", dense_path.display()));
     let _ = std::fs::remove_dir_all(&dense_dir);
     let mut extra = vec![(DENSE.to_owned(), dense?)];
-    if let Some((ranker, times)) = out.ranker {
-        extra.extend(ranker_files(ranker, out.seen, times)?);
+    if out.ranker.is_some() || out.neighbourhood.is_some() {
+        extra.push((files::SEEN_TIMES.to_owned(), seen_times_file(out.seen, out.seen_times)?));
+    }
+    if let Some(ranker) = out.ranker {
+        extra.push((files::RANKER.to_owned(), serde_json::to_vec(ranker).context("encode the ranker")?));
     }
     if let Some((info, weights)) = &out.neighbourhood {
         extra.extend(tessera_bundle::neighbours::bundle_files(info, weights)?);
@@ -211,11 +218,9 @@ pub fn write_bundle(
 
 /// `ranker.json` and the history's times (`seen_times.npy`, aligned with
 /// the sorted history), which the ranker's recency features read.
-fn ranker_files(
-    ranker: &RankerWeights,
-    seen: &[Vec<u32>],
-    times: &[Vec<i64>],
-) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+/// The time of each entry of the users' histories (`seen`, with `times`
+/// aligned per user) as `seen_times.npy`.
+fn seen_times_file(seen: &[Vec<u32>], times: &[Vec<i64>]) -> anyhow::Result<Vec<u8>> {
     let mut flat = Vec::new();
     for (u, items) in seen.iter().enumerate() {
         let t = times.get(u).filter(|t| t.len() == items.len());
@@ -228,8 +233,7 @@ fn ranker_files(
     let mut npy = Vec::new();
     tessera_bundle::npy::write(&mut npy, &[flat.len() as u64], &flat)
         .context("encode the history's times")?;
-    let json = serde_json::to_vec(ranker).context("encode the ranker")?;
-    Ok(vec![(files::RANKER.to_owned(), json), (files::SEEN_TIMES.to_owned(), npy)])
+    Ok(npy)
 }
 
 /// A fresh scratch directory under `root` for the dense weights.

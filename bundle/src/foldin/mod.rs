@@ -9,8 +9,8 @@
 //! projection of their profile features when the model reads user features.
 //!
 //! When the job ranks with a neighbourhood term (`model.neighbourhood`), the
-//! bundle carries it (`crate::neighbours`) and a new user is ranked with it
-//! too, from the same behaviours.
+//! bundle carries it (`crate::neighbours`, `Bundle::neighbourhood`) and a
+//! new user is ranked with it too, from the same behaviours.
 //!
 //! Only HGT is folded in. MF has no layers to apply (a new user's vector
 //! would be a guess), and the homogeneous models are not implemented here.
@@ -23,7 +23,6 @@ use std::path::PathBuf;
 use tessera_job::{JobSpec, ModelKind};
 
 use crate::manifest::files;
-use crate::neighbours::Neighbourhood;
 use crate::read::Bundle;
 use weights::{Linear, Weights};
 
@@ -82,8 +81,6 @@ pub struct FoldIn {
     /// The user-feature projection and the mean projected features of the
     /// trained users, when the model reads user features.
     features: Option<(Linear, Vec<f32>)>,
-    /// The neighbourhood term the job's ranking adds, when it has one.
-    neighbourhood: Option<Neighbourhood>,
 }
 
 fn unsupported(msg: impl Into<String>) -> FoldInError {
@@ -193,7 +190,6 @@ impl FoldIn {
         } else {
             None
         };
-        let neighbourhood = Neighbourhood::read(dir, manifest)?;
         Ok(Self {
             dim,
             temperature: model.temperature as f32,
@@ -204,14 +200,7 @@ impl FoldIn {
             item_states,
             user_start,
             features,
-            neighbourhood,
         })
-    }
-
-    /// The neighbourhood term the bundle's ranking adds to the model's
-    /// scores, when its job has one (`model.neighbourhood`).
-    pub fn neighbourhood(&self) -> Option<&Neighbourhood> {
-        self.neighbourhood.as_ref()
     }
 
     /// The behaviours a new user's history may hold (`buy`, …).
