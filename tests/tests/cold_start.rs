@@ -214,6 +214,14 @@ fn service_answers_new_users(bundle: &Bundle, foldin: &FoldIn, graph: &Graph) {
         let error = answer["error"].as_str().unwrap_or_default();
         assert!(error.contains(needle), "{needle:?} not in {error:?}");
     }
+    // Extreme times are an age, not an overflow.
+    let mut extreme = with(
+        "behaviours",
+        serde_json::json!([{"item": known_item, "behaviour": foldin.behaviours()[0], "time": i64::MIN}]),
+    );
+    extreme["now"] = serde_json::json!(i64::MAX);
+    let (status, answer_extreme) = post(&addr, &extreme);
+    assert_eq!(status, 200, "{answer_extreme}");
     // Nothing was stored: the same body gives the same answer.
     assert_eq!(post(&addr, &body), (200, answer.clone()));
     drop(_service);

@@ -284,7 +284,7 @@ impl FoldIn {
                 .map(|b| Edge {
                     item_state: &states[b.item as usize * self.dim..(b.item as usize + 1) * self.dim],
                     relation: self.relation_of[b.behaviour],
-                    age_days: (now - b.time).max(0) as f32 / 86_400.0,
+                    age_days: now.saturating_sub(b.time).max(0) as f32 / 86_400.0,
                 })
                 .collect();
             x = layer.forward(&x, &edges);
