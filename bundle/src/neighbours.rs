@@ -195,27 +195,27 @@ pub fn bundle_files(info: &NeighbourhoodInfo, item_weights: &ItemWeights) -> Res
 }
 
 impl Neighbourhood {
-    /// The term of the bundle at `dir`, when it has one.
+    /// The term of the bundle at `dir`, when its manifest lists one, from
+    /// the bytes of its files (`file`, already checked against the
+    /// manifest by `Bundle::open`).
     ///
     /// # Errors
-    /// A listed file that is missing, corrupt or inconsistent.
-    pub fn read(dir: &Path, manifest: &Manifest) -> Result<Option<Self>> {
+    /// A listed file that is missing, malformed or inconsistent.
+    pub fn from_files<'a>(
+        dir: &Path,
+        manifest: &Manifest,
+        file: impl Fn(&str) -> Option<&'a [u8]>,
+    ) -> Result<Option<Self>> {
         if !manifest.files.contains_key(files::INFO) {
             return Ok(None);
         }
-        let read = |name: &str| -> Result<Vec<u8>> {
-            let path = dir.join(name);
-            let listed = manifest.files.get(name).ok_or_else(|| {
+        let read = |name: &str| -> Result<&'a [u8]> {
+            file(name).ok_or_else(|| {
                 BundleError::corrupt(dir, format!("the bundle has {} but no {name}", files::INFO))
-            })?;
-            let bytes = std::fs::read(&path).map_err(BundleError::io("read", &path))?;
-            if bytes.len() as u64 != listed.bytes || crc32fast::hash(&bytes) != listed.crc32 {
-                return Err(BundleError::corrupt(&path, "size or CRC32 differs from the manifest"));
-            }
-            Ok(bytes)
+            })
         };
         let info_path = dir.join(files::INFO);
-        let info: NeighbourhoodInfo = serde_json::from_slice(&read(files::INFO)?)
+        let info: NeighbourhoodInfo = serde_json::from_slice(read(files::INFO)?)
             .map_err(|e| BundleError::corrupt(&info_path, format!("bad neighbourhood: {e}")))?;
         if !info.weight.is_finite() || info.weight < 0.0 || !(info.recency > 0.0 && info.recency <= 1.0) {
             return Err(BundleError::corrupt(
@@ -223,9 +223,9 @@ impl Neighbourhood {
                 format!("weight {} or recency {} out of range", info.weight, info.recency),
             ));
         }
-        let (offsets, _) = crate::npy::read::<u64>(&read(files::OFFSETS)?, &dir.join(files::OFFSETS))?;
-        let (items, _) = crate::npy::read::<u32>(&read(files::ITEMS)?, &dir.join(files::ITEMS))?;
-        let (weights, _) = crate::npy::read::<f32>(&read(files::WEIGHTS)?, &dir.join(files::WEIGHTS))?;
+        let (offsets, _) = crate::npy::read::<u64>(read(files::OFFSETS)?, &dir.join(files::OFFSETS))?;
+        let (items, _) = crate::npy::read::<u32>(read(files::ITEMS)?, &dir.join(files::ITEMS))?;
+        let (weights, _) = crate::npy::read::<f32>(read(files::WEIGHTS)?, &dir.join(files::WEIGHTS))?;
         let consistent = offsets.len() == manifest.items + 1
             && offsets.first() == Some(&0)
             && offsets.windows(2).all(|w| w[0] <= w[1])

@@ -11,7 +11,7 @@ use usearch::Index;
 
 use crate::error::{BundleError, Result};
 use crate::manifest::{files, Manifest, FORMAT, FORMAT_VERSION};
-use crate::neighbours::Neighbourhood;
+use crate::neighbours::{self, Neighbourhood};
 use crate::rank::{Catalogue, ItemStats, Query, Ranked, RankerWeights};
 use crate::retrieve::{self, Scored};
 
@@ -30,15 +30,16 @@ pub struct Bundle {
     seen_items: Vec<u32>,
     index: Option<Index>,
     ranker: Option<Ranker>,
-    /// The job's neighbourhood term, with the times of `seen_items` it reads.
-    neighbourhood: Option<(Neighbourhood, Vec<i64>)>,
+    /// The time of each entry of `seen_items` (empty when the bundle has
+    /// none): the ranker's features and the neighbourhood term read them.
+    seen_times: Vec<i64>,
+    /// The job's neighbourhood term.
+    neighbourhood: Option<Neighbourhood>,
 }
 
 /// A bundle's ranker with what its features read.
 struct Ranker {
     weights: RankerWeights,
-    /// Times of `seen_items`, aligned.
-    seen_times: Vec<i64>,
     stats: ItemStats,
 }
 
@@ -150,7 +151,9 @@ impl Bundle {
                     ),
                 ));
             }
-            if name.ends_with(".npy") || name == files::ANN || name == files::RANKER {
+            if name.ends_with(".npy")
+                || [files::ANN, files::RANKER, neighbours::files::INFO].contains(&name.as_str())
+            {
                 contents.insert(name.as_str(), bytes);
             }
         }
@@ -217,33 +220,17 @@ impl Bundle {
             }
             None => None,
         };
+        let seen_times = if manifest.files.contains_key(files::SEEN_TIMES) {
+            load::<i64>(&dir, files::SEEN_TIMES, array(files::SEEN_TIMES), &[seen_items.len() as u64])?
+        } else {
+            Vec::new()
+        };
         let ranker = match contents.get(files::RANKER) {
-            Some(json) => Some(load_ranker(
-                &dir,
-                json,
-                array(files::SEEN_TIMES),
-                &seen_offsets,
-                &seen_items,
-                &manifest,
-            )?),
+            Some(json) => Some(load_ranker(&dir, json, &seen_times, &seen_offsets, &seen_items, &manifest)?),
             None => None,
         };
-        let neighbourhood = match Neighbourhood::read(&dir, &manifest)? {
-            Some(term) => {
-                let times = if manifest.files.contains_key(files::SEEN_TIMES) {
-                    load::<i64>(
-                        &dir,
-                        files::SEEN_TIMES,
-                        array(files::SEEN_TIMES),
-                        &[seen_items.len() as u64],
-                    )?
-                } else {
-                    Vec::new()
-                };
-                Some((term, times))
-            }
-            None => None,
-        };
+        let neighbourhood =
+            Neighbourhood::from_files(&dir, &manifest, |name| contents.get(name).map(Vec::as_slice))?;
         let user_index = user_ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
         let item_index = item_ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
         Ok(Self {
@@ -260,6 +247,7 @@ impl Bundle {
             seen_items,
             index,
             ranker,
+            seen_times,
             neighbourhood,
         })
     }
@@ -310,8 +298,19 @@ impl Bundle {
         exact: bool,
         rank: bool,
     ) -> Result<Vec<Ranked>> {
-        if let Some((term, times)) = self.neighbourhood.as_ref().filter(|_| rank) {
-            return self.recommend_blended(user, k, exclude_seen, term, times);
+        if rank && self.neighbourhood.is_some() {
+            let range = self.seen_range(user);
+            let history = &self.seen_items[range.clone()];
+            let times = self.seen_times.get(range).unwrap_or(&[]);
+            let excluded = if exclude_seen { history } else { &[] };
+            return self.rank_vector(
+                self.vector(&self.user_vectors, user),
+                history,
+                times,
+                excluded,
+                k,
+                exact,
+            );
         }
         let found = self.recommend(user, candidates.max(k), exclude_seen, exact)?;
         let mut out = match self.ranker.as_ref().filter(|_| rank) {
@@ -327,7 +326,7 @@ impl Bundle {
                     user,
                     vector: self.vector(&self.user_vectors, user),
                     history: &self.seen_items[seen.clone()],
-                    times: &r.seen_times[seen],
+                    times: &self.seen_times[seen],
                     candidates: &found,
                 };
                 crate::rank::rerank(&r.weights, &cat, &q)
@@ -338,26 +337,36 @@ impl Bundle {
         Ok(out)
     }
 
-    /// Dense user `user`'s `k` best items as the job's main row ranks them:
-    /// the embedding's scores over the whole catalogue blended with the
-    /// neighbourhood term over the user's history (`times`: the times of
-    /// `seen_items`, or empty).
-    fn recommend_blended(
+    /// The `k` best items for a user whose scoring vector is `query` and
+    /// whose history is `history` (dense items; `times` aligned, or empty),
+    /// skipping the sorted `excluded`: with the bundle's neighbourhood term,
+    /// the vector's scores over the whole catalogue blended with the term's
+    /// over the history (the job's main row; `exact` does not apply); else
+    /// the vector's best, through the index unless `exact`.
+    ///
+    /// # Errors
+    /// A vector of another width than the bundle's, or an index failure.
+    pub fn rank_vector(
         &self,
-        user: u32,
-        k: usize,
-        exclude_seen: bool,
-        term: &Neighbourhood,
+        query: &[f32],
+        history: &[u32],
         times: &[i64],
+        excluded: &[u32],
+        k: usize,
+        exact: bool,
     ) -> Result<Vec<Ranked>> {
-        let range = self.seen_range(user);
-        let history = &self.seen_items[range.clone()];
-        let times = times.get(range).unwrap_or(&[]);
-        let retrieval = self.item_scores(self.vector(&self.user_vectors, user))?;
-        let mut blended = retrieval.clone();
-        term.blend(&mut blended, history, times);
-        let excluded = if exclude_seen { history } else { &[] };
-        Ok(Self::best_of(&blended, &retrieval, excluded, k))
+        match &self.neighbourhood {
+            Some(term) => {
+                let retrieval = self.item_scores(query)?;
+                let mut blended = retrieval.clone();
+                term.blend(&mut blended, history, times);
+                Ok(Self::best_of(&blended, &retrieval, excluded, k))
+            }
+            None => {
+                self.check_query(query)?;
+                Ok(self.search(query, k, excluded, exact)?.into_iter().map(Ranked::from).collect())
+            }
+        }
     }
 
     /// The `k` best items by `scores` (ties to the lower id), skipping the
@@ -379,9 +388,9 @@ impl Bundle {
     }
 
     /// The job's neighbourhood term, when the bundle has one: the ranking of
-    /// `recommend_ranked` (with `rank`) and of a folded-in user adds it.
+    /// `recommend_ranked` (with `rank`) and of `rank_vector` adds it.
     pub fn neighbourhood(&self) -> Option<&Neighbourhood> {
-        self.neighbourhood.as_ref().map(|(term, _)| term)
+        self.neighbourhood.as_ref()
     }
 
     /// The version directory this was loaded from.
@@ -467,19 +476,8 @@ impl Bundle {
         self.search(self.vector(&self.user_vectors, user), k, excluded, exact)
     }
 
-    /// The `k` best items for a vector the bundle does not hold (a new
-    /// user's), skipping `excluded` (sorted dense ids); `exact` bypasses the
-    /// index.
-    ///
-    /// # Errors
-    /// A vector of another width than the bundle's, or an index failure.
-    pub fn recommend_vector(
-        &self,
-        query: &[f32],
-        k: usize,
-        excluded: &[u32],
-        exact: bool,
-    ) -> Result<Vec<Scored>> {
+    /// Refuses a query vector of another width than the bundle's.
+    fn check_query(&self, query: &[f32]) -> Result<()> {
         if query.len() != self.manifest.dim {
             return Err(BundleError::Invalid(format!(
                 "a query vector of {} values for dim {}",
@@ -487,7 +485,7 @@ impl Bundle {
                 self.manifest.dim
             )));
         }
-        self.search(query, k, excluded, exact)
+        Ok(())
     }
 
     /// The dot product of `query` with every item's embedding, in dense
@@ -496,13 +494,7 @@ impl Bundle {
     /// # Errors
     /// A vector of another width than the bundle's.
     pub fn item_scores(&self, query: &[f32]) -> Result<Vec<f32>> {
-        if query.len() != self.manifest.dim {
-            return Err(BundleError::Invalid(format!(
-                "a query vector of {} values for dim {}",
-                query.len(),
-                self.manifest.dim
-            )));
-        }
+        self.check_query(query)?;
         Ok(self.item_vectors.chunks_exact(self.manifest.dim).map(|v| retrieve::dot(query, v)).collect())
     }
 
@@ -519,7 +511,7 @@ impl Bundle {
 fn load_ranker(
     dir: &Path,
     json: &[u8],
-    times: &[u8],
+    seen_times: &[i64],
     seen_offsets: &[u64],
     seen_items: &[u32],
     manifest: &Manifest,
@@ -531,13 +523,12 @@ fn load_ranker(
     if !manifest.files.contains_key(files::SEEN_TIMES) {
         return Err(BundleError::corrupt(dir, "the bundle has a ranker but lists no seen_times.npy"));
     }
-    let seen_times = load::<i64>(dir, files::SEEN_TIMES, times, &[seen_items.len() as u64])?;
     let histories = seen_offsets.windows(2).map(|w| {
         let (a, b) = (w[0] as usize, w[1] as usize);
         (&seen_items[a..b], &seen_times[a..b])
     });
     let stats = ItemStats::of(manifest.items, histories);
-    Ok(Ranker { weights, seen_times, stats })
+    Ok(Ranker { weights, stats })
 }
 
 /// Reads `.npy` `name` of `dir` from `bytes` and checks its shape.

@@ -2,13 +2,13 @@
 //! from their first behaviours (and profile features) by folding them into
 //! the trained HGT (`tessera_bundle::foldin`), then answered like any user.
 //! Every field is checked before anything is computed, and a refusal names
-//! the field; nothing is stored.
+//! the field; a refused request is never stored (`crate::overlay` keeps
+//! the accepted ones that name a user).
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tessera_bundle::foldin::{Behaviour, FoldIn, FoldInError};
-use tessera_bundle::rank::Ranked;
 use tessera_bundle::Bundle;
 
 use crate::answer::{items, Item};
@@ -114,24 +114,16 @@ pub fn answer(bundle: &Bundle, foldin: &Arc<Loaded>, request: &NewUser) -> Resul
     let start = foldin.start(request.features.as_deref()).map_err(refusal)?;
     let now = request.now.or_else(|| history.iter().map(|b| b.time).max()).unwrap_or(0);
     let embedding = foldin.embed(&start, &history, now).map_err(refusal)?;
-    let mut excluded: Vec<u32> = history.iter().map(|b| b.item).collect();
+    let given: Vec<u32> = history.iter().map(|b| b.item).collect();
+    let times: Vec<i64> = history.iter().map(|b| b.time).collect();
+    let mut excluded = given.clone();
     excluded.sort_unstable();
     excluded.dedup();
-    let (found, ranked_by) = match bundle.neighbourhood() {
-        // Ranked as the job ranks: the embedding's scores blended with the neighbourhood term's.
-        Some(term) => {
-            let retrieval = bundle.item_scores(&embedding)?;
-            let mut blended = retrieval.clone();
-            let items: Vec<u32> = history.iter().map(|b| b.item).collect();
-            let times: Vec<i64> = history.iter().map(|b| b.time).collect();
-            term.blend(&mut blended, &items, &times);
-            let ranked = Bundle::best_of(&blended, &retrieval, &excluded, k);
-            (ranked, format!("{}+{}", bundle.manifest().model, term.info.kind))
-        }
-        None => {
-            let found = bundle.recommend_vector(&embedding, k, &excluded, request.exact)?;
-            (found.into_iter().map(Ranked::from).collect(), bundle.manifest().model.clone())
-        }
+    // Ranked as the job ranks: with its neighbourhood term over the same behaviours, when it has one.
+    let found = bundle.rank_vector(&embedding, &given, &times, &excluded, k, request.exact)?;
+    let ranked_by = match bundle.neighbourhood() {
+        Some(term) => format!("{}+{}", bundle.manifest().model, term.info.kind),
+        None => bundle.manifest().model.clone(),
     };
     Ok(NewUserAnswer {
         user: request.user,

@@ -77,16 +77,19 @@ impl AppState {
     /// # Errors
     /// As [`crate::new_users::answer`]; a failed write of the overlay.
     pub async fn new_user(&self, request: NewUser) -> Result<NewUserAnswer, ApiError> {
-        let bundle = self.current();
-        let foldin = self.foldin(&bundle).await;
-        let stored = request.clone();
-        let answer = tokio::task::spawn_blocking(move || new_users::answer(&bundle, &foldin, &request))
-            .await
-            .map_err(|e| ApiError::Internal(format!("the fold-in stopped: {e}")))??;
-        if let (Some(overlay), Some(_)) = (&self.overlay, stored.user) {
-            overlay.put(&stored).await?;
+        let answer = self.fold(self.current(), request.clone()).await?;
+        if let (Some(overlay), Some(_)) = (&self.overlay, request.user) {
+            overlay.put(&request).await?;
         }
         Ok(answer)
+    }
+
+    /// `request` folded into `bundle`, off the async threads.
+    async fn fold(&self, bundle: Arc<Bundle>, request: NewUser) -> Result<NewUserAnswer, ApiError> {
+        let foldin = self.foldin(&bundle).await;
+        tokio::task::spawn_blocking(move || new_users::answer(&bundle, &foldin, &request))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the fold-in stopped: {e}")))?
     }
 
     /// User `user`'s recommendations under `q`: from the bundle when it
@@ -102,11 +105,7 @@ impl AppState {
                     return Err(ApiError::NotFound(missing));
                 };
                 (record.k, record.exact) = (Some(q.k), q.exact);
-                let foldin = self.foldin(&bundle).await;
-                let for_answer = bundle.clone();
-                let a = tokio::task::spawn_blocking(move || new_users::answer(&for_answer, &foldin, &record))
-                    .await
-                    .map_err(|e| ApiError::Internal(format!("the fold-in stopped: {e}")))??;
+                let a = self.fold(bundle, record).await?;
                 Ok(Recommendations {
                     user,
                     model: a.model,

@@ -114,10 +114,16 @@ fn start(bundle: &Path) -> (ChildProcess, String) {
     start_with(bundle, &[])
 }
 
-fn start_with(bundle: &Path, extra: &[&std::ffi::OsStr]) -> (ChildProcess, String) {
+/// `recommend` on `bundle` and a free loopback port, not watching, with `extra` flags.
+fn recommend_command(bundle: &Path, extra: &[&std::ffi::OsStr]) -> std::process::Command {
     let mut command = tessera_tests::command("recommend").unwrap();
     command.arg("--bundle").arg(bundle).args(["--listen", "127.0.0.1:0", "--watch", "0s"]).args(extra);
     command.env("RUST_LOG", "warn");
+    command
+}
+
+fn start_with(bundle: &Path, extra: &[&std::ffi::OsStr]) -> (ChildProcess, String) {
+    let mut command = recommend_command(bundle, extra);
     let (child, values) = ChildProcess::spawn_reporting("recommend", &mut command, &["LISTENING "]).unwrap();
     (child, values[0].clone())
 }
@@ -157,7 +163,7 @@ fn service_answers_new_users(bundle: &Bundle, foldin: &FoldIn, graph: &Graph) {
     excluded.sort_unstable();
     excluded.dedup();
     let best: Vec<u64> = bundle
-        .recommend_vector(&want, 10, &excluded, true)
+        .rank_vector(&want, &[], &[], &excluded, 10, true)
         .unwrap()
         .iter()
         .map(|s| bundle.item_id(s.item))
@@ -257,14 +263,7 @@ fn overlay_keeps_named_users(bundle: &Bundle, body: &serde_json::Value, posted: 
     let mut text = std::fs::read_to_string(&file).unwrap();
     text.push_str("{not json\n");
     std::fs::write(&file, text).unwrap();
-    let out = tessera_tests::command("recommend")
-        .unwrap()
-        .arg("--bundle")
-        .arg(bundle.dir())
-        .args(["--listen", "127.0.0.1:0", "--watch", "0s"])
-        .args(flag)
-        .output()
-        .unwrap();
+    let out = recommend_command(bundle.dir(), &flag).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("overlay.jsonl:2: not a new user"), "{stderr}");
 }

@@ -157,11 +157,12 @@ fn case<'a>(events: &'a [Event], first: usize, known: &HashMap<u64, u32>) -> Opt
 }
 
 /// Evaluates the bundle at `bundle_dir` (trained on `graph_dir`) on the
-/// held-out users of `users_csv`, for 1, 2 and 3 behaviours given.
+/// held-out users of `users_csv`, for 1, 2 and 3 behaviours given; returns
+/// the bundle's model and the rows.
 ///
 /// # Errors
 /// A bundle without a fold-in (MF), an unreadable graph or log.
-pub fn evaluate(bundle_dir: &Path, graph_dir: &Path, users_csv: &Path) -> anyhow::Result<Vec<Row>> {
+pub fn evaluate(bundle_dir: &Path, graph_dir: &Path, users_csv: &Path) -> anyhow::Result<(String, Vec<Row>)> {
     let bundle = Bundle::open(bundle_dir).with_context(|| format!("open {}", bundle_dir.display()))?;
     let foldin = FoldIn::load(&bundle).context("fold-in")?;
     let graph = Graph::open(graph_dir).with_context(|| format!("open {}", graph_dir.display()))?;
@@ -234,7 +235,7 @@ pub fn evaluate(bundle_dir: &Path, graph_dir: &Path, users_csv: &Path) -> anyhow
             popularity: popular.mean(evaluated),
         });
     }
-    Ok(rows)
+    Ok((bundle.manifest().model.clone(), rows))
 }
 
 /// The rows as a Markdown table, `model` naming the bundle's model.

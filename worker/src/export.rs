@@ -26,9 +26,6 @@ use crate::eval::samples::item_category;
 use crate::model::scorer::Scorer;
 use crate::session::ModelSession;
 
-/// Name of the dense weights in a bundle.
-pub const DENSE: &str = files::DENSE;
-
 /// What the bundle of one trained model is made from.
 pub struct ModelOutput<'a> {
     /// Model name (`hgt`).
@@ -107,14 +104,7 @@ pub(crate) fn floats(t: &Tensor) -> anyhow::Result<Vec<f32>> {
 /// users' mean input a new user's own features replace when folded in).
 fn user_feature_mean(graph: &Graph) -> anyhow::Result<Vec<u8>> {
     let (values, width) = graph.features(NodeType::User);
-    let mut mean = vec![0f64; width];
-    let rows = values.len().checked_div(width).unwrap_or(0);
-    for row in values.chunks_exact(width.max(1)) {
-        for (m, v) in mean.iter_mut().zip(row) {
-            *m += f64::from(*v);
-        }
-    }
-    let mean: Vec<f32> = mean.into_iter().map(|m| (m / rows.max(1) as f64) as f32).collect();
+    let mean = tessera_bundle::foldin::mean_rows(values, width);
     let mut npy = Vec::new();
     tessera_bundle::npy::write(&mut npy, &[width as u64], &mean).context("encode the user feature mean")?;
     Ok(npy)
@@ -152,11 +142,11 @@ pub fn write_bundle(
     let item_ids = graph.raw_ids(NodeType::Item);
     let categories: Vec<Option<u64>> = (0..item_ids.len() as u32).map(|i| item_category(graph, i)).collect();
     let dense_dir = tempfile_dir(root)?;
-    let dense_path = dense_dir.join(DENSE);
+    let dense_path = dense_dir.join(files::DENSE);
     out.vs.save(&dense_path).with_context(|| format!("save dense weights to {}", dense_path.display()))?;
     let dense = std::fs::read(&dense_path).with_context(|| format!("read {}", dense_path.display()));
     let _ = std::fs::remove_dir_all(&dense_dir);
-    let mut extra = vec![(DENSE.to_owned(), dense?)];
+    let mut extra = vec![(files::DENSE.to_owned(), dense?)];
     if out.ranker.is_some() || out.neighbourhood.is_some() {
         extra.push((files::SEEN_TIMES.to_owned(), seen_times_file(out.seen, out.seen_times)?));
     }

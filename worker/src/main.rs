@@ -212,9 +212,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Serve(args)) => serve(args, cli.tls.load("worker")?, device),
         Some(Command::Coldstart(args)) => {
-            let rows = worker::coldstart::evaluate(&args.bundle, &args.graph, &args.users)?;
-            let model =
-                tessera_bundle::read::read_manifest(&tessera_bundle::read::resolve(&args.bundle)?)?.model;
+            let (model, rows) = worker::coldstart::evaluate(&args.bundle, &args.graph, &args.users)?;
             print!("{}", worker::coldstart::render(&model, &rows));
             if let Some(path) = args.results {
                 std::fs::write(&path, serde_json::to_vec_pretty(&rows)?)

@@ -87,8 +87,12 @@ fn unsupported(msg: impl Into<String>) -> FoldInError {
     FoldInError::Unsupported(msg.into())
 }
 
-/// The mean of the rows of `values` (rows × dim).
-fn mean_rows(values: &[f32], dim: usize) -> Vec<f32> {
+/// The mean of the rows of `values` (rows × dim), accumulated in f64; empty
+/// for dim 0.
+pub fn mean_rows(values: &[f32], dim: usize) -> Vec<f32> {
+    if dim == 0 {
+        return Vec::new();
+    }
     let rows = (values.len() / dim).max(1);
     let mut mean = vec![0f64; dim];
     for row in values.chunks_exact(dim) {
