@@ -106,11 +106,13 @@ impl AppState {
                 };
                 (record.k, record.exact) = (Some(q.k), q.exact);
                 let a = self.fold(bundle, record).await?;
+                // Ordered by the term when the bundle has one, as for a trained user.
+                let ranked = a.ranked_by != a.model;
                 Ok(Recommendations {
                     user,
                     model: a.model,
                     bundle_version: a.bundle_version,
-                    ranked: false,
+                    ranked,
                     items: a.items,
                 })
             }
