@@ -63,8 +63,9 @@ test-faults: deps torch ## the fault suite alone: dead, paused and restarted wor
 
 COLDSTART_DATASETS ?= tmall_mb ecomm
 
-coldstart: release ## new users folded into HGT against item-kNN and popularity, 10% of the users held out (COLDSTART_DATASETS; about 15 min; target/coldstart/<dataset>/report.md)
+coldstart: release ## new users (10% held out) and new items (ecomm's day-11) folded into HGT, against item-kNN, popularity and category popularity (about 20 min; target/coldstart/*/report.md)
 	@for d in $(COLDSTART_DATASETS); do $(LIBTORCH_ENV) scripts/coldstart-eval.sh $$d || exit 1; done
+	$(LIBTORCH_ENV) scripts/coldstart-items.sh
 
 fault-report: release ## each fault's NDCG@10 against a fault-free run of the same job (release, about 10 min; target/fault-report.md)
 	$(LIBTORCH_ENV) $(CARGO) test --release -p tessera-tests --test fault_quality -- --ignored --nocapture

@@ -74,6 +74,40 @@ pub fn empty(dim: usize, options: &AnnOptions) -> Result<Index> {
     Ok(index)
 }
 
+fn norm2(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum()
+}
+
+/// The largest squared norm of `items` (row-major, `dim` wide): the `M²`
+/// the index's items are widened with.
+pub fn max_norm2(items: &[f32], dim: usize) -> f32 {
+    items.chunks_exact(dim.max(1)).map(norm2).fold(0f32, f32::max)
+}
+
+/// `x` as the index holds it, `[x; sqrt(M² − |x|²)]`, into `wide`. An item
+/// longer than `M` (added after the build) gets 0 there: it is then found
+/// a little less often than its score deserves, and scored exactly.
+fn widen(x: &[f32], max2: f32, wide: &mut [f32]) {
+    let dim = x.len();
+    wide[..dim].copy_from_slice(x);
+    wide[dim] = (max2 - norm2(x)).max(0.0).sqrt();
+}
+
+/// Adds `vector` under `key` to `index` (built with the largest squared
+/// norm `max2`), growing its capacity when full. The caller keeps searches
+/// out while it runs (usearch does not search and grow at once).
+///
+/// # Errors
+/// When usearch fails.
+pub fn insert(index: &Index, key: u64, vector: &[f32], max2: f32) -> Result<()> {
+    if index.size() + 1 > index.capacity() {
+        index.reserve((index.capacity() * 2).max(index.size() + 1024)).map_err(ann)?;
+    }
+    let mut wide = vec![0f32; vector.len() + 1];
+    widen(vector, max2, &mut wide);
+    index.add(key, &wide).map_err(ann)
+}
+
 /// An index of `items` (row-major, `dim` wide), keyed by row, built by
 /// `options.threads` threads.
 ///
@@ -84,8 +118,7 @@ pub fn build(items: &[f32], dim: usize, options: &AnnOptions) -> Result<Index> {
     let n = items.len() / dim;
     let threads = options.threads.max(1);
     index.reserve_capacity_and_threads(n, threads).map_err(ann)?;
-    let norm2 = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>();
-    let max2 = items.chunks_exact(dim).map(norm2).fold(0f32, f32::max);
+    let max2 = max_norm2(items, dim);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -93,9 +126,7 @@ pub fn build(items: &[f32], dim: usize, options: &AnnOptions) -> Result<Index> {
                 s.spawn(move || -> Result<()> {
                     let mut wide = vec![0f32; dim + 1];
                     for i in (t..n).step_by(threads) {
-                        let x = &items[i * dim..(i + 1) * dim];
-                        wide[..dim].copy_from_slice(x);
-                        wide[dim] = (max2 - norm2(x)).max(0.0).sqrt();
+                        widen(&items[i * dim..(i + 1) * dim], max2, &mut wide);
                         index.add(i as u64, &wide).map_err(ann)?;
                     }
                     Ok(())

@@ -14,6 +14,7 @@
 pub mod ann;
 pub mod error;
 pub mod foldin;
+mod item_table;
 pub mod manifest;
 pub mod neighbours;
 pub mod npy;

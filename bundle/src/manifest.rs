@@ -45,8 +45,19 @@ pub mod files {
     /// With a model that reads user features: the trained users' mean
     /// feature vector, `<f4` (width), which a new user's features replace.
     pub const USER_FEATURE_MEAN: &str = "user_feature_mean.npy";
+    /// With a model that reads item features: the graph's record of its
+    /// item feature columns (`tessera_graph::store::NodeTypeInfo` as
+    /// JSON: names, standardisation, price thresholds), which encodes a new
+    /// item's price and content vector.
+    pub const ITEM_FEATURES: &str = "item_features.json";
     /// The manifest itself.
     pub const MANIFEST: &str = "manifest.json";
+
+    /// The raw ids of the `node_type` nodes whose states the bundle holds,
+    /// for the grouping types (`category_ids.npy`, `<u8`, in state row order).
+    pub fn node_ids(node_type: &str) -> String {
+        format!("{node_type}_ids.npy")
+    }
 
     /// The state file of `node_type`'s nodes at the input of layer `layer`
     /// (`state_l0_user.npy`, `<f4`, nodes × dim).

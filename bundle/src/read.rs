@@ -6,10 +6,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use usearch::Index;
 
+use crate::ann;
 use crate::error::{BundleError, Result};
+use crate::item_table::ItemTable;
 use crate::manifest::{files, Manifest, FORMAT, FORMAT_VERSION};
 use crate::neighbours::{self, Neighbourhood};
 use crate::rank::{Catalogue, ItemStats, Query, Ranked, RankerWeights};
@@ -21,14 +24,14 @@ pub struct Bundle {
     manifest: Manifest,
     user_ids: Vec<u64>,
     user_index: HashMap<u64, u32>,
-    item_ids: Vec<u64>,
-    item_index: HashMap<u64, u32>,
-    item_categories: Vec<u64>,
+    /// The items served: the bundle's, then those added online.
+    items: RwLock<ItemTable>,
     user_vectors: Vec<f32>,
-    item_vectors: Vec<f32>,
     seen_offsets: Vec<u64>,
     seen_items: Vec<u32>,
     index: Option<Index>,
+    /// The largest squared norm of the bundle's items (the index's `M²`).
+    max_norm2: f32,
     ranker: Option<Ranker>,
     /// The time of each entry of `seen_items` (empty when the bundle has
     /// none): the ranker's features and the neighbourhood term read them.
@@ -232,20 +235,19 @@ impl Bundle {
         let neighbourhood =
             Neighbourhood::from_files(&dir, &manifest, |name| contents.get(name).map(Vec::as_slice))?;
         let user_index = user_ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
-        let item_index = item_ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
+        let max_norm2 = ann::max_norm2(&item_vectors, manifest.dim);
+        let items = RwLock::new(ItemTable::new(item_ids, item_categories, item_vectors));
         Ok(Self {
             dir,
             manifest,
             user_ids,
             user_index,
-            item_ids,
-            item_index,
-            item_categories,
+            items,
             user_vectors,
-            item_vectors,
             seen_offsets,
             seen_items,
             index,
+            max_norm2,
             ranker,
             seen_times,
             neighbourhood,
@@ -266,13 +268,27 @@ impl Bundle {
                     held: self.manifest.states.len(),
                 },
             )?;
-        let path = self.dir.join(&info.file);
+        let bytes = self.read_listed(&info.file)?;
+        load::<f32>(&self.dir, &info.file, &bytes, &[info.rows as u64, self.manifest.dim as u64])
+    }
+
+    /// The bytes of listed file `name`, read now with their size and CRC32
+    /// checked against the manifest (for files serving does not keep).
+    ///
+    /// # Errors
+    /// A file the manifest does not list, a mismatch, or an I/O error.
+    pub fn read_listed(&self, name: &str) -> Result<Vec<u8>> {
+        let path = self.dir.join(name);
+        let listed = self
+            .manifest
+            .files
+            .get(name)
+            .ok_or_else(|| BundleError::corrupt(&self.dir, format!("the manifest lists no {name}")))?;
         let bytes = std::fs::read(&path).map_err(BundleError::io("read", &path))?;
-        let listed = &self.manifest.files[&info.file];
         if bytes.len() as u64 != listed.bytes || crc32fast::hash(&bytes) != listed.crc32 {
             return Err(BundleError::corrupt(&path, "size or CRC32 differs from the manifest"));
         }
-        load::<f32>(&self.dir, &info.file, &bytes, &[info.rows as u64, self.manifest.dim as u64])
+        Ok(bytes)
     }
 
     /// The ranker's training figures, when the bundle has a ranker.
@@ -316,10 +332,11 @@ impl Bundle {
         let mut out = match self.ranker.as_ref().filter(|_| rank) {
             Some(r) => {
                 let seen = self.seen_range(user);
+                let items = self.items();
                 let cat = Catalogue {
-                    vectors: &self.item_vectors,
+                    vectors: &items.vectors,
                     dim: self.manifest.dim,
-                    categories: &self.item_categories,
+                    categories: &items.categories,
                     stats: &r.stats,
                 };
                 let q = Query {
@@ -421,12 +438,12 @@ impl Bundle {
     /// # Errors
     /// [`BundleError::Unknown`].
     pub fn item(&self, id: u64) -> Result<u32> {
-        self.item_index.get(&id).copied().ok_or(BundleError::Unknown { kind: "item", id })
+        self.items().index.get(&id).copied().ok_or(BundleError::Unknown { kind: "item", id })
     }
 
     /// Raw id of dense item `item`.
     pub fn item_id(&self, item: u32) -> u64 {
-        self.item_ids[item as usize]
+        self.items().ids[item as usize]
     }
 
     /// Raw id of dense user `user`.
@@ -436,7 +453,12 @@ impl Bundle {
 
     /// Raw category of dense item `item`, if it has one.
     pub fn item_category(&self, item: u32) -> Option<u64> {
-        Some(self.item_categories[item as usize]).filter(|&c| c != u64::MAX)
+        self.items().categories.get(item as usize).copied().filter(|&c| c != u64::MAX)
+    }
+
+    /// Dense user `user`'s scoring vector.
+    pub fn user_vector(&self, user: u32) -> &[f32] {
+        self.vector(&self.user_vectors, user)
     }
 
     /// Dense user `user`'s training items, sorted.
@@ -458,11 +480,10 @@ impl Bundle {
     /// items; through the index when there is one, unless `exact`.
     fn search(&self, query: &[f32], k: usize, excluded: &[u32], exact: bool) -> Result<Vec<Scored>> {
         let skip = |i: u32| excluded.binary_search(&i).is_ok();
+        let items = self.items();
         match &self.index {
-            Some(index) if !exact => {
-                retrieve::hnsw(index, &self.item_vectors, self.manifest.dim, query, k, skip)
-            }
-            _ => Ok(retrieve::exact(query, &self.item_vectors, self.manifest.dim, k, skip)),
+            Some(index) if !exact => retrieve::hnsw(index, &items.vectors, self.manifest.dim, query, k, skip),
+            _ => Ok(retrieve::exact(query, &items.vectors, self.manifest.dim, k, skip)),
         }
     }
 
@@ -495,7 +516,7 @@ impl Bundle {
     /// A vector of another width than the bundle's.
     pub fn item_scores(&self, query: &[f32]) -> Result<Vec<f32>> {
         self.check_query(query)?;
-        Ok(self.item_vectors.chunks_exact(self.manifest.dim).map(|v| retrieve::dot(query, v)).collect())
+        Ok(self.items().vectors.chunks_exact(self.manifest.dim).map(|v| retrieve::dot(query, v)).collect())
     }
 
     /// The `k` items most like dense item `item` (itself left out).
@@ -503,7 +524,57 @@ impl Bundle {
     /// # Errors
     /// When the index fails.
     pub fn similar(&self, item: u32, k: usize, exact: bool) -> Result<Vec<Scored>> {
-        self.search(self.vector(&self.item_vectors, item), k, &[item], exact)
+        let query = self.item_vector(item)?;
+        self.search(&query, k, &[item], exact)
+    }
+
+    /// Dense item `item`'s embedding.
+    ///
+    /// # Errors
+    /// An item beyond the catalogue.
+    pub fn item_vector(&self, item: u32) -> Result<Vec<f32>> {
+        let d = self.manifest.dim;
+        self.items()
+            .vectors
+            .get(item as usize * d..(item as usize + 1) * d)
+            .map(<[f32]>::to_vec)
+            .ok_or_else(|| BundleError::Invalid(format!("item {item} is beyond the catalogue")))
+    }
+
+    /// The items served now (the bundle's, then those added online).
+    fn items(&self) -> RwLockReadGuard<'_, ItemTable> {
+        self.items.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Items served now: the bundle's and those added online.
+    pub fn num_items(&self) -> usize {
+        self.items().ids.len()
+    }
+
+    /// Adds item `id` with `category` and embedding `vector` to the items
+    /// served, and to the HNSW index when there is one, so that the next
+    /// search can return it; returns its dense id. The bundle on disk is
+    /// not changed.
+    ///
+    /// # Errors
+    /// [`BundleError::Invalid`] for an id already served, a vector of
+    /// another width or with a non-finite value; an index failure.
+    pub fn add_item(&self, id: u64, category: Option<u64>, vector: &[f32]) -> Result<u32> {
+        self.check_query(vector)?;
+        if let Some(i) = vector.iter().position(|v| !v.is_finite()) {
+            return Err(BundleError::Invalid(format!("item {id}: embedding[{i}] is not finite")));
+        }
+        let mut items = self.items.write().unwrap_or_else(PoisonError::into_inner);
+        if items.index.contains_key(&id) {
+            return Err(BundleError::Invalid(format!("item {id} is already served")));
+        }
+        let row = items.ids.len() as u32;
+        if let Some(index) = &self.index {
+            // Searches hold the read lock, so the index grows with no search running.
+            ann::insert(index, u64::from(row), vector, self.max_norm2)?;
+        }
+        items.push(id, category, vector);
+        Ok(row)
     }
 }
 

@@ -2,6 +2,8 @@
 //! conversion, recency, price bucket, profile columns and content vectors,
 //! log-scaled and standardised per column.
 
+use serde::{Deserialize, Serialize};
+
 use crate::schema::Behavior;
 use crate::split::Event;
 
@@ -14,12 +16,39 @@ pub struct FeatureMatrix {
     pub names: Vec<String>,
     /// `rows × names.len()` values.
     pub values: Vec<f32>,
+    /// How each column was standardised (what a new node's raw values go through).
+    pub scales: Vec<ColumnScale>,
+    /// With prices: the thresholds of the price deciles (see [`price_decile`]).
+    pub price_thresholds: Vec<f32>,
+}
+
+/// The mean and standard deviation a column was standardised with; a
+/// missing value becomes the mean (0 after standardising), and a constant
+/// column (std ≈ 0) is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ColumnScale {
+    /// Mean of the column's finite raw values.
+    pub mean: f64,
+    /// Their standard deviation.
+    pub std: f64,
+}
+
+impl ColumnScale {
+    /// `raw` standardised as the column was.
+    pub fn apply(&self, raw: f32) -> f32 {
+        let x = if raw.is_finite() { f64::from(raw) } else { self.mean };
+        if self.std > 1e-12 {
+            ((x - self.mean) / self.std) as f32
+        } else {
+            0.0
+        }
+    }
 }
 
 impl FeatureMatrix {
     /// An empty matrix with `rows` rows.
     pub fn new(rows: usize) -> Self {
-        Self { rows, names: Vec::new(), values: Vec::new() }
+        Self { rows, ..Self::default() }
     }
 
     /// Number of columns.
@@ -31,7 +60,7 @@ impl FeatureMatrix {
     /// standardising each to mean 0 and variance 1 (constant columns become 0).
     pub fn push_columns(&mut self, names: Vec<String>, mut cols: Vec<Vec<f32>>) {
         for col in &mut cols {
-            standardise(col);
+            self.scales.push(standardise(col));
         }
         let old = self.dim();
         let new = old + names.len();
@@ -45,16 +74,57 @@ impl FeatureMatrix {
     }
 }
 
-fn standardise(col: &mut [f32]) {
+fn standardise(col: &mut [f32]) -> ColumnScale {
     let finite: Vec<f64> = col.iter().filter(|v| v.is_finite()).map(|&v| f64::from(v)).collect();
     let n = finite.len().max(1) as f64;
     let mean = finite.iter().sum::<f64>() / n;
     let var = finite.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-    let std = var.sqrt();
+    let scale = ColumnScale { mean, std: var.sqrt() };
     for v in col.iter_mut() {
-        let x = if v.is_finite() { f64::from(*v) } else { mean };
-        *v = if std > 1e-12 { ((x - mean) / std) as f32 } else { 0.0 };
+        *v = scale.apply(*v);
     }
+    scale
+}
+
+/// The price decile (0–9) of `price` under `thresholds` (the nine returned
+/// by [`item_features`] with the features): the number of thresholds below
+/// it; NaN for an unknown price.
+pub fn price_decile(price: f32, thresholds: &[f32]) -> f32 {
+    if !price.is_finite() || thresholds.is_empty() {
+        return f32::NAN;
+    }
+    thresholds.iter().filter(|t| **t < price).count() as f32
+}
+
+/// The raw value of feature column `name` for an item that has no
+/// training interaction: 0 for the popularity and conversion columns, the
+/// price decile of `price`, and `content[c]` for `content_<c>`; NaN (the
+/// column's mean) for what is not given.
+fn new_item_raw(name: &str, price: Option<f32>, thresholds: &[f32], content: Option<&[f32]>) -> f32 {
+    if let Some(c) = name.strip_prefix("content_").and_then(|c| c.parse::<usize>().ok()) {
+        return content.and_then(|v| v.get(c).copied()).unwrap_or(f32::NAN);
+    }
+    match name {
+        "price_decile" => price.map_or(f32::NAN, |p| price_decile(p, thresholds)),
+        _ => 0.0,
+    }
+}
+
+/// The encoded feature row of an item with no training interactions, from
+/// its price and content vector, as the graph built its items' rows
+/// (`names`, `scales` and `thresholds` from the graph's manifest).
+pub fn encode_new_item(
+    names: &[String],
+    scales: &[ColumnScale],
+    thresholds: &[f32],
+    price: Option<f32>,
+    content: Option<&[f32]>,
+) -> Vec<f32> {
+    names
+        .iter()
+        .zip(scales)
+        .map(|(name, scale)| scale.apply(new_item_raw(name, price, thresholds, content)))
+        .collect()
 }
 
 fn log1p(x: f32) -> f32 {
@@ -135,25 +205,22 @@ pub fn item_features(train: &[Event], num_items: usize, prices: Option<&[f32]>) 
     let mut names: Vec<String> =
         ["pop_click", "pop_cart", "pop_fav", "pop_buy"].iter().map(|s| format!("log_{s}")).collect();
     names.push("conversion".into());
+    let mut thresholds = Vec::new();
     if let Some(prices) = prices {
         names.push("price_decile".into());
         let mut known: Vec<f32> = prices.iter().copied().filter(|p| p.is_finite()).collect();
         known.sort_by(f32::total_cmp);
-        cols.push(
-            prices
-                .iter()
-                .map(|p| {
-                    if !p.is_finite() || known.is_empty() {
-                        return f32::NAN;
-                    }
-                    let rank = known.partition_point(|k| k < p);
-                    (rank * 10 / known.len()).min(9) as f32
-                })
-                .collect(),
-        );
+        // A price's decile is ⌊10 · #(known < price) / n⌋, at most 9: it
+        // reaches k exactly when the known price of rank ⌈k·n/10⌉ − 1 is below it.
+        let n = known.len();
+        if n > 0 {
+            thresholds = (1..10).map(|k| known[(k * n).div_ceil(10).max(1) - 1]).collect();
+        }
+        cols.push(prices.iter().map(|&p| price_decile(p, &thresholds)).collect());
     }
     let mut m = FeatureMatrix::new(num_items);
     m.push_columns(names, cols);
+    m.price_thresholds = thresholds;
     m
 }
 
@@ -177,6 +244,29 @@ pub fn group_features(members: &[(u32, u32)], item_pop: &[f32], num_groups: usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn price_thresholds_give_the_deciles_the_graph_gave_and_a_new_item_encodes_alike() {
+        let prices: Vec<f32> = (0..97).map(|i| ((i * 37) % 101) as f32 * 1.5).chain([f32::NAN]).collect();
+        let m = item_features(&[], prices.len(), Some(&prices));
+        let col = m.names.iter().position(|n| n == "price_decile").unwrap();
+        let mut known: Vec<f32> = prices.iter().copied().filter(|p| p.is_finite()).collect();
+        known.sort_by(f32::total_cmp);
+        for (row, &p) in prices.iter().enumerate() {
+            if p.is_finite() {
+                let rank = known.partition_point(|k| *k < p);
+                assert_eq!(price_decile(p, &m.price_thresholds), (rank * 10 / known.len()).min(9) as f32);
+            }
+            // Every item here has no interaction, so encoding its price again gives its row.
+            let again = encode_new_item(&m.names, &m.scales, &m.price_thresholds, Some(p), None);
+            assert_eq!(again.len(), m.dim());
+            let stored = &m.values[row * m.dim()..(row + 1) * m.dim()];
+            for (a, b) in again.iter().zip(stored) {
+                assert!((a - b).abs() < 1e-5, "row {row}: {again:?} vs {stored:?}");
+            }
+            assert!(again[col].is_finite());
+        }
+    }
 
     #[test]
     fn columns_are_standardised_and_nan_filled() {

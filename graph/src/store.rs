@@ -34,6 +34,13 @@ pub struct NodeTypeInfo {
     pub count: u64,
     /// Feature column names.
     pub feature_names: Vec<String>,
+    /// How each column was standardised (empty in graphs built before it
+    /// was recorded): a new node's raw values are encoded with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feature_scales: Vec<crate::features::ColumnScale>,
+    /// Items with prices: the price-decile thresholds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub price_thresholds: Vec<f32>,
 }
 
 /// One relation's entry in the manifest.
@@ -124,7 +131,13 @@ fn write_into(graph: &BuiltGraph, dir: &Path) -> Result<Manifest> {
         if let Some(f) = features {
             w.put(format!("features.{node_type}.f32"), &f.values)?;
         }
-        node_types.push(NodeTypeInfo { node_type: *node_type, count: raw.len() as u64, feature_names });
+        node_types.push(NodeTypeInfo {
+            node_type: *node_type,
+            count: raw.len() as u64,
+            feature_names,
+            feature_scales: features.map(|f| f.scales.clone()).unwrap_or_default(),
+            price_thresholds: features.map(|f| f.price_thresholds.clone()).unwrap_or_default(),
+        });
     }
     let mut relations = Vec::new();
     for (spec, adj) in &graph.relations {

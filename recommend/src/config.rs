@@ -29,10 +29,11 @@ pub struct Config {
     /// (`Authorization: Bearer <token>`); without it admin calls are open.
     #[arg(long, env = "TESSERA_RECOMMEND_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
-    /// Keep the new users `POST /v1/users` names (with a `user` id) in this
-    /// JSON-lines file, synced before each answer and read at start, and
-    /// serve them on the GET route; without it new users are answered and
-    /// not kept.
+    /// Keep the new users `POST /v1/users` names (with a `user` id) and the
+    /// new items of `POST /v1/items` in this JSON-lines file, synced before
+    /// each answer and read at start: the users are served on the GET route,
+    /// and the items are folded into every bundle that serves. Without it
+    /// they are answered (and the items served) and not kept.
     #[arg(long, env = "TESSERA_RECOMMEND_OVERLAY")]
     pub overlay: Option<PathBuf>,
     /// Transport security of the gRPC listener (the `recommend` certificate

@@ -6,6 +6,10 @@
 //!   which folds them into the trained HGT and answers their embedding and
 //!   recommendations (kept, with `--overlay`, and then served like a trained
 //!   user),
+//! - `POST /v1/items` with a new item's category, shop, brand and features,
+//!   which folds it into the trained HGT and adds it to the items served
+//!   and to the HNSW index at once (kept, with `--overlay`, and folded into
+//!   every bundle that comes to serve),
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus),
 //! - the same two calls over gRPC (`tessera.recommend.v1.Recommender`) with
 //!   `--grpc-listen`, on mutual TLS (or `--insecure`),
@@ -20,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod metrics;
+pub mod new_items;
 pub mod new_users;
 pub mod overlay;
 pub mod query;
@@ -52,7 +57,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     let overlay = config.overlay.as_deref().map(overlay::Overlay::open).transpose()?;
     if let Some(o) = &overlay {
-        tracing::info!(users = o.len(), "new users kept in the overlay");
+        tracing::info!(users = o.len(), items = o.items().len(), "new users and items kept in the overlay");
     }
     let state = Arc::new(
         AppState::load(config.bundle.clone())
@@ -60,6 +65,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .with_context(|| format!("refusing to start without a bundle: {}", config.bundle.display()))?
             .with_overlay(overlay),
     );
+    state.restore_items(&state.current()).await;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("bind {}", config.listen))?;

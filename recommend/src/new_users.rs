@@ -73,11 +73,11 @@ pub struct NewUserAnswer {
 pub type Loaded = Result<FoldIn, String>;
 
 /// Maps a fold-in refusal: a bad request names its field; a model that
-/// cannot fold users in is the bundle's limit.
-fn refusal(e: FoldInError) -> ApiError {
+/// cannot fold the node in is the bundle's limit.
+pub(crate) fn refusal(e: FoldInError) -> ApiError {
     match e {
         FoldInError::Invalid(m) => ApiError::BadRequest(m),
-        other => ApiError::Unsupported(format!("new users cannot be embedded with this bundle: {other}")),
+        other => ApiError::Unsupported(format!("this bundle cannot embed it: {other}")),
     }
 }
 

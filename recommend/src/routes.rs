@@ -18,6 +18,7 @@ use tessera_runtime::auth::{Refusal, Token};
 use crate::answer::{self, Recommendations, SimilarItems};
 use crate::error::ApiError;
 use crate::metrics::{RequestLabels, RouteLabels};
+use crate::new_items::{NewItem, NewItemAnswer};
 use crate::new_users::{NewUser, NewUserAnswer};
 use crate::query;
 use crate::state::AppState;
@@ -33,6 +34,7 @@ pub fn router(state: Arc<AppState>, admin: Option<Token>) -> Router {
     Router::new()
         .route("/v1/users/{id}/recommendations", get(recommendations))
         .route("/v1/users", post(new_user))
+        .route("/v1/items", post(new_item))
         .route("/v1/items/{id}/similar", get(similar))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -94,6 +96,12 @@ async fn new_user(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Jso
     Ok(Json(state.new_user(request).await?))
 }
 
+async fn new_item(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Json<NewItemAnswer>, ApiError> {
+    let request: NewItem = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed new-item body: {e}")))?;
+    Ok(Json(state.new_item(request).await?))
+}
+
 async fn similar(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -115,7 +123,7 @@ pub struct Served {
     pub model: String,
     /// The version.
     pub version: u32,
-    /// Items.
+    /// Items served (the bundle's and those added since).
     pub items: usize,
     /// Whether an HNSW index serves (else exact search).
     pub ann: bool,
@@ -128,7 +136,7 @@ fn served(bundle: &Bundle) -> Served {
         job: m.job.clone(),
         model: m.model.clone(),
         version: m.version,
-        items: m.items,
+        items: bundle.num_items(),
         ann: bundle.has_index(),
     }
 }

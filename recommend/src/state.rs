@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::answer::{self, Recommendations};
 use crate::error::ApiError;
 use crate::metrics::{Metrics, ReloadLabels};
+use crate::new_items::{self, NewItem, NewItemAnswer};
 use crate::new_users::{self, Loaded, NewUser, NewUserAnswer};
 use crate::overlay::Overlay;
 use crate::query;
@@ -69,6 +70,58 @@ impl AppState {
     /// The same state keeping new users in `overlay`.
     pub fn with_overlay(self, overlay: Option<Overlay>) -> Self {
         Self { overlay, ..self }
+    }
+
+    /// A new item's answer: folded into the bundle served now, kept in the
+    /// overlay when there is one (before it is served), and added to the
+    /// items served.
+    ///
+    /// # Errors
+    /// As [`crate::new_items::embed`]; a failed write of the overlay.
+    pub async fn new_item(&self, mut request: NewItem) -> Result<NewItemAnswer, ApiError> {
+        // Fixed now, so that the overlay folds it in again the same way.
+        request.now.get_or_insert_with(new_items::unix_now);
+        let bundle = self.current();
+        let foldin = self.foldin(&bundle).await;
+        let (b, r) = (bundle.clone(), request.clone());
+        let embedding = tokio::task::spawn_blocking(move || new_items::embed(&b, &foldin, &r))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the fold-in stopped: {e}")))??;
+        if let Some(overlay) = &self.overlay {
+            overlay.put_item(&request).await?;
+        }
+        tokio::task::spawn_blocking(move || new_items::insert(&bundle, &request, embedding))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the insertion stopped: {e}")))?
+    }
+
+    /// Folds the overlay's items into `bundle` (before it serves); one that
+    /// it cannot take (it trained on the id, or lacks its category) is
+    /// logged and left out.
+    pub async fn restore_items(&self, bundle: &Arc<Bundle>) {
+        let Some(overlay) = &self.overlay else { return };
+        let items = overlay.items();
+        if items.is_empty() {
+            return;
+        }
+        let foldin = self.foldin(bundle).await;
+        let b = bundle.clone();
+        let added = tokio::task::spawn_blocking(move || {
+            let mut added = 0usize;
+            for item in &items {
+                if b.item(item.item).is_ok() {
+                    continue;
+                }
+                match new_items::embed(&b, &foldin, item).and_then(|e| new_items::insert(&b, item, e)) {
+                    Ok(_) => added += 1,
+                    Err(e) => tracing::warn!(item = item.item, "an overlay item is not served: {e}"),
+                }
+            }
+            added
+        })
+        .await
+        .unwrap_or(0);
+        tracing::info!(bundle = %bundle.dir().display(), added, "overlay items folded in");
     }
 
     /// A new user's answer: folded into the bundle served now, and kept in
@@ -158,6 +211,7 @@ impl AppState {
         match open(source.clone()).await {
             Ok(bundle) => {
                 let bundle = Arc::new(bundle);
+                self.restore_items(&bundle).await;
                 self.metrics.serving(&bundle);
                 self.bundle.store(bundle.clone());
                 if let Ok(mut s) = self.source.lock() {

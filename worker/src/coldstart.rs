@@ -80,7 +80,7 @@ pub struct Scores {
 }
 
 impl Scores {
-    fn add(&mut self, ranked: &[u64], targets: &[u64]) {
+    pub(crate) fn add(&mut self, ranked: &[u64], targets: &[u64]) {
         let hits20 = ranked.iter().take(20).filter(|i| targets.contains(i)).count();
         let dcg: f64 = ranked
             .iter()
@@ -94,7 +94,7 @@ impl Scores {
         self.ndcg_at_10 += if ideal > 0.0 { dcg / ideal } else { 0.0 };
     }
 
-    fn mean(self, users: usize) -> Self {
+    pub(crate) fn mean(self, users: usize) -> Self {
         let n = users.max(1) as f64;
         Self { recall_at_20: self.recall_at_20 / n, ndcg_at_10: self.ndcg_at_10 / n }
     }

@@ -110,6 +110,31 @@ fn user_feature_mean(graph: &Graph) -> anyhow::Result<Vec<u8>> {
     Ok(npy)
 }
 
+/// What a new item's fold-in reads beside the states: the raw ids of the
+/// grouping nodes whose states the bundle holds (`<type>_ids.npy`) and,
+/// when the model reads item features, how the graph encoded them.
+fn item_foldin_files(graph: &Graph, out: &ModelOutput<'_>) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut extra = Vec::new();
+    if out.states.is_empty() {
+        return Ok(extra);
+    }
+    for t in [NodeType::Category, NodeType::Shop, NodeType::Brand] {
+        let has_state = out.states.first().is_some_and(|s| s.get(t.index()).is_some_and(Option::is_some));
+        if has_state {
+            let ids = graph.raw_ids(t);
+            let mut npy = Vec::new();
+            tessera_bundle::npy::write(&mut npy, &[ids.len() as u64], ids)
+                .with_context(|| format!("encode the {t} ids"))?;
+            extra.push((files::node_ids(t.as_str()), npy));
+        }
+    }
+    let item_info = graph.manifest().node_types.iter().find(|i| i.node_type == NodeType::Item);
+    if let Some(info) = item_info.filter(|_| out.vs.variables().contains_key("input.features.item.weight")) {
+        extra.push((files::ITEM_FEATURES.to_owned(), serde_json::to_vec_pretty(info).context("encode item features")?));
+    }
+    Ok(extra)
+}
+
 /// CRC32 of the graph's manifest, which lists every graph file's checksum.
 fn fingerprint(graph: &Graph) -> anyhow::Result<u32> {
     let path = graph.dir().join("manifest.json");
@@ -159,6 +184,7 @@ pub fn write_bundle(
     if out.vs.variables().contains_key("input.features.user.weight") {
         extra.push((files::USER_FEATURE_MEAN.to_owned(), user_feature_mean(graph)?));
     }
+    extra.extend(item_foldin_files(graph, out)?);
     let mut state_values = Vec::new();
     for (layer, types) in out.states.iter().enumerate() {
         for (t, state) in types.iter().enumerate() {

@@ -4,6 +4,7 @@
 
 pub mod build_info;
 pub mod classic;
+pub mod cold_items;
 pub mod coldstart;
 pub mod device;
 pub mod eval;

@@ -34,6 +34,9 @@ enum Command {
     /// from their first 1, 2 and 3 behaviours and scored on their later
     /// purchases, beside item-kNN folded in and popularity.
     Coldstart(ColdstartArgs),
+    /// Measure new items folded in (`POST /v1/items`) against category
+    /// popularity, ranking among the new items only.
+    ColdItems(ColdItemsArgs),
     /// Join a cluster: register in etcd, train the partitions the
     /// coordinator assigns, evaluate when told.
     Serve(ServeArgs),
@@ -102,6 +105,26 @@ struct ColdstartArgs {
     /// The held-out users' logs: a CSV with a header naming user, item, behavior and time.
     #[arg(long)]
     users: PathBuf,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    results: Option<PathBuf>,
+}
+
+/// Flags of `cold-items`.
+#[derive(Debug, clap::Args)]
+struct ColdItemsArgs {
+    /// The bundle (a version or job directory) of a model trained without the new items.
+    #[arg(long, env = "TESSERA_BUNDLE")]
+    bundle: PathBuf,
+    /// The new items: a CSV with a header naming item and any of category, shop, brand, price.
+    #[arg(long)]
+    items: PathBuf,
+    /// The (user, new item) pairs to find: a CSV with a header naming user and item.
+    #[arg(long)]
+    pairs: PathBuf,
+    /// When the items are folded in, Unix seconds (their edges to groups carry time 0).
+    #[arg(long, default_value_t = 1_560_000_000)]
+    now: i64,
     /// Also write the results as JSON here.
     #[arg(long)]
     results: Option<PathBuf>,
@@ -220,6 +243,16 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::ColdItems(args)) => {
+            let results = worker::cold_items::evaluate(&args.bundle, &args.items, &args.pairs, args.now)?;
+            let model = tessera_bundle::read::read_manifest(&tessera_bundle::read::resolve(&args.bundle)?)?.model;
+            print!("{}", worker::cold_items::render(&model, &results));
+            if let Some(path) = args.results {
+                std::fs::write(&path, serde_json::to_vec_pretty(&results)?)
+                    .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+            }
+            Ok(())
+        }
         Some(Command::Export(args)) => {
             let request = worker::from_checkpoint::ExportRequest {
                 spec: args.spec,
@@ -238,6 +271,6 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        None => anyhow::bail!("give a command (serve, train, export, coldstart) or --version"),
+        None => anyhow::bail!("give a command (serve, train, export, coldstart, cold-items) or --version"),
     }
 }

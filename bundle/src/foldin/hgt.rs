@@ -1,9 +1,10 @@
 //! One HGT layer (as the worker's `model::hgt` computes it in inference)
-//! for one destination user over the items they acted on: per-type K, Q, V
-//! and A linears, per edge type the attention and message matrices and the
-//! prior μ per head, one softmax over all the user's edges, and the gated
-//! residual; with the relative temporal encoding, a learned vector per age
-//! bucket is added to each item's state before K and V.
+//! for one destination node over its neighbours (a new user over the items
+//! they acted on, a new item over its category, shop and brand): per-type
+//! K, Q, V and A linears, per edge type the attention and message matrices
+//! and the prior μ per head, one softmax over all the node's edges, and the
+//! gated residual; with the relative temporal encoding, a learned vector per
+//! age bucket is added to each source's state before K and V.
 
 use crate::foldin::weights::{Linear, Weights};
 use crate::foldin::FoldInError;
@@ -26,45 +27,55 @@ pub fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + libm::erff(x / std::f32::consts::SQRT_2))
 }
 
-/// One relation into users: its attention and message matrices (heads ×
-/// head_dim × head_dim) and its prior per head.
+/// One relation into the destination type: its source type's K and V
+/// linears, its attention and message matrices (heads × head_dim ×
+/// head_dim) and its prior per head.
 #[derive(Debug, Clone)]
 struct Relation {
+    k_src: Linear,
+    v_src: Linear,
     w_att: Vec<f32>,
     w_msg: Vec<f32>,
     mu: Vec<f32>,
 }
 
-/// The weights of one HGT layer that a user's update reads.
+/// The weights of one HGT layer that one destination type's update reads.
 #[derive(Debug, Clone)]
-pub struct UserLayer {
+pub struct NodeLayer {
     heads: usize,
     head_dim: usize,
-    q_user: Linear,
-    a_user: Linear,
+    q_dst: Linear,
+    a_dst: Linear,
     gate: f32,
-    k_item: Linear,
-    v_item: Linear,
     relations: Vec<Relation>,
     rte: Option<Vec<f32>>,
 }
 
-/// One edge into the user: the item's state at this layer, the relation
-/// (an index into the names given to [`UserLayer::read`]) and its age.
+/// One relation into a destination type, as [`NodeLayer::read`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct RelationName<'a> {
+    /// The edge type's name (`rev_buy`, `rev_item_category`, `walk_brand_item`).
+    pub name: &'a str,
+    /// Its source node type (`item`, `category`, …).
+    pub src: &'a str,
+}
+
+/// One edge into the node: the source's state at this layer, the relation
+/// (an index into the relations given to [`NodeLayer::read`]) and its age.
 #[derive(Debug, Clone, Copy)]
 pub struct Edge<'a> {
-    /// The item's input state at this layer (dim).
-    pub item_state: &'a [f32],
+    /// The source's input state at this layer (dim).
+    pub source_state: &'a [f32],
     /// Index of the relation.
     pub relation: usize,
     /// Age in days at the time the user is embedded.
     pub age_days: f32,
 }
 
-impl UserLayer {
+impl NodeLayer {
     /// Layer `layer`'s weights from `weights` (named as the worker's
-    /// `VarStore` names them, `hgt.<layer>.…`), for the item-to-user
-    /// `relations` (`rev_buy`, …).
+    /// `VarStore` names them, `hgt.<layer>.…`) for destinations of type
+    /// `dst` over `relations`.
     ///
     /// # Errors
     /// A missing tensor or one of another shape, named.
@@ -73,7 +84,8 @@ impl UserLayer {
         layer: usize,
         dim: usize,
         heads: usize,
-        relations: &[String],
+        dst: &str,
+        relations: &[RelationName<'_>],
         temporal: bool,
     ) -> Result<Self, FoldInError> {
         let head_dim = dim / heads;
@@ -82,10 +94,13 @@ impl UserLayer {
         let relations = relations
             .iter()
             .map(|r| {
+                let name = r.name;
                 Ok(Relation {
-                    w_att: weights.get(&p(&format!("w_att.{r}")), &cube)?.values.clone(),
-                    w_msg: weights.get(&p(&format!("w_msg.{r}")), &cube)?.values.clone(),
-                    mu: weights.get(&p(&format!("mu.{r}")), &[heads])?.values.clone(),
+                    k_src: Linear::read(weights, &p(&format!("k_lin.{}", r.src)), dim, dim)?,
+                    v_src: Linear::read(weights, &p(&format!("v_lin.{}", r.src)), dim, dim)?,
+                    w_att: weights.get(&p(&format!("w_att.{name}")), &cube)?.values.clone(),
+                    w_msg: weights.get(&p(&format!("w_msg.{name}")), &cube)?.values.clone(),
+                    mu: weights.get(&p(&format!("mu.{name}")), &[heads])?.values.clone(),
                 })
             })
             .collect::<Result<Vec<_>, FoldInError>>()?;
@@ -97,11 +112,9 @@ impl UserLayer {
         Ok(Self {
             heads,
             head_dim,
-            q_user: Linear::read(weights, &p("q_lin.user"), dim, dim)?,
-            a_user: Linear::read(weights, &p("a_lin.user"), dim, dim)?,
-            gate: 1.0 / (1.0 + (-weights.get(&p("skip.user"), &[1])?.values[0]).exp()),
-            k_item: Linear::read(weights, &p("k_lin.item"), dim, dim)?,
-            v_item: Linear::read(weights, &p("v_lin.item"), dim, dim)?,
+            q_dst: Linear::read(weights, &p(&format!("q_lin.{dst}")), dim, dim)?,
+            a_dst: Linear::read(weights, &p(&format!("a_lin.{dst}")), dim, dim)?,
+            gate: 1.0 / (1.0 + (-weights.get(&p(&format!("skip.{dst}")), &[1])?.values[0]).exp()),
             relations,
             rte,
         })
@@ -124,14 +137,14 @@ impl UserLayer {
         out
     }
 
-    /// The user's output of this layer from its input `x` over `edges` (at
-    /// least one).
+    /// The node's output of this layer from its input `x` over `edges`
+    /// (its input again when there are none).
     pub fn forward(&self, x: &[f32], edges: &[Edge<'_>]) -> Vec<f32> {
         let (heads, hd) = (self.heads, self.head_dim);
         if edges.is_empty() {
             return x.to_vec();
         }
-        let q = self.q_user.apply(x);
+        let q = self.q_dst.apply(x);
         let scale = 1.0 / (hd as f32).sqrt();
         let mut scores = Vec::with_capacity(edges.len() * heads);
         let mut messages = Vec::with_capacity(edges.len());
@@ -139,13 +152,13 @@ impl UserLayer {
             let source: Vec<f32> = match &self.rte {
                 Some(table) => {
                     let b = age_bucket(edge.age_days) * x.len();
-                    edge.item_state.iter().zip(&table[b..b + x.len()]).map(|(s, r)| s + r).collect()
+                    edge.source_state.iter().zip(&table[b..b + x.len()]).map(|(s, r)| s + r).collect()
                 }
-                None => edge.item_state.to_vec(),
+                None => edge.source_state.to_vec(),
             };
             let relation = &self.relations[edge.relation];
-            let k = self.per_head(&self.k_item.apply(&source), &relation.w_att);
-            messages.push(self.per_head(&self.v_item.apply(&source), &relation.w_msg));
+            let k = self.per_head(&relation.k_src.apply(&source), &relation.w_att);
+            messages.push(self.per_head(&relation.v_src.apply(&source), &relation.w_msg));
             for h in 0..heads {
                 let dot: f32 =
                     k[h * hd..(h + 1) * hd].iter().zip(&q[h * hd..(h + 1) * hd]).map(|(a, b)| a * b).sum();
@@ -167,7 +180,7 @@ impl UserLayer {
             }
         }
         let activated: Vec<f32> = aggregated.into_iter().map(gelu).collect();
-        let out = self.a_user.apply(&activated);
+        let out = self.a_dst.apply(&activated);
         out.iter().zip(x).map(|(o, x)| self.gate * o + (1.0 - self.gate) * x).collect()
     }
 }

@@ -12,10 +12,14 @@
 //! bundle carries it (`crate::neighbours`, `Bundle::neighbourhood`) and a
 //! new user is ranked with it too, from the same behaviours.
 //!
+//! New items are folded in the same way over their category, shop and
+//! brand (`items`), and get the same output normalisation.
+//!
 //! Only HGT is folded in. MF has no layers to apply (a new user's vector
 //! would be a guess), and the homogeneous models are not implemented here.
 
 mod hgt;
+pub mod items;
 pub mod weights;
 
 use std::path::PathBuf;
@@ -26,7 +30,8 @@ use crate::manifest::files;
 use crate::read::Bundle;
 use weights::{Linear, Weights};
 
-pub use hgt::{age_bucket, gelu, Edge, UserLayer, AGE_BUCKETS};
+pub use hgt::{age_bucket, gelu, Edge, NodeLayer, RelationName, AGE_BUCKETS};
+pub use items::{ItemAttributes, ItemFoldIn, GROUPS};
 
 /// Why a bundle cannot fold new users in, or a request cannot be folded.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +78,7 @@ pub struct FoldIn {
     behaviours: Vec<String>,
     /// Per behaviour, the index of its relation in the layers.
     relation_of: Vec<usize>,
-    layers: Vec<UserLayer>,
+    layers: Vec<NodeLayer>,
     /// Per layer, every item's input state (items × dim).
     item_states: Vec<Vec<f32>>,
     /// The mean of every trained user's layer-0 input.
@@ -81,9 +86,11 @@ pub struct FoldIn {
     /// The user-feature projection and the mean projected features of the
     /// trained users, when the model reads user features.
     features: Option<(Linear, Vec<f32>)>,
+    /// What embeds new items, or why the bundle cannot.
+    items: Result<ItemFoldIn, String>,
 }
 
-fn unsupported(msg: impl Into<String>) -> FoldInError {
+pub(crate) fn unsupported(msg: impl Into<String>) -> FoldInError {
     FoldInError::Unsupported(msg.into())
 }
 
@@ -171,25 +178,27 @@ impl FoldIn {
                 "the model has no item-to-user relation (rev_click, …, or walk_item_user)",
             ));
         };
+        let relations: Vec<RelationName<'_>> =
+            relations.iter().map(|name| RelationName { name, src: "item" }).collect();
         let layers = (0..num_layers)
-            .map(|l| UserLayer::read(&weights, l, dim, heads, &relations, model.temporal))
+            .map(|l| NodeLayer::read(&weights, l, dim, heads, "user", &relations, model.temporal))
             .collect::<Result<Vec<_>, _>>()?;
+        let items = ItemFoldIn::load(bundle, &weights, num_layers, heads, model.temporal)
+            .map_err(|e| e.to_string());
         let item_states = (0..num_layers).map(|l| bundle.state(l, "item")).collect::<Result<Vec<_>, _>>()?;
         let user_start = mean_rows(&bundle.state(0, "user")?, dim);
         let projection = "input.features.user";
         let features = if weights.has(&format!("{projection}.weight")) {
             let width = weights.shape(&format!("{projection}.weight")).map_or(0, |s| s[s.len() - 1]);
             let linear = Linear::read(&weights, projection, dim, width)?;
-            let mean_path = dir.join(files::USER_FEATURE_MEAN);
             if !manifest.files.contains_key(files::USER_FEATURE_MEAN) {
                 return Err(unsupported(format!(
                     "the model reads user features but the bundle has no {}",
                     files::USER_FEATURE_MEAN
                 )));
             }
-            let bytes = std::fs::read(&mean_path)
-                .map_err(|e| unsupported(format!("read {}: {e}", mean_path.display())))?;
-            let (mean, _) = crate::npy::read::<f32>(&bytes, &mean_path)?;
+            let bytes = bundle.read_listed(files::USER_FEATURE_MEAN)?;
+            let (mean, _) = crate::npy::read::<f32>(&bytes, &dir.join(files::USER_FEATURE_MEAN))?;
             Some((linear, mean))
         } else {
             None
@@ -204,7 +213,28 @@ impl FoldIn {
             item_states,
             user_start,
             features,
+            items,
         })
+    }
+
+    /// What embeds new items.
+    ///
+    /// # Errors
+    /// [`FoldInError::Unsupported`] with the reason this bundle has none.
+    pub fn items(&self) -> Result<&ItemFoldIn, FoldInError> {
+        self.items.as_ref().map_err(|reason| unsupported(format!("new items cannot be embedded: {reason}")))
+    }
+
+    /// The scoring vector of a new item with `attributes`: the layers
+    /// applied over its category, shop and brand, then the model's output
+    /// normalisation.
+    ///
+    /// # Errors
+    /// [`FoldInError::Unsupported`] without an item fold-in;
+    /// [`FoldInError::Invalid`] naming the field.
+    pub fn embed_item(&self, attributes: &ItemAttributes<'_>) -> Result<Vec<f32>, FoldInError> {
+        let (last, sum) = self.items()?.propagate(attributes)?;
+        self.output(last, &sum)
     }
 
     /// The behaviours a new user's history may hold (`buy`, …).
@@ -286,7 +316,7 @@ impl FoldIn {
             let edges: Vec<Edge<'_>> = history
                 .iter()
                 .map(|b| Edge {
-                    item_state: &states[b.item as usize * self.dim..(b.item as usize + 1) * self.dim],
+                    source_state: &states[b.item as usize * self.dim..(b.item as usize + 1) * self.dim],
                     relation: self.relation_of[b.behaviour],
                     age_days: now.saturating_sub(b.time).max(0) as f32 / 86_400.0,
                 })
@@ -296,6 +326,16 @@ impl FoldIn {
                 *s += v;
             }
         }
+        self.output(x, &sum)
+    }
+
+    /// The model's output normalisation of a node whose last layer gave
+    /// `x` and whose layers (input included) sum to `sum`: their mean with
+    /// `layer_mean`, scaled to norm 1/√temperature.
+    ///
+    /// # Errors
+    /// [`FoldInError::Invalid`] when the result is not finite.
+    fn output(&self, mut x: Vec<f32>, sum: &[f32]) -> Result<Vec<f32>, FoldInError> {
         if self.layer_mean {
             let n = self.layers.len() as f32 + 1.0;
             x = sum.iter().map(|s| s / n).collect();

@@ -91,6 +91,11 @@ impl Linear {
         Ok(Self { w, b })
     }
 
+    /// The width of its input.
+    pub fn inputs(&self) -> usize {
+        self.w.shape[1]
+    }
+
     /// `W x + b`.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
         let inp = self.w.shape[1];

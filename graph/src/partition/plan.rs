@@ -282,13 +282,11 @@ fn write_part(
             continue;
         }
         let mut m = FeatureMatrix::new(globals.len());
-        m.names = graph
-            .manifest()
-            .node_types
-            .iter()
-            .find(|i| i.node_type == *t)
-            .map(|i| i.feature_names.clone())
-            .unwrap_or_default();
+        if let Some(info) = graph.manifest().node_types.iter().find(|i| i.node_type == *t) {
+            m.names = info.feature_names.clone();
+            m.scales = info.feature_scales.clone();
+            m.price_thresholds = info.price_thresholds.clone();
+        }
         m.values.reserve_exact(globals.len() * dim);
         for &g in globals {
             m.values.extend_from_slice(&values[g as usize * dim..(g as usize + 1) * dim]);
