@@ -85,12 +85,23 @@ pub fn max_norm2(items: &[f32], dim: usize) -> f32 {
 }
 
 /// `x` as the index holds it, `[x; sqrt(M² − |x|²)]`, into `wide`. An item
-/// longer than `M` (added after the build) gets 0 there: it is then found
-/// a little less often than its score deserves, and scored exactly.
+/// longer than `M` (added after the build; HGT's items all have one length)
+/// is held shortened to `M`, `[x·M/|x|; 0]`: it is found when its direction
+/// suits the query, a little less often than its score deserves, and
+/// always scored exactly from its own vector.
 fn widen(x: &[f32], max2: f32, wide: &mut [f32]) {
     let dim = x.len();
-    wide[..dim].copy_from_slice(x);
-    wide[dim] = (max2 - norm2(x)).max(0.0).sqrt();
+    let n2 = norm2(x);
+    if n2 > max2 && max2 > 0.0 {
+        let scale = (max2 / n2).sqrt();
+        for (w, v) in wide[..dim].iter_mut().zip(x) {
+            *w = v * scale;
+        }
+        wide[dim] = 0.0;
+    } else {
+        wide[..dim].copy_from_slice(x);
+        wide[dim] = (max2 - n2).max(0.0).sqrt();
+    }
 }
 
 /// Adds `vector` under `key` to `index` (built with the largest squared

@@ -244,3 +244,60 @@ fn the_parquet_copy_holds_the_ids_and_embeddings() {
     let row3 = row3.as_any().downcast_ref::<Float32Array>().unwrap();
     assert_eq!(row3.values().to_vec(), d.items[3 * DIM..4 * DIM].to_vec());
 }
+
+/// Items added to a served bundle (`POST /v1/items`) go into its HNSW
+/// index at once: each is found by the index for a query that points at it,
+/// with its exact score, beyond the index's first capacity, and refused when
+/// its id is served already or its vector is malformed.
+#[test]
+fn items_added_online_are_found_by_the_index_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let d = data(50, 3_000);
+    let (metrics, g) = (BTreeMap::new(), graph());
+    let options = AnnOptions { min_items: 1_000, threads: 2, ..AnnOptions::default() };
+    write(root.path(), &content(&d, &metrics, &g), &options).unwrap();
+    let b = Bundle::open(&root.path().join("toy")).unwrap();
+    assert!(b.has_index());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let mut found_first = 0;
+    let added = 1_500;
+    for k in 0..added {
+        let v: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1f32..1.)).collect();
+        let id = 9_000_000 + k as u64;
+        let row = b.add_item(id, Some(4), &v).unwrap();
+        assert_eq!((row as usize, b.item(id).unwrap()), (3_000 + k, row));
+        assert_eq!((b.item_id(row), b.item_category(row)), (id, Some(4)));
+        // Through the index, not exact search: the best items for `v` itself.
+        let top = b.similar(row, 5, false).unwrap();
+        let exact = b.similar(row, 5, true).unwrap();
+        assert_eq!(top.len(), 5);
+        found_first += usize::from(top[0].item == exact[0].item);
+        let want = tessera_bundle::retrieve::dot(&v, &b.item_vector(top[0].item).unwrap());
+        assert!((top[0].score - want).abs() < 1e-4);
+        let hit = b.recommend(0, 3_000 + added, false, true).unwrap();
+        assert!(hit.iter().any(|s| s.item == row), "exact search skips added item {row}");
+    }
+    assert!(found_first * 100 >= added * 95, "the index found the exact best for {found_first} of {added}");
+    // A query pointing at an added item finds it through the index first,
+    // also when it is longer than every item the index was built with.
+    let user_like: Vec<f32> = (0..DIM).map(|d| if d == 0 { 1.0 } else { 0.0 }).collect();
+    for (id, length) in [(7, 1.9f32), (8, 50.0)] {
+        let v: Vec<f32> = user_like.iter().map(|x| x * length).collect();
+        let row = b.add_item(id, None, &v).unwrap();
+        let ranked = b.rank_vector(&user_like, &[], &[], &[], 3, false).unwrap();
+        assert_eq!((ranked[0].item, ranked[0].score), (row, length), "{ranked:?}");
+    }
+    let v = user_like.clone();
+    assert_eq!(b.num_items(), 3_000 + added + 2);
+    // Refusals change nothing.
+    let err = b.add_item(7, None, &v).unwrap_err().to_string();
+    assert!(err.contains("already served"), "{err}");
+    let err = b.add_item(9, None, &v[..3]).unwrap_err().to_string();
+    assert!(err.contains("3 values"), "{err}");
+    let mut bad = v.clone();
+    bad[2] = f32::NAN;
+    let err = b.add_item(9, None, &bad).unwrap_err().to_string();
+    assert!(err.contains("embedding[2]"), "{err}");
+    assert_eq!(b.num_items(), 3_000 + added + 2);
+    assert!(b.item(9).is_err());
+}

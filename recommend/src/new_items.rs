@@ -71,9 +71,7 @@ pub struct NewItemAnswer {
 
 /// Seconds since the epoch now.
 pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// `request`'s embedding from `foldin`, every field checked; nothing

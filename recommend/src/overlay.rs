@@ -109,9 +109,9 @@ impl Overlay {
             serde_json::to_vec(record).map_err(|e| ApiError::Internal(format!("encode {what}: {e}")))?;
         line.push(b'\n');
         let mut file = self.file.lock().await;
-        file.write_all(&line).and_then(|()| file.sync_data()).map_err(|e| {
-            ApiError::Internal(format!("{what} not kept: write {}: {e}", self.path.display()))
-        })
+        file.write_all(&line)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| ApiError::Internal(format!("{what} not kept: write {}: {e}", self.path.display())))
     }
 
     /// Appends item `record` and syncs it; it is then folded into every

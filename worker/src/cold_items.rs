@@ -73,7 +73,8 @@ pub fn read_items(path: &Path) -> anyhow::Result<Vec<ColdItem>> {
     let mut out = Vec::new();
     for (n, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
         let f = fields(line);
-        let at = |c: Option<usize>| c.and_then(|c| f.get(c).copied()).filter(|v| !["", "0", "-1"].contains(v));
+        let at =
+            |c: Option<usize>| c.and_then(|c| f.get(c).copied()).filter(|v| !["", "0", "-1"].contains(v));
         let bad = |name: &str| format!("{}:{}: bad {name}", path.display(), n + 1);
         let item = f.get(item_col).copied().unwrap_or("").parse().with_context(|| bad("item"))?;
         let mut groups = [None; 3];
@@ -124,7 +125,12 @@ fn ranked(items: &[ColdItem], score: impl Fn(usize) -> f64) -> Vec<u64> {
 /// # Errors
 /// A bundle without an item fold-in, an item the bundle already has, an
 /// unreadable file.
-pub fn evaluate(bundle_dir: &Path, items_csv: &Path, pairs_csv: &Path, now: i64) -> anyhow::Result<ItemResults> {
+pub fn evaluate(
+    bundle_dir: &Path,
+    items_csv: &Path,
+    pairs_csv: &Path,
+    now: i64,
+) -> anyhow::Result<ItemResults> {
     let bundle = Bundle::open(bundle_dir).with_context(|| format!("open {}", bundle_dir.display()))?;
     let foldin = FoldIn::load(&bundle).context("fold-in")?;
     let item_foldin = foldin.items()?;

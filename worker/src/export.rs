@@ -130,7 +130,10 @@ fn item_foldin_files(graph: &Graph, out: &ModelOutput<'_>) -> anyhow::Result<Vec
     }
     let item_info = graph.manifest().node_types.iter().find(|i| i.node_type == NodeType::Item);
     if let Some(info) = item_info.filter(|_| out.vs.variables().contains_key("input.features.item.weight")) {
-        extra.push((files::ITEM_FEATURES.to_owned(), serde_json::to_vec_pretty(info).context("encode item features")?));
+        extra.push((
+            files::ITEM_FEATURES.to_owned(),
+            serde_json::to_vec_pretty(info).context("encode item features")?,
+        ));
     }
     Ok(extra)
 }

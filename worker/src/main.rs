@@ -245,7 +245,8 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::ColdItems(args)) => {
             let results = worker::cold_items::evaluate(&args.bundle, &args.items, &args.pairs, args.now)?;
-            let model = tessera_bundle::read::read_manifest(&tessera_bundle::read::resolve(&args.bundle)?)?.model;
+            let model =
+                tessera_bundle::read::read_manifest(&tessera_bundle::read::resolve(&args.bundle)?)?.model;
             print!("{}", worker::cold_items::render(&model, &results));
             if let Some(path) = args.results {
                 std::fs::write(&path, serde_json::to_vec_pretty(&results)?)

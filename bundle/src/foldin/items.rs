@@ -111,11 +111,8 @@ impl ItemFoldIn {
                  has none of them (a graph without item attributes)",
             ));
         }
-        let relations: Vec<RelationName<'_>> = names
-            .iter()
-            .zip(&found)
-            .map(|(name, g)| RelationName { name, src: GROUPS[g.slot] })
-            .collect();
+        let relations: Vec<RelationName<'_>> =
+            names.iter().zip(&found).map(|(name, g)| RelationName { name, src: GROUPS[g.slot] }).collect();
         let layers = (0..num_layers)
             .map(|l| NodeLayer::read(weights, l, dim, heads, "item", &relations, temporal))
             .collect::<Result<Vec<_>, _>>()?;
@@ -156,18 +153,24 @@ impl ItemFoldIn {
         let invalid = |m: String| Err(FoldInError::Invalid(m));
         let width = self.feature_width();
         if width == 0 {
-            for (given, field) in
-                [(item.features.is_some(), "features"), (item.price.is_some(), "price"), (item.content.is_some(), "content")]
-            {
+            for (given, field) in [
+                (item.features.is_some(), "features"),
+                (item.price.is_some(), "price"),
+                (item.content.is_some(), "content"),
+            ] {
                 if given {
-                    return invalid(format!("{field}: this model reads no item features; leave the field out"));
+                    return invalid(format!(
+                        "{field}: this model reads no item features; leave the field out"
+                    ));
                 }
             }
             return Ok(None);
         }
         if let Some(f) = item.features {
             if item.price.is_some() || item.content.is_some() {
-                return invalid("features: give either the encoded features or price and content, not both".into());
+                return invalid(
+                    "features: give either the encoded features or price and content, not both".into(),
+                );
             }
             if f.len() != width {
                 return invalid(format!("features: {} values; the model reads {width}", f.len()));
@@ -191,13 +194,22 @@ impl ItemFoldIn {
         if let Some(c) = item.content {
             let want = info.feature_names.iter().filter(|n| n.starts_with("content_")).count();
             if c.len() != want {
-                return invalid(format!("content: {} values; the model's content vectors have {want}", c.len()));
+                return invalid(format!(
+                    "content: {} values; the model's content vectors have {want}",
+                    c.len()
+                ));
             }
             if let Some(i) = c.iter().position(|v| !v.is_finite()) {
                 return invalid(format!("content[{i}] is not a finite number"));
             }
         }
-        let row = encode_new_item(&info.feature_names, &info.feature_scales, &info.price_thresholds, item.price, item.content);
+        let row = encode_new_item(
+            &info.feature_names,
+            &info.feature_scales,
+            &info.price_thresholds,
+            item.price,
+            item.content,
+        );
         if row.len() != width {
             return Err(unsupported(format!(
                 "{} has {} columns; the model reads {width}",
@@ -232,13 +244,14 @@ impl ItemFoldIn {
                 .ok_or_else(|| FoldInError::Invalid(format!("{name}: unknown {name} {raw}")))?;
             rows.push((group, *row as usize));
         }
-        let features = self.features(item)?;
-        if rows.is_empty() && features.is_none() {
+        let described = item.features.is_some() || item.price.is_some() || item.content.is_some();
+        if rows.is_empty() && !described {
             return Err(FoldInError::Invalid(format!(
-                "category, shop, brand: a new item needs at least one of its {} (this model reads no item features)",
+                "category, shop, brand: a new item needs at least one of its {}, or its features",
                 self.groups().join(", ")
             )));
         }
+        let features = self.features(item)?;
         let mut x = match (&self.projection, &features) {
             (Some(p), Some(f)) => p.apply(f),
             _ => vec![0f32; self.dim],

@@ -183,8 +183,8 @@ impl FoldIn {
         let layers = (0..num_layers)
             .map(|l| NodeLayer::read(&weights, l, dim, heads, "user", &relations, model.temporal))
             .collect::<Result<Vec<_>, _>>()?;
-        let items = ItemFoldIn::load(bundle, &weights, num_layers, heads, model.temporal)
-            .map_err(|e| e.to_string());
+        let items =
+            ItemFoldIn::load(bundle, &weights, num_layers, heads, model.temporal).map_err(|e| e.to_string());
         let item_states = (0..num_layers).map(|l| bundle.state(l, "item")).collect::<Result<Vec<_>, _>>()?;
         let user_start = mean_rows(&bundle.state(0, "user")?, dim);
         let projection = "input.features.user";
