@@ -110,8 +110,9 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
     spec.validate()?;
     let format = spec.log_format()?;
     let started = Instant::now();
-    let mut users = IdInterner::default();
-    let mut items = IdInterner::default();
+    let base = BaseIds::of(spec)?;
+    let mut users = base.interner(NodeType::User);
+    let mut items = base.interner(NodeType::Item);
     let mut info: FxHashMap<u32, ItemInfo> = FxHashMap::default();
     let mut events: Vec<Event> = Vec::new();
     let mut per_behavior = [0u64; 4];
@@ -168,6 +169,7 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
     let split = split(&spec.split, &events, &mut users, &mut items, strict)?;
     let inputs = Inputs {
         spec,
+        base: &base,
         users: &users,
         items: &items,
         info: &info,
@@ -191,12 +193,43 @@ pub fn build(spec: &BuildSpec, strict: bool) -> Result<BuiltGraph> {
     Ok(BuiltGraph { raw_ids, relations, features, split, report, history })
 }
 
+/// The raw ids of the graph a build extends (`BuildSpec::extends`), per
+/// node type in dense order: they are interned first, so they keep their
+/// dense ids.
+#[derive(Debug, Default)]
+struct BaseIds {
+    raw: Vec<(NodeType, Vec<u64>)>,
+}
+
+impl BaseIds {
+    /// The ids of the graph `spec` extends (none when it extends none).
+    fn of(spec: &BuildSpec) -> Result<Self> {
+        let Some(dir) = &spec.extends else { return Ok(Self::default()) };
+        let graph = crate::store::Graph::open(dir)
+            .map_err(|e| crate::error::GraphError::Config(format!("extends: {}: {e}", dir.display())))?;
+        let raw = graph.node_types().into_iter().map(|t| (t, graph.raw_ids(t).to_vec())).collect();
+        Ok(Self { raw })
+    }
+
+    /// An interner holding the base's `node_type` ids, in order.
+    fn interner(&self, node_type: NodeType) -> IdInterner {
+        let mut interner = IdInterner::default();
+        for (_, ids) in self.raw.iter().filter(|(t, _)| *t == node_type) {
+            for &id in ids {
+                interner.intern(id);
+            }
+        }
+        interner
+    }
+}
+
 /// User profile columns: names, and (user, values) rows.
 type Profiles = (Vec<String>, Vec<(u32, Vec<f32>)>);
 
 /// What [`assemble`] reads besides the rows.
 struct Inputs<'a> {
     spec: &'a BuildSpec,
+    base: &'a BaseIds,
     users: &'a IdInterner,
     items: &'a IdInterner,
     info: &'a FxHashMap<u32, ItemInfo>,
@@ -210,7 +243,7 @@ type Assembled =
 /// The relations, features and raw ids from the rows of `events` that
 /// `keep` marks.
 fn assemble(inputs: &Inputs<'_>, events: &[Event], keep: &[bool], report: &mut BuildReport) -> Assembled {
-    let Inputs { spec, users, items, info, profiles, content } = *inputs;
+    let Inputs { spec, base, users, items, info, profiles, content } = *inputs;
     let (num_users, num_items) = (users.len(), items.len());
     let train: Vec<Event> = events.iter().zip(keep).filter(|(_, &t)| t).map(|(e, _)| *e).collect();
     let now = train.iter().map(|e| e.ts).max().unwrap_or(0);
@@ -244,7 +277,7 @@ fn assemble(inputs: &Inputs<'_>, events: &[Event], keep: &[bool], report: &mut B
     type Group = (NodeType, IdInterner, Vec<(u32, u32)>);
     let mut groups: Vec<Group> = Vec::new();
     for node_type in [NodeType::Category, NodeType::Shop, NodeType::Brand] {
-        let mut interner = IdInterner::default();
+        let mut interner = base.interner(node_type);
         let mut members = Vec::new();
         for item in 0..num_items as u32 {
             let Some(i) = info.get(&item) else { continue };

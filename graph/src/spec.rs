@@ -30,6 +30,13 @@ pub struct BuildSpec {
     /// Edge weighting and co-occurrence options.
     #[serde(default)]
     pub edges: EdgeSpec,
+    /// A graph directory whose id maps this graph extends: every node of
+    /// it keeps its dense id (users, items, categories, shops and brands
+    /// first, in its order), and nodes new here follow. A model trained on
+    /// it then resumes with its rows where they were (incremental training
+    /// on appended logs).
+    #[serde(default)]
+    pub extends: Option<PathBuf>,
 }
 
 /// The behaviour log and its layout.
@@ -197,6 +204,7 @@ impl BuildSpec {
             content: None,
             split: SplitSpec::None,
             edges: EdgeSpec::default(),
+            extends: None,
         }
     }
 
@@ -243,6 +251,9 @@ impl BuildSpec {
         }
         if let SplitSpec::TestFile { path, .. } = &mut self.split {
             fix(path);
+        }
+        if let Some(extends) = &mut self.extends {
+            fix(extends);
         }
     }
 
