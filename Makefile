@@ -10,7 +10,7 @@ LIBTORCH_ENV = LIBTORCH="$$(cat .libtorch)"
 # docker-compose (Debian's) or the compose plugin, whichever the machine has.
 COMPOSE := $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
 
-.PHONY: help deps torch build release certs test test-faults coldstart fault-report deploy-check compose-test fresh-check lint fmt clippy demo bench fuzz images up down clean
+.PHONY: help deps torch build release certs test test-faults coldstart incremental fault-report deploy-check compose-test fresh-check lint fmt clippy demo bench fuzz images up down clean
 
 help: ## list the targets
 	@echo "Tessera make targets:"
@@ -66,6 +66,9 @@ COLDSTART_DATASETS ?= tmall_mb ecomm
 coldstart: release ## new users (10% held out) and new items (ecomm's day-11) folded into HGT, against item-kNN, popularity and category popularity (about 20 min; target/coldstart/*/report.md)
 	@for d in $(COLDSTART_DATASETS); do $(LIBTORCH_ENV) scripts/coldstart-eval.sh $$d || exit 1; done
 	$(LIBTORCH_ENV) scripts/coldstart-items.sh
+
+incremental: release ## tmall_mb's last day appended: resume from the base bundle against a full retrain, side by side (about 20 min; target/incremental/tmall_mb/report.md)
+	$(LIBTORCH_ENV) scripts/incremental-eval.sh
 
 fault-report: release ## each fault's NDCG@10 against a fault-free run of the same job (release, about 10 min; target/fault-report.md)
 	$(LIBTORCH_ENV) $(CARGO) test --release -p tessera-tests --test fault_quality -- --ignored --nocapture

@@ -53,6 +53,13 @@ pub mod files {
     /// The manifest itself.
     pub const MANIFEST: &str = "manifest.json";
 
+    /// Every `node_type` node's embedding-table row (the PS's, before the
+    /// model's layers), `<f4` (nodes × dim): what a job resuming from the
+    /// bundle starts from.
+    pub fn rows(node_type: &str) -> String {
+        format!("rows_{node_type}.npy")
+    }
+
     /// The raw ids of the `node_type` nodes whose states the bundle holds,
     /// for the grouping types (`category_ids.npy`, `<u8`, in state row order).
     pub fn node_ids(node_type: &str) -> String {
@@ -145,12 +152,27 @@ pub struct Source {
     /// With `checkpoint`: each shard's checkpoint id, in shard order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkpoints: Vec<u64>,
+    /// The lineage: the bundle this model's training resumed from
+    /// (`train.resume_from`, its version directory), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
 }
 
 impl Source {
     /// The bundle a job writes at its end.
     pub fn training(job_id: Option<&str>) -> Self {
-        Self { kind: "training".into(), job_id: job_id.map(str::to_owned), checkpoints: Vec::new() }
+        Self {
+            kind: "training".into(),
+            job_id: job_id.map(str::to_owned),
+            checkpoints: Vec::new(),
+            resumed_from: None,
+        }
+    }
+
+    /// The same, recording that training resumed from the bundle at `dir`.
+    pub fn resumed_from(mut self, dir: Option<&std::path::Path>) -> Self {
+        self.resumed_from = dir.map(|d| d.display().to_string());
+        self
     }
 }
 

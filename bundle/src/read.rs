@@ -104,6 +104,35 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     Ok(m)
 }
 
+/// The bundle `path` names (a version, or a job's bundle directory whose
+/// `LATEST` version is taken) and its manifest, checked to seed a job whose
+/// main model is `model` at dimension `dim` (`train.resume_from`): the same
+/// model and dimension, with the dense weights and embedding rows a resume
+/// reads.
+///
+/// # Errors
+/// [`BundleError::Invalid`] naming what differs or is missing; no bundle there.
+pub fn resumable(path: &Path, model: &str, dim: usize) -> Result<(PathBuf, Manifest)> {
+    let dir = resolve(path)?;
+    let manifest = read_manifest(&dir)?;
+    let refuse = |m: String| Err(BundleError::Invalid(format!("resume from {}: {m}", dir.display())));
+    if manifest.model != model {
+        return refuse(format!(
+            "it holds a {} model and this job trains {model}; resume from a bundle of the same model",
+            manifest.model
+        ));
+    }
+    if manifest.dim != dim {
+        return refuse(format!("its dimension is {} and this job's model.dim is {dim}", manifest.dim));
+    }
+    for needed in [files::DENSE.to_owned(), files::rows("user"), files::rows("item")] {
+        if !manifest.files.contains_key(&needed) {
+            return refuse(format!("it has no {needed} (written before bundles kept what a resume reads)"));
+        }
+    }
+    Ok((dir, manifest))
+}
+
 impl Bundle {
     /// Opens the bundle at `path` (a version directory, or a job's bundle
     /// directory, whose `LATEST` version is opened), checking everything.

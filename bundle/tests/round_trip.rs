@@ -194,7 +194,12 @@ fn layer_states_are_kept_checked_and_read_on_demand() {
         LayerState { layer: 1, node_type: "item", values: &d.items },
         LayerState { layer: 1, node_type: "brand", values: &brands },
     ];
-    let source = Source { kind: "checkpoint".into(), job_id: Some("toy-1".into()), checkpoints: vec![4, 5] };
+    let source = Source {
+        kind: "checkpoint".into(),
+        job_id: Some("toy-1".into()),
+        checkpoints: vec![4, 5],
+        resumed_from: None,
+    };
     let c = Content { states: &states, source: Some(&source), ..content(&d, &metrics, &g) };
     let (dir, manifest) = write(root.path(), &c, &AnnOptions::default()).unwrap();
     assert_eq!(manifest.states.len(), 3);

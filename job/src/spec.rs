@@ -110,6 +110,9 @@ impl JobSpec {
         if let Some(p) = &mut self.dataset.partitions {
             fix(p);
         }
+        if let Some(p) = &mut self.train.resume_from {
+            fix(p);
+        }
     }
 
     /// The partition plan directory.

@@ -75,6 +75,13 @@ pub struct TrainSpec {
     /// Wait for each step's pushes before pulling the next step's rows, so a
     /// one-worker run is reproducible for a seed (slower: no overlap).
     pub deterministic: bool,
+    /// Start from an earlier bundle's parameters (a version or job bundle
+    /// directory of the same model and dimension) instead of fresh ones:
+    /// its nodes keep their trained rows (matched by raw id; a graph built
+    /// with `extends` keeps their dense ids too), new nodes get fresh rows,
+    /// and the new bundle records the lineage. `coordinator submit
+    /// --resume-from` sets it.
+    pub resume_from: Option<std::path::PathBuf>,
 }
 
 impl Default for TrainSpec {
@@ -87,6 +94,7 @@ impl Default for TrainSpec {
             dense: DEFAULT_DENSE_OPTIMIZER,
             dense_sync_every: DEFAULT_DENSE_SYNC_EVERY,
             deterministic: false,
+            resume_from: None,
         }
     }
 }

@@ -227,15 +227,15 @@ impl ShardedClient {
     ///
     /// # Errors
     /// Fails when a shard refuses it or stays unreachable.
-    pub async fn create_table(&self, spec: &pb::TableSpec) -> Result<()> {
-        try_join_all((0..self.num_shards()).map(|s| {
+    pub async fn create_table(&self, spec: &pb::TableSpec) -> Result<Vec<bool>> {
+        let created = try_join_all((0..self.num_shards()).map(|s| {
             self.call(s, "create_table", move |mut c| {
                 let spec = spec.clone();
                 async move { c.create_table(pb::CreateTableRequest { spec: Some(spec) }).await }
             })
         }))
         .await?;
-        Ok(())
+        Ok(created.into_iter().map(|r| r.created).collect())
     }
 
     /// Every shard's statistics (its tables, updates, newest checkpoint), in
@@ -347,6 +347,42 @@ impl ShardedClient {
         fence: Fence<'_>,
         clock: u64,
     ) -> Result<()> {
+        self.send_rows(table, ids, grads, dim, fence, clock, None).await
+    }
+
+    /// Sets the rows of `ids` (unique) to `values` (`dim` each), their
+    /// optimizer state afresh, under `fence`, on the shards `shards` marks
+    /// (those whose table this caller created, so that one caller sets each
+    /// row once): a resumed job's start.
+    ///
+    /// # Errors
+    /// As [`ShardedClient::push`].
+    pub async fn assign(
+        &self,
+        table: &str,
+        ids: &[u64],
+        values: &[f32],
+        dim: usize,
+        fence: Fence<'_>,
+        shards: &[bool],
+    ) -> Result<()> {
+        self.send_rows(table, ids, values, dim, fence, 0, Some(shards)).await
+    }
+
+    /// Sends rows to their shards: gradients, or values to assign on the
+    /// shards `assign` marks.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_rows(
+        &self,
+        table: &str,
+        ids: &[u64],
+        grads: &[f32],
+        dim: usize,
+        fence: Fence<'_>,
+        clock: u64,
+        assign: Option<&[bool]>,
+    ) -> Result<()> {
+        let on = |s: usize| assign.is_none_or(|shards| shards.get(s).copied().unwrap_or(false));
         if grads.len() != ids.len() * dim {
             return Err(PsClientError::Local(format!(
                 "push to {table}: {} values for {} ids × dim {dim}",
@@ -362,28 +398,31 @@ impl ShardedClient {
                 *d += g;
             }
         }
-        try_join_all(per_shard.iter().zip(sums).enumerate().filter(|(_, (l, _))| !l.is_empty()).map(
-            |(s, (list, sum))| async move {
-                let ids = encode_ids(list, IdEncoding::DeltaVarint)?;
-                let grads = encode_values_owned(sum, self.options.encoding, self.options.compression)?;
-                let response = self
-                    .call(s as u32, "push", |mut c| {
-                        let request = pb::PushRequest {
-                            table: table.to_owned(),
-                            ids: Some(ids.clone()),
-                            grads: Some(grads.clone()),
-                            worker_id: self.options.worker_id.clone(),
-                            fencing_token: fence.token,
-                            clock,
-                            fencing_scope: fence.scope.to_owned(),
-                        };
-                        async move { c.push(request).await }
-                    })
-                    .await?;
-                self.ledger.acknowledged(s, response.durability.as_ref(), list.len() as u64);
-                Ok::<_, PsClientError>(())
-            },
-        ))
+        try_join_all(
+            per_shard.iter().zip(sums).enumerate().filter(|(s, (l, _))| !l.is_empty() && on(*s)).map(
+                |(s, (list, sum))| async move {
+                    let ids = encode_ids(list, IdEncoding::DeltaVarint)?;
+                    let grads = encode_values_owned(sum, self.options.encoding, self.options.compression)?;
+                    let response = self
+                        .call(s as u32, "push", |mut c| {
+                            let request = pb::PushRequest {
+                                table: table.to_owned(),
+                                ids: Some(ids.clone()),
+                                grads: Some(grads.clone()),
+                                worker_id: self.options.worker_id.clone(),
+                                fencing_token: fence.token,
+                                clock,
+                                fencing_scope: fence.scope.to_owned(),
+                                assign: assign.is_some(),
+                            };
+                            async move { c.push(request).await }
+                        })
+                        .await?;
+                    self.ledger.acknowledged(s, response.durability.as_ref(), list.len() as u64);
+                    Ok::<_, PsClientError>(())
+                },
+            ),
+        )
         .await?;
         Ok(())
     }

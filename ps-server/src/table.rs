@@ -301,6 +301,35 @@ impl Table {
         self.rows_pushed.fetch_add(ids.len() as u64, Ordering::Relaxed);
     }
 
+    /// Sets the rows of `ids` (unique) to `values` (`dim` each), their
+    /// optimizer state afresh: a resumed job's start.
+    pub fn assign(&self, ids: &[u64], values: &[f32]) {
+        let (dim, width) = (self.config.dim, self.width);
+        let state = self.config.optimizer.init_state(dim);
+        let groups = ByStripe::new(ids);
+        let mut guards: Vec<_> = groups
+            .groups()
+            .map(|(s, ks)| (ks, self.stripes[s].write().unwrap_or_else(|p| p.into_inner())))
+            .collect();
+        for (ks, stripe) in &mut guards {
+            for &k in ks.iter() {
+                let (k, id) = (k as usize, ids[k as usize]);
+                let row = Row::new(&values[k * dim..(k + 1) * dim], &state, 0);
+                match stripe.index.get(&id) {
+                    Some(&slot) => {
+                        let at = slot as usize * width;
+                        stripe.data[at..at + width].copy_from_slice(&row.data);
+                        stripe.steps[slot as usize] = 0;
+                    }
+                    None => {
+                        stripe.insert(id, &row);
+                    }
+                }
+            }
+        }
+        self.rows_pushed.fetch_add(ids.len() as u64, Ordering::Relaxed);
+    }
+
     /// Rows served by pulls and rows updated by pushes since start.
     pub fn traffic(&self) -> (u64, u64) {
         (self.rows_pulled.load(Ordering::Relaxed), self.rows_pushed.load(Ordering::Relaxed))

@@ -69,6 +69,7 @@ async fn concurrent_sgd_over_grpc_equals_the_sum_of_pushes() -> anyhow::Result<(
                     let grads: Vec<f32> = ids.iter().flat_map(|_| (1..=DIM).map(|d| d as f32)).collect();
                     clients[shard as usize]
                         .push(pb::PushRequest {
+                            assign: false,
                             table: "item".into(),
                             ids: Some(encode_ids(&ids, IdEncoding::DeltaVarint)?),
                             grads: Some(encode_values(&grads, ValueEncoding::F16, Compression::Zstd)?),
@@ -109,6 +110,7 @@ async fn concurrent_sgd_over_grpc_equals_the_sum_of_pushes() -> anyhow::Result<(
     let before = pull(&mut clients[0], &ids).await?;
     let status = clients[0]
         .push(pb::PushRequest {
+            assign: false,
             table: "item".into(),
             ids: Some(encode_ids(&ids, IdEncoding::U64Le)?),
             grads: Some(encode_values(

@@ -49,6 +49,8 @@ pub struct ModelOutput<'a> {
     pub seen_times: &'a [Vec<i64>],
     /// Each layer's input per node type on `graph` (may be empty).
     pub states: &'a [crate::model::TypedTensors],
+    /// Every node's PS row per node type (may be empty).
+    pub rows: &'a crate::model::TypedTensors,
     /// Where the parameters came from.
     pub source: &'a Source,
     /// The neighbourhood term the job's ranking adds, when it has one.
@@ -76,6 +78,7 @@ impl<'a> ModelOutput<'a> {
             ranker: None,
             seen_times: &[],
             states: &test.states,
+            rows: &test.rows,
             source,
             neighbourhood: None,
         }
@@ -115,11 +118,12 @@ fn user_feature_mean(graph: &Graph) -> anyhow::Result<Vec<u8>> {
 /// when the model reads item features, how the graph encoded them.
 fn item_foldin_files(graph: &Graph, out: &ModelOutput<'_>) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut extra = Vec::new();
-    if out.states.is_empty() {
+    if out.states.is_empty() && out.rows.iter().all(Option::is_none) {
         return Ok(extra);
     }
     for t in [NodeType::Category, NodeType::Shop, NodeType::Brand] {
-        let has_state = out.states.first().is_some_and(|s| s.get(t.index()).is_some_and(Option::is_some));
+        let has_state = out.states.first().is_some_and(|s| s.get(t.index()).is_some_and(Option::is_some))
+            || out.rows.get(t.index()).is_some_and(Option::is_some);
         if has_state {
             let ids = graph.raw_ids(t);
             let mut npy = Vec::new();
@@ -188,6 +192,15 @@ pub fn write_bundle(
         extra.push((files::USER_FEATURE_MEAN.to_owned(), user_feature_mean(graph)?));
     }
     extra.extend(item_foldin_files(graph, out)?);
+    for (t, rows) in out.rows.iter().enumerate() {
+        if let (Some(rows), Some(node_type)) = (rows, NodeType::ALL.get(t)) {
+            let values = floats(rows)?;
+            let mut npy = Vec::new();
+            tessera_bundle::npy::write(&mut npy, &[graph.num_nodes(*node_type) as u64, dim as u64], &values)
+                .with_context(|| format!("encode the {node_type} rows"))?;
+            extra.push((files::rows(node_type.as_str()), npy));
+        }
+    }
     let mut state_values = Vec::new();
     for (layer, types) in out.states.iter().enumerate() {
         for (t, state) in types.iter().enumerate() {

@@ -178,6 +178,7 @@ pub fn export(request: &ExportRequest, device: Device) -> anyhow::Result<Exporte
             &counts,
             view.num_categories,
             device,
+            None,
         )?;
         let history = graph.open_history().context("open the graph at test time")?;
         let graphs = EvalGraphs { graph: &graph, history: history.as_ref() };
@@ -186,6 +187,7 @@ pub fn export(request: &ExportRequest, device: Device) -> anyhow::Result<Exporte
             kind: "checkpoint".into(),
             job_id: request.job.clone(),
             checkpoints: checkpoints.clone(),
+            resumed_from: None,
         };
         let target = BundleTarget { root: &request.bundles, source: &source };
         let finished =

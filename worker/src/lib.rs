@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod params;
 pub mod rank;
+pub mod resume;
 pub mod serve;
 pub mod session;
 pub mod standalone;

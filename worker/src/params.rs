@@ -68,7 +68,8 @@ impl Params {
         self.dim
     }
 
-    /// Creates the tables (kept when they exist).
+    /// Creates the tables (kept when they exist); returns, per type, which
+    /// shards this call created its table on.
     ///
     /// # Errors
     /// Fails when a shard refuses or is unreachable.
@@ -77,8 +78,9 @@ impl Params {
         counts: &[(NodeType, u64)],
         spec: &OptimizerSpec,
         seed: u64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Vec<(NodeType, Vec<bool>)>> {
         let optimizer = optimizer(spec);
+        let mut created = Vec::with_capacity(counts.len());
         for &(t, count) in counts {
             let table = pb::TableSpec {
                 name: self.table(t),
@@ -89,9 +91,33 @@ impl Params {
                 non_finite: 0,
                 clip_value: 0.0,
             };
-            self.client.create_table(&table).await.with_context(|| format!("create table {}", table.name))?;
+            let on = self
+                .client
+                .create_table(&table)
+                .await
+                .with_context(|| format!("create table {}", table.name))?;
+            created.push((t, on));
         }
-        Ok(())
+        Ok(created)
+    }
+
+    /// Sets rows of `ids` (global, unique) of a type to `values`, on the
+    /// shards `shards` marks (see `ShardedClient::assign`).
+    ///
+    /// # Errors
+    /// Fails when a shard refuses or stays unreachable.
+    pub async fn assign(
+        &self,
+        node_type: NodeType,
+        ids: &[u64],
+        values: &[f32],
+        shards: &[bool],
+    ) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let table = self.table(node_type);
+        Ok(self.client.assign(&table, ids, values, self.dim, self.fence(), shards).await?)
     }
 
     /// Rows of `ids` (global) of a type, row-major.

@@ -175,6 +175,7 @@ fn handle(
             }
             let start =
                 if resume_epoch >= first_epoch { (resume_epoch - first_epoch, resume_step) } else { (0, 0) };
+            let resume = crate::resume::resume_for(spec, kind)?;
             let session = ModelSession::new(
                 rt.handle(),
                 &part.graph,
@@ -186,6 +187,7 @@ fn handle(
                 &counts,
                 num_categories,
                 device,
+                resume.as_ref(),
             )?;
             let options = session.run_options(spec, &part.graph, start, device);
             let mut outcome = Control::Continue;
@@ -356,7 +358,8 @@ fn evaluate_all(
     let mut report = MetricsReport::default();
     let history = graph.open_history().context("open the graph at test time")?;
     let graphs = EvalGraphs { graph: &graph, history: history.as_ref() };
-    let source = Source::training(Some(job));
+    let resumed = spec.train.resume_from.as_deref().and_then(|p| tessera_bundle::read::resolve(p).ok());
+    let source = Source::training(Some(job)).resumed_from(resumed.as_deref());
     let mut final_eval = FinalEval::new(&graph, history.as_ref(), spec)?;
     for (m, kind) in spec.models().into_iter().enumerate() {
         let session = ModelSession::new(
@@ -370,6 +373,7 @@ fn evaluate_all(
             counts,
             view.num_categories,
             device,
+            None,
         )?;
         let target = BundleTarget { root: bundles, source: &source };
         let finished =

@@ -22,6 +22,7 @@ use crate::eval::metrics::{evaluate, EvalData, Evaluation};
 use crate::eval::scores::EmbeddingScores;
 use crate::model::{Config, Model, ModelKind, Schema};
 use crate::params::Params;
+use crate::resume::Resume;
 use crate::train::batch::{Batcher, ClusterBatches};
 use crate::train::run::{run, Control, Progress, RunOptions, RunSummary, SamplerChoice};
 use crate::train::step::StepTasks;
@@ -197,6 +198,7 @@ impl ModelSession {
         global_counts: &[(NodeType, u64)],
         num_categories: i64,
         device: Device,
+        resume: Option<&Resume>,
     ) -> anyhow::Result<Self> {
         tch::manual_seed(spec.seed as i64);
         let timed = graph.manifest().report.timed;
@@ -209,13 +211,19 @@ impl ModelSession {
         let config = model_config(spec, kind, timed);
         let hoods = neighbourhoods(graph, kind, &sampler_choice(spec, kind), spec.seed, true);
         let schema = Schema::of(graph, &hoods.messages());
-        let vs = nn::VarStore::new(device);
+        let mut vs = nn::VarStore::new(device);
         let model = Model::new(&vs.root(), &config, &schema);
         let head = (spec.tasks.gamma > 0.0 && num_categories > 0)
             .then(|| nn::linear(vs.root() / "category_head", config.dim, num_categories, Default::default()));
         let params = Params::new(client, namespace, kind.as_str(), spec.model.dim as usize, fencing);
-        rt.block_on(params.create_tables(global_counts, &spec.train.embeddings, spec.seed))
+        let created = rt
+            .block_on(params.create_tables(global_counts, &spec.train.embeddings, spec.seed))
             .context("create embedding tables")?;
+        if let Some(resume) = resume {
+            resume.load_dense(&mut vs)?;
+            rt.block_on(resume.seed_rows(&params, &spec.dataset.graph, &created))
+                .with_context(|| format!("seed the tables from {}", resume.dir().display()))?;
+        }
         rt.block_on(params.init_dense(&vs, &spec.train.dense)).context("register dense weights")?;
         Ok(Self { kind, vs, model, head, params, schema })
     }

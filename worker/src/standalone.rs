@@ -179,6 +179,7 @@ pub fn run_standalone_paced(
     let mut results = Vec::new();
     for kind in spec.models() {
         let fencing = Arc::new(AtomicU64::new(0));
+        let resume = crate::resume::resume_for(&spec, kind)?;
         let session = ModelSession::new(
             rt.handle(),
             &graph,
@@ -190,6 +191,7 @@ pub fn run_standalone_paced(
             &counts,
             view.num_categories,
             device,
+            resume.as_ref(),
         )?;
         let options = session.run_options(&spec, &graph, (0, 0), device);
         let started = Instant::now();
@@ -217,7 +219,7 @@ pub fn run_standalone_paced(
         let train_secs = started.elapsed().as_secs_f64();
         tracing::info!(model = kind.as_str(), steps = summary.steps, edges = summary.edges, train_secs, time = ?summary.time, "trained");
         let main = results.is_empty();
-        let source = Source::training(None);
+        let source = Source::training(None).resumed_from(resume.as_ref().map(|r| r.dir()));
         let target = bundles.map(|root| BundleTarget { root, source: &source });
         let finished = finish(rt.handle(), &session, graphs, &mut final_eval, &spec, device, main, target)?;
         if let Some(dir) = &finished.bundle {

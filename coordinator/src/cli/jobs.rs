@@ -26,6 +26,12 @@ pub struct SubmitArgs {
     /// Watch the job until it ends and exit with its outcome.
     #[arg(long, default_value_t = false)]
     pub wait: bool,
+    /// Fine-tune from an earlier job's bundle (a version directory, or a
+    /// job's bundle directory for its latest version) instead of fresh
+    /// parameters: sets the spec's `train.resume_from`. The bundle must hold
+    /// the spec's main model at its dimension, else the job is refused here.
+    #[arg(long, env = "TESSERA_RESUME_FROM")]
+    pub resume_from: Option<PathBuf>,
 }
 
 /// Flags of `status`.
@@ -82,8 +88,18 @@ pub async fn submit(
     progress_every: std::time::Duration,
     token: Option<&Token>,
 ) -> anyhow::Result<Exit> {
-    let spec =
+    let mut spec =
         JobSpec::from_file(&args.spec).with_context(|| format!("read job spec {}", args.spec.display()))?;
+    if let Some(from) = &args.resume_from {
+        spec.train.resume_from =
+            Some(std::path::absolute(from).with_context(|| format!("{}", from.display()))?);
+    }
+    if let Some(from) = &spec.train.resume_from {
+        let model = spec.models().first().map(|m| m.as_str()).unwrap_or_default();
+        let (dir, _) = tessera_bundle::read::resumable(from, model, spec.model.dim as usize)
+            .map_err(|e| anyhow::anyhow!("submit refused: {e}"))?;
+        spec.train.resume_from = Some(dir);
+    }
     // Send the spec with its paths made absolute, so the coordinator and
     // workers do not depend on this process's working directory.
     let spec_toml = toml::to_string(&spec).context("encode job spec")?;

@@ -212,7 +212,7 @@ impl Shard {
         Ok(pb::PullResponse { dim: table.config().dim as u32, rows: Some(rows), stats: Some(stats) })
     }
 
-    /// Applies sparse gradients, all or nothing.
+    /// Applies sparse gradients (or, with `assign`, sets the rows), all or nothing.
     ///
     /// # Errors
     /// `NotFound` for an unknown table; `InvalidArgument` for bad ids, sizes,
@@ -270,7 +270,11 @@ impl Shard {
         }
         self.check_fencing(&request.fencing_scope, request.fencing_token, [request.table.as_str()])?;
         let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
-        table.push(&ids, &grads);
+        if request.assign {
+            table.assign(&ids, &grads);
+        } else {
+            table.push(&ids, &grads);
+        }
         let seq = self.counters.num_updates.fetch_add(1, Ordering::Relaxed) + 1;
         self.counters.bytes_in_raw.fetch_add(payload.raw_len, Ordering::Relaxed);
         self.counters.bytes_in_wire.fetch_add(payload.data.len() as u64, Ordering::Relaxed);

@@ -31,6 +31,7 @@ fn spec(name: &str, dim: u32, kind: pb::optimizer_spec::Kind, zeros: bool) -> pb
 
 fn push(table: &str, ids: &[u64], grads: &[f32], comp: Compression) -> pb::PushRequest {
     pb::PushRequest {
+        assign: false,
         table: table.into(),
         ids: Some(encode_ids(ids, IdEncoding::U64Le).unwrap()),
         grads: Some(encode_values(grads, ValueEncoding::F32, comp).unwrap()),
@@ -53,6 +54,25 @@ fn pull(shard: &Shard, table: &str, ids: &[u64]) -> Vec<f32> {
         })
         .unwrap();
     ps_client::codec::decode_values(&response.rows.unwrap(), ids.len() * response.dim as usize).unwrap()
+}
+
+/// An assignment sets the rows exactly (new and existing ones alike), and
+/// the optimizer then starts afresh from them.
+#[test]
+fn assigned_rows_hold_their_values_and_train_from_there() {
+    let shard = Shard::new(0, 1);
+    let adagrad =
+        pb::optimizer_spec::Kind::Adagrad(pb::Adagrad { lr: 0.5, initial_accumulator: 0.0, eps: 1e-10 });
+    shard.create_table(&spec("user", 2, adagrad, false)).unwrap();
+    shard.push(&push("user", &[1, 2], &[1.0, 1.0, 2.0, 2.0], Compression::None)).unwrap();
+    let mut assign = push("user", &[2, 9], &[0.25, -0.5, 3.0, 4.0], Compression::Zstd);
+    assign.assign = true;
+    shard.push(&assign).unwrap();
+    assert_eq!(pull(&shard, "user", &[2, 9]), vec![0.25, -0.5, 3.0, 4.0]);
+    // A fresh Adagrad accumulator: the first step moves each value by lr.
+    shard.push(&push("user", &[2], &[1.0, -1.0], Compression::None)).unwrap();
+    let after = pull(&shard, "user", &[2]);
+    assert!((after[0] - (0.25 - 0.5)).abs() < 1e-5 && (after[1] - (-0.5 + 0.5)).abs() < 1e-5, "{after:?}");
 }
 
 #[test]

@@ -62,6 +62,9 @@ pub struct FullGraph {
     pub items: Tensor,
     /// Each layer's input per node type, when asked for (else empty).
     pub states: Vec<TypedTensors>,
+    /// With the states: every node's PS row per node type (what a resumed
+    /// job starts from).
+    pub rows: TypedTensors,
 }
 
 /// Full-graph inference; with `keep_states`, each layer's input is kept.
@@ -80,6 +83,7 @@ pub fn full_graph(
     keep_states: bool,
 ) -> anyhow::Result<FullGraph> {
     let mut rows = no_tensors();
+    let mut kept_rows = no_tensors();
     let mut features = no_tensors();
     for t in graph.node_types() {
         let n = graph.num_nodes(t);
@@ -87,6 +91,9 @@ pub fn full_graph(
             continue;
         }
         let mut x = all_rows(rt, params, t, n, device)?;
+        if keep_states {
+            kept_rows[t.index()] = Some(x.copy());
+        }
         if t == NodeType::Item && model.config.id_dropout > 0.0 {
             // Items with no training interaction have untrained rows.
             let trained = trained_items(graph);
@@ -118,6 +125,7 @@ pub fn full_graph(
             users: model.scoring_vectors(&take(NodeType::User)?),
             items: model.scoring_vectors(&take(NodeType::Item)?),
             states,
+            rows: kept_rows,
         })
     })
 }
