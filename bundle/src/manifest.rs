@@ -153,7 +153,8 @@ pub struct Source {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkpoints: Vec<u64>,
     /// The lineage: the bundle this model's training resumed from
-    /// (`train.resume_from`, its version directory), when it did.
+    /// (`train.resume_from`), or that a `refresh` re-ran on a newer graph,
+    /// as its version directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<String>,
 }

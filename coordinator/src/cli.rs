@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod local;
 pub mod partition;
 pub mod recommend;
+pub mod refresh;
 pub mod serve;
 pub mod watch;
 
@@ -78,6 +79,9 @@ pub enum Command {
     Recommend(recommend::RecommendArgs),
     /// Write a model bundle from a job's PS checkpoints (runs `worker export`).
     Export(export::ExportArgs),
+    /// A new version of a bundle from the current graph, without training
+    /// (runs `worker refresh`); a service watching its job directory reloads.
+    Refresh(refresh::RefreshArgs),
     /// Write a development CA and a certificate per component (for `--tls-dir`).
     Certs(certs::CertsArgs),
 }
@@ -143,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Local(args) => block_on(local::local(args, &tls, every)),
         Command::Recommend(args) => recommend::run(&args).map(|()| Exit::Ok),
         Command::Export(args) => export::run(&args).map(|()| Exit::Ok),
+        Command::Refresh(args) => refresh::run(&args).map(|()| Exit::Ok),
         Command::Certs(args) => certs::run(&args).map(|()| Exit::Ok),
     }
 }

@@ -265,7 +265,10 @@ fn overlay_keeps_named_users(bundle: &Bundle, body: &serde_json::Value, posted: 
     std::fs::write(&file, text).unwrap();
     let out = recommend_command(bundle.dir(), &flag).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("overlay.jsonl:2: not a new user"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("overlay.jsonl:2: neither a new user nor a new item"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -5,6 +5,9 @@
 //!   rows it did not touch come back as they were, new nodes have rows too,
 //!   the new bundle records its lineage, and after one step it ranks far
 //!   better than the same step from scratch (what was learned is carried);
+//! - `coordinator refresh` writes the base bundle's next version from the
+//!   grown graph without training: the rows as they were, new nodes at zero,
+//!   the lineage recorded, still ranking like a trained model;
 //! - a resume from a bundle of another model or dimension is refused at
 //!   submit, naming what differs.
 
@@ -139,6 +142,30 @@ fn a_resumed_job_starts_from_the_bundle_and_records_its_lineage() {
     let (carried, fresh_cos) = (mean_cosine(&new), mean_cosine(&scratch));
     eprintln!("mean cosine with the base's user rows: resumed {carried:.3}, from scratch {fresh_cos:.3}");
     assert!(carried > 0.9 && fresh_cos.abs() < 0.3, "resumed {carried}, from scratch {fresh_cos}");
+
+    // `coordinator refresh`: the base bundle on the grown graph, no training.
+    let out = tessera_tests::command("coordinator")
+        .unwrap()
+        .args(["refresh", "--device", "cpu", "--bundle"])
+        .arg(dir.path().join("bundles/base"))
+        .arg("--graph")
+        .arg(&all_graph)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let refreshed = Bundle::open(&dir.path().join("bundles/base")).unwrap();
+    assert_eq!(refreshed.manifest().version, 2, "the refresh is the job's next version, LATEST moved");
+    let source = refreshed.manifest().source.clone().unwrap();
+    assert_eq!((source.kind.as_str(), source.resumed_from.as_deref()), ("refresh", Some(from.as_str())));
+    assert_eq!(refreshed.manifest().users, resumed.manifest().users, "the grown graph's users");
+    // Nothing trained: the base rows come back as they were, new users' rows are zero.
+    let again = rows(&refreshed, "user");
+    let close = old.iter().zip(&again).all(|(a, b)| (a - b).abs() <= 2e-3 * a.abs().max(0.05));
+    assert!(close, "a refresh changed trained rows");
+    assert!(again[old.len()..].iter().all(|v| *v == 0.0), "new users' rows are not zero");
+    let refreshed_ndcg = refreshed.manifest().metrics["ndcg@10"];
+    assert!(refreshed_ndcg > 1.5 * fresh_ndcg, "refreshed {refreshed_ndcg}, one fresh step {fresh_ndcg}");
 }
 
 #[test]

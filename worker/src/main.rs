@@ -37,6 +37,9 @@ enum Command {
     /// Measure new items folded in (`POST /v1/items`) against category
     /// popularity, ranking among the new items only.
     ColdItems(ColdItemsArgs),
+    /// A new version of a bundle from a newer graph, without training: its
+    /// model's parameters through full-graph inference on the graph.
+    Refresh(RefreshArgs),
     /// Join a cluster: register in etcd, train the partitions the
     /// coordinator assigns, evaluate when told.
     Serve(ServeArgs),
@@ -126,6 +129,23 @@ struct ColdItemsArgs {
     #[arg(long, default_value_t = 1_560_000_000)]
     now: i64,
     /// Also write the results as JSON here.
+    #[arg(long)]
+    results: Option<PathBuf>,
+}
+
+/// Flags of `refresh`.
+#[derive(Debug, clap::Args)]
+struct RefreshArgs {
+    /// The bundle to refresh (a version, or a job's bundle directory for its latest).
+    #[arg(long, env = "TESSERA_BUNDLE")]
+    bundle: PathBuf,
+    /// The current graph (built from appended logs, ideally with `extends`).
+    #[arg(long)]
+    graph: PathBuf,
+    /// Write the new version under this directory (default: the bundle's own job directory).
+    #[arg(long)]
+    bundles: Option<PathBuf>,
+    /// Also write the metrics as JSON here.
     #[arg(long)]
     results: Option<PathBuf>,
 }
@@ -243,6 +263,16 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Refresh(args)) => {
+            let results =
+                worker::standalone::refresh(&args.bundle, &args.graph, args.bundles.as_deref(), device)?;
+            print!("{}", worker::standalone::render_table(&results));
+            if let Some(path) = args.results {
+                std::fs::write(&path, serde_json::to_vec_pretty(&results)?)
+                    .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+            }
+            Ok(())
+        }
         Some(Command::ColdItems(args)) => {
             let results = worker::cold_items::evaluate(&args.bundle, &args.items, &args.pairs, args.now)?;
             let model =
@@ -272,6 +302,8 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        None => anyhow::bail!("give a command (serve, train, export, coldstart, cold-items) or --version"),
+        None => anyhow::bail!(
+            "give a command (serve, train, export, refresh, coldstart, cold-items) or --version"
+        ),
     }
 }

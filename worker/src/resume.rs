@@ -29,6 +29,9 @@ const ASSIGN_CHUNK: usize = 8_192;
 pub struct Resume {
     dir: PathBuf,
     manifest: Manifest,
+    /// Whether nodes the bundle lacks get zero rows (a refresh, which does
+    /// not train them) instead of the table's fresh ones.
+    zero_new: bool,
 }
 
 /// The raw-id file of `node_type` in a bundle.
@@ -66,7 +69,14 @@ impl Resume {
     /// dense weights and rows a resume reads.
     pub fn open(path: &Path, model: &str, dim: usize) -> anyhow::Result<Self> {
         let (dir, manifest) = resumable(path, model, dim).context("train.resume_from")?;
-        Ok(Self { dir, manifest })
+        Ok(Self { dir, manifest, zero_new: false })
+    }
+
+    /// The same, giving the nodes the bundle lacks zero rows when `zero`
+    /// (a refresh: what an untrained row is on average).
+    pub fn new_rows_zero(mut self, zero: bool) -> Self {
+        self.zero_new = zero;
+        self
     }
 
     /// The version directory resumed from.
@@ -145,14 +155,25 @@ impl Resume {
                     values.extend_from_slice(&rows[k * dim..(k + 1) * dim]);
                 }
             }
+            let carried = ids.len();
+            if self.zero_new {
+                let known = RawIndex::new(&raw);
+                for (d, &r) in graph.raw_ids(*node_type).iter().enumerate() {
+                    if known.dense(r).is_none() {
+                        ids.push(d as u64);
+                        values.extend(std::iter::repeat_n(0f32, dim));
+                    }
+                }
+            }
             for (chunk, vals) in ids.chunks(ASSIGN_CHUNK).zip(values.chunks(ASSIGN_CHUNK * dim)) {
                 params.assign(*node_type, chunk, vals, shards).await?;
             }
             tracing::info!(
                 node_type = %node_type,
-                carried = ids.len(),
-                new = graph.num_nodes(*node_type).saturating_sub(ids.len()),
-                dropped = raw.len() - ids.len(),
+                carried,
+                new = graph.num_nodes(*node_type).saturating_sub(carried),
+                dropped = raw.len() - carried,
+                new_rows_zero = self.zero_new,
                 bundle = %self.dir.display(),
                 "resumed rows"
             );

@@ -156,9 +156,68 @@ pub fn run_standalone_paced(
     progress_every: std::time::Duration,
     bundles: Option<&Path>,
 ) -> anyhow::Result<Vec<ModelResult>> {
-    let mut pacer = tessera_runtime::progress::Pacer::for_stderr(progress_every);
     let spec =
         JobSpec::from_file(spec_path).with_context(|| format!("read job spec {}", spec_path.display()))?;
+    run_spec(&spec, device, progress_every, bundles, None)
+}
+
+/// A new version of the bundle at `bundle` (a version or job bundle
+/// directory) from the graph at `graph`, without training: its model's
+/// parameters (rows matched by raw id; nodes new in the graph start from
+/// zero rows, what an untrained row is on average) through full-graph
+/// inference on the graph, evaluated and bundled as a job's end does, under
+/// `bundles` (default: the job directory the bundle is in, so its `LATEST`
+/// moves). Returns the model's result rows.
+///
+/// # Errors
+/// An unreadable bundle or graph, a bundle without what a resume reads, or
+/// a failure writing the bundle.
+pub fn refresh(
+    bundle: &Path,
+    graph: &Path,
+    bundles: Option<&Path>,
+    device: Device,
+) -> anyhow::Result<Vec<ModelResult>> {
+    let dir = tessera_bundle::read::resolve(bundle)?;
+    let spec_path = dir.join(tessera_bundle::manifest::files::JOB);
+    let text =
+        std::fs::read_to_string(&spec_path).with_context(|| format!("read {}", spec_path.display()))?;
+    let mut spec = JobSpec::parse(&text, None).with_context(|| format!("{}", spec_path.display()))?;
+    spec.dataset.graph = graph.to_owned();
+    spec.dataset.build = None;
+    spec.dataset.partitions = None;
+    spec.baselines.clear();
+    spec.train.resume_from = Some(dir.clone());
+    let root = match bundles {
+        Some(root) => root.to_owned(),
+        None => dir
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_owned)
+            .context("the bundle has no job directory")?,
+    };
+    let source = Source {
+        kind: "refresh".into(),
+        job_id: None,
+        checkpoints: Vec::new(),
+        resumed_from: Some(dir.display().to_string()),
+    };
+    let every = humantime::parse_duration(tessera_runtime::progress::DEFAULT_PROGRESS_EVERY)
+        .expect("the default interval parses");
+    run_spec(&spec, device, every, Some(&root), Some(&source))
+}
+
+/// Trains (or with `refresh`, only evaluates and bundles with that source)
+/// every model of `spec` against local PS children.
+fn run_spec(
+    spec: &JobSpec,
+    device: Device,
+    progress_every: std::time::Duration,
+    bundles: Option<&Path>,
+    refresh: Option<&Source>,
+) -> anyhow::Result<Vec<ModelResult>> {
+    let mut pacer = tessera_runtime::progress::Pacer::for_stderr(progress_every);
+    let spec = spec.clone();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let graph = ensure_graph(&spec)?;
     let history = graph.open_history().context("open the graph at test time")?;
@@ -179,7 +238,7 @@ pub fn run_standalone_paced(
     let mut results = Vec::new();
     for kind in spec.models() {
         let fencing = Arc::new(AtomicU64::new(0));
-        let resume = crate::resume::resume_for(&spec, kind)?;
+        let resume = crate::resume::resume_for(&spec, kind)?.map(|r| r.new_rows_zero(refresh.is_some()));
         let session = ModelSession::new(
             rt.handle(),
             &graph,
@@ -215,11 +274,19 @@ pub fn run_standalone_paced(
             );
             Control::Continue
         };
-        let summary = session.train(rt.handle(), &view, &options, &mut report)?;
+        let summary = match refresh {
+            Some(_) => None,
+            None => Some(session.train(rt.handle(), &view, &options, &mut report)?),
+        };
         let train_secs = started.elapsed().as_secs_f64();
-        tracing::info!(model = kind.as_str(), steps = summary.steps, edges = summary.edges, train_secs, time = ?summary.time, "trained");
+        if let Some(summary) = &summary {
+            tracing::info!(model = kind.as_str(), steps = summary.steps, edges = summary.edges, train_secs, time = ?summary.time, "trained");
+        }
         let main = results.is_empty();
-        let source = Source::training(None).resumed_from(resume.as_ref().map(|r| r.dir()));
+        let source = match refresh {
+            Some(source) => source.clone(),
+            None => Source::training(None).resumed_from(resume.as_ref().map(|r| r.dir())),
+        };
         let target = bundles.map(|root| BundleTarget { root, source: &source });
         let finished = finish(rt.handle(), &session, graphs, &mut final_eval, &spec, device, main, target)?;
         if let Some(dir) = &finished.bundle {
@@ -228,11 +295,11 @@ pub fn run_standalone_paced(
         for row in finished.rows {
             results.push(ModelResult {
                 model: row.model,
-                steps: summary.steps,
-                edges: summary.edges,
+                steps: summary.as_ref().map_or(0, |s| s.steps),
+                edges: summary.as_ref().map_or(0, |s| s.edges),
                 train_secs,
-                time: time_map(&summary),
-                losses: summary.last_losses.clone(),
+                time: summary.as_ref().map(time_map).unwrap_or_default(),
+                losses: summary.as_ref().map(|s| s.last_losses.clone()).unwrap_or_default(),
                 first_loss,
                 metrics: row.evaluation.metrics,
             });
