@@ -133,6 +133,25 @@ pub fn resumable(path: &Path, model: &str, dim: usize) -> Result<(PathBuf, Manif
     Ok((dir, manifest))
 }
 
+/// The bytes of file `name` of the bundle at `dir`, read now with their
+/// size and CRC32 checked against `manifest` (for files read one at a time,
+/// without opening the whole bundle).
+///
+/// # Errors
+/// A file the manifest does not list, a mismatch, or an I/O error.
+pub fn read_listed(dir: &Path, manifest: &Manifest, name: &str) -> Result<Vec<u8>> {
+    let path = dir.join(name);
+    let listed = manifest
+        .files
+        .get(name)
+        .ok_or_else(|| BundleError::corrupt(dir, format!("the manifest lists no {name}")))?;
+    let bytes = std::fs::read(&path).map_err(BundleError::io("read", &path))?;
+    if bytes.len() as u64 != listed.bytes || crc32fast::hash(&bytes) != listed.crc32 {
+        return Err(BundleError::corrupt(&path, "size or CRC32 differs from the manifest"));
+    }
+    Ok(bytes)
+}
+
 impl Bundle {
     /// Opens the bundle at `path` (a version directory, or a job's bundle
     /// directory, whose `LATEST` version is opened), checking everything.
@@ -307,17 +326,7 @@ impl Bundle {
     /// # Errors
     /// A file the manifest does not list, a mismatch, or an I/O error.
     pub fn read_listed(&self, name: &str) -> Result<Vec<u8>> {
-        let path = self.dir.join(name);
-        let listed = self
-            .manifest
-            .files
-            .get(name)
-            .ok_or_else(|| BundleError::corrupt(&self.dir, format!("the manifest lists no {name}")))?;
-        let bytes = std::fs::read(&path).map_err(BundleError::io("read", &path))?;
-        if bytes.len() as u64 != listed.bytes || crc32fast::hash(&bytes) != listed.crc32 {
-            return Err(BundleError::corrupt(&path, "size or CRC32 differs from the manifest"));
-        }
-        Ok(bytes)
+        read_listed(&self.dir, &self.manifest, name)
     }
 
     /// The ranker's training figures, when the bundle has a ranker.

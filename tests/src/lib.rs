@@ -12,6 +12,7 @@ pub mod local;
 pub mod ports;
 pub mod process;
 pub mod ps;
+pub mod synth_graph;
 pub mod worker;
 
 pub use binaries::command;

@@ -40,7 +40,6 @@ struct Data {
 /// A synthetic log without the items whose raw id ends in 7: those ending
 /// in 07, 27, … stay in the item table, those ending in 17, 37, … are new.
 fn data(dir: &Path) -> Data {
-    use tessera_graph::spec::{BuildSpec, SplitSpec};
     let (mut log, mut items) = (Vec::new(), Vec::new());
     tessera_graph::synth::generate(&SynthConfig::new(1_500, 1_000, 50_000, 5), &mut log, &mut items).unwrap();
     let (mut train, mut pairs) = (String::new(), BTreeSet::new());
@@ -83,17 +82,8 @@ fn data(dir: &Path) -> Data {
     let pairs_path = dir.join("pairs.csv");
     let pairs: String = pairs.iter().map(|(u, i)| format!("{u},{i}\n")).collect();
     std::fs::write(&pairs_path, format!("user,item\n{pairs}")).unwrap();
-    let mut spec = BuildSpec::for_preset(log_path, tessera_graph::ingest::Preset::Taobao);
-    spec.items = Some(tessera_graph::ingest::ItemTableSpec::synth_layout(items_path));
-    spec.split = SplitSpec::TimeCut {
-        at: None,
-        fraction: Some(0.9),
-        test_behaviors: Vec::new(),
-        valid_fraction: None,
-    };
-    spec.validate().unwrap();
     let graph = dir.join("graph");
-    tessera_graph::store::write(&tessera_graph::build(&spec, true).unwrap(), &graph).unwrap();
+    tessera_tests::synth_graph::build_time_cut(log_path, items_path, None, &graph).unwrap();
     Data { graph, idle, new_items: new_path, pairs: pairs_path, attributes }
 }
 

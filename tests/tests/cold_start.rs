@@ -293,7 +293,6 @@ fn an_mf_bundle_refuses_new_users_and_says_why() {
 /// out of it (their events go to `cold_users.csv` as `user,item,behavior,
 /// time`), and builds the graph of the rest with a time-cut test split.
 fn graph_without_cold_users(dir: &Path) -> (PathBuf, PathBuf) {
-    use tessera_graph::spec::{BuildSpec, SplitSpec};
     let (mut log, mut items) = (Vec::new(), Vec::new());
     tessera_graph::synth::generate(&SynthConfig::new(2_500, 1_500, 60_000, 11), &mut log, &mut items)
         .unwrap();
@@ -313,17 +312,8 @@ fn graph_without_cold_users(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(&log_path, train).unwrap();
     std::fs::write(&items_path, items).unwrap();
     std::fs::write(&cold_path, cold).unwrap();
-    let mut spec = BuildSpec::for_preset(log_path, tessera_graph::ingest::Preset::Taobao);
-    spec.items = Some(tessera_graph::ingest::ItemTableSpec::synth_layout(items_path));
-    spec.split = SplitSpec::TimeCut {
-        at: None,
-        fraction: Some(0.9),
-        test_behaviors: Vec::new(),
-        valid_fraction: None,
-    };
-    spec.validate().unwrap();
     let graph = dir.join("graph");
-    tessera_graph::store::write(&tessera_graph::build(&spec, true).unwrap(), &graph).unwrap();
+    tessera_tests::synth_graph::build_time_cut(log_path, items_path, None, &graph).unwrap();
     (graph, cold_path)
 }
 

@@ -16,9 +16,8 @@ use std::process::Stdio;
 
 use tessera_bundle::manifest::files;
 use tessera_bundle::Bundle;
-use tessera_graph::ingest::{ItemTableSpec, Preset};
-use tessera_graph::spec::{BuildSpec, SplitSpec};
 use tessera_graph::synth::SynthConfig;
+use tessera_tests::synth_graph::build_time_cut;
 
 /// Builds the base graph (the log's first 85%) and the graph of the whole
 /// log extending it, under `dir`.
@@ -35,27 +34,11 @@ fn graphs(dir: &Path) -> (PathBuf, PathBuf) {
         path
     };
     let items = write("items.csv", String::from_utf8(items).unwrap());
-    let spec = |log: PathBuf, extends: Option<PathBuf>| {
-        let mut spec = BuildSpec::for_preset(log, Preset::Taobao);
-        spec.items = Some(ItemTableSpec::synth_layout(items.clone()));
-        spec.split = SplitSpec::TimeCut {
-            at: None,
-            fraction: Some(0.9),
-            test_behaviors: Vec::new(),
-            valid_fraction: None,
-        };
-        spec.extends = extends;
-        spec
-    };
     let (base, all) = (dir.join("base_graph"), dir.join("all_graph"));
     let base_log = write("base.csv", lines[..cut].join("\n") + "\n");
-    tessera_graph::store::write(&tessera_graph::build(&spec(base_log, None), true).unwrap(), &base).unwrap();
+    build_time_cut(base_log, items.clone(), None, &base).unwrap();
     let all_log = write("all.csv", lines.join("\n") + "\n");
-    tessera_graph::store::write(
-        &tessera_graph::build(&spec(all_log, Some(base.clone())), true).unwrap(),
-        &all,
-    )
-    .unwrap();
+    build_time_cut(all_log, items, Some(base.clone()), &all).unwrap();
     (base, all)
 }
 

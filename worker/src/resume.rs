@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use tch::nn;
 use tessera_bundle::manifest::{files, Manifest};
-use tessera_bundle::read::resumable;
+use tessera_bundle::read::{read_listed, resumable};
 use tessera_graph::idmap::RawIndex;
 use tessera_graph::schema::NodeType;
 use tessera_graph::store::Graph;
@@ -105,17 +105,7 @@ impl Resume {
         if !self.manifest.files.contains_key(&ids_name) || !self.manifest.files.contains_key(&rows_name) {
             return Ok(None);
         }
-        let read = |name: &str| -> anyhow::Result<Vec<u8>> {
-            let path = self.dir.join(name);
-            let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-            let listed = &self.manifest.files[name];
-            anyhow::ensure!(
-                bytes.len() as u64 == listed.bytes && crc32fast::hash(&bytes) == listed.crc32,
-                "{}: size or CRC32 differs from the manifest",
-                path.display()
-            );
-            Ok(bytes)
-        };
+        let read = |name: &str| read_listed(&self.dir, &self.manifest, name);
         let (ids, _) = tessera_bundle::npy::read::<u64>(&read(&ids_name)?, &self.dir.join(&ids_name))?;
         let (rows, shape) = tessera_bundle::npy::read::<f32>(&read(&rows_name)?, &self.dir.join(&rows_name))?;
         anyhow::ensure!(
