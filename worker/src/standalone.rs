@@ -46,6 +46,67 @@ pub struct ModelResult {
     pub first_loss: Option<f64>,
     /// Test (or validation) metrics.
     pub metrics: BTreeMap<String, f64>,
+    /// Parameter-server traffic of the training (validation passes left
+    /// out), summed over the shards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ps_traffic: Option<PsTraffic>,
+    /// The validation passes of `eval.every_epochs` (empty when unset).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub validation: Vec<ValidationPoint>,
+}
+
+/// Payload bytes and updates the parameter servers counted (their `Stats`),
+/// summed over the shards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PsTraffic {
+    /// Bytes received (gradients pushed), as sent on the wire.
+    pub bytes_in_wire: u64,
+    /// Bytes received, decompressed.
+    pub bytes_in_raw: u64,
+    /// Bytes sent (rows pulled), as sent on the wire.
+    pub bytes_out_wire: u64,
+    /// Bytes sent, before compression.
+    pub bytes_out_raw: u64,
+    /// Pushes applied.
+    pub updates: u64,
+}
+
+impl PsTraffic {
+    /// The shards' counters now.
+    fn now(rt: &tokio::runtime::Handle, client: &ShardedClient) -> anyhow::Result<Self> {
+        let stats = rt.block_on(client.stats()).context("parameter-server stats")?;
+        Ok(stats.iter().fold(Self::default(), |t, s| Self {
+            bytes_in_wire: t.bytes_in_wire + s.bytes_in_wire,
+            bytes_in_raw: t.bytes_in_raw + s.bytes_in_raw,
+            bytes_out_wire: t.bytes_out_wire + s.bytes_out_wire,
+            bytes_out_raw: t.bytes_out_raw + s.bytes_out_raw,
+            updates: t.updates + s.num_updates,
+        }))
+    }
+
+    /// `self` plus what the counters went up by from `from` to `to`.
+    fn plus_delta(self, from: Self, to: Self) -> Self {
+        Self {
+            bytes_in_wire: self.bytes_in_wire + to.bytes_in_wire.saturating_sub(from.bytes_in_wire),
+            bytes_in_raw: self.bytes_in_raw + to.bytes_in_raw.saturating_sub(from.bytes_in_raw),
+            bytes_out_wire: self.bytes_out_wire + to.bytes_out_wire.saturating_sub(from.bytes_out_wire),
+            bytes_out_raw: self.bytes_out_raw + to.bytes_out_raw.saturating_sub(from.bytes_out_raw),
+            updates: self.updates + to.updates.saturating_sub(from.updates),
+        }
+    }
+}
+
+/// One validation pass during training (`eval.every_epochs`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ValidationPoint {
+    /// Epochs completed.
+    pub epochs: u32,
+    /// Training steps so far.
+    pub steps: u64,
+    /// Training seconds so far, the validation passes left out.
+    pub train_secs: f64,
+    /// The validation metrics (NDCG@K, Recall@K, …).
+    pub metrics: BTreeMap<String, f64>,
 }
 
 /// Builds the spec's graph when it is missing and the spec says how.
@@ -207,6 +268,11 @@ pub fn refresh(
     run_spec(&spec, device, every, Some(&root), Some(&source))
 }
 
+/// Whether `eval.every_epochs` asks for a validation pass after `epoch` (from 0).
+fn validates_after(spec: &JobSpec, epoch: u32) -> bool {
+    spec.eval.every_epochs > 0 && (epoch + 1).is_multiple_of(spec.eval.every_epochs)
+}
+
 /// Trains (or with `refresh`, only evaluates and bundles with that source)
 /// every model of `spec` against local PS children.
 fn run_spec(
@@ -255,9 +321,41 @@ fn run_spec(
         let options = session.run_options(&spec, &graph, (0, 0), device);
         let started = Instant::now();
         let mut first_loss = None;
+        let mut validation = Vec::new();
+        let mut validating = std::time::Duration::ZERO;
+        // Traffic of training only: each validation pass's pulls are left out.
+        let mut traffic = PsTraffic::default();
+        let mut counted_from = PsTraffic::now(rt.handle(), &client).ok();
         let mut report = |p: &Progress| {
             if first_loss.is_none() {
                 first_loss = p.losses.get("total").copied();
+            }
+            if let Some(epoch) = p.completed_epoch.filter(|e| validates_after(&spec, *e)) {
+                if let (Some(from), Ok(to)) = (counted_from, PsTraffic::now(rt.handle(), &client)) {
+                    traffic = traffic.plus_delta(from, to);
+                }
+                let at = Instant::now();
+                let train_secs = (at - started - validating).as_secs_f64();
+                let max_users = spec.eval.validation_users as usize;
+                match session.evaluate(rt.handle(), &graph, &spec, true, max_users, device) {
+                    Ok(e) => {
+                        eprintln!(
+                            "[{}] validation after epoch {}: ndcg@10 {:.4} ({train_secs:.1} s of training)",
+                            kind.as_str(),
+                            epoch + 1,
+                            e.metrics.get("ndcg@10").copied().unwrap_or(f64::NAN)
+                        );
+                        validation.push(ValidationPoint {
+                            epochs: epoch + 1,
+                            steps: u64::from(epoch + 1) * p.steps_per_epoch,
+                            train_secs,
+                            metrics: e.metrics,
+                        });
+                    }
+                    Err(e) => tracing::warn!("validation failed, training on: {e:#}"),
+                }
+                validating += at.elapsed();
+                counted_from = PsTraffic::now(rt.handle(), &client).ok();
             }
             if !pacer.due(kind.as_str()) {
                 return Control::Continue;
@@ -278,7 +376,11 @@ fn run_spec(
             Some(_) => None,
             None => Some(session.train(rt.handle(), &view, &options, &mut report)?),
         };
-        let train_secs = started.elapsed().as_secs_f64();
+        let train_secs = (started.elapsed() - validating).as_secs_f64();
+        let ps_traffic = match (summary.is_some(), counted_from) {
+            (true, Some(from)) => PsTraffic::now(rt.handle(), &client).ok().map(|to| traffic.plus_delta(from, to)),
+            _ => None,
+        };
         if let Some(summary) = &summary {
             tracing::info!(model = kind.as_str(), steps = summary.steps, edges = summary.edges, train_secs, time = ?summary.time, "trained");
         }
@@ -292,7 +394,8 @@ fn run_spec(
         if let Some(dir) = &finished.bundle {
             eprintln!("bundle: {}", dir.display());
         }
-        for row in finished.rows {
+        for (r, row) in finished.rows.into_iter().enumerate() {
+            let main_row = r == 0;
             results.push(ModelResult {
                 model: row.model,
                 steps: summary.as_ref().map_or(0, |s| s.steps),
@@ -302,6 +405,8 @@ fn run_spec(
                 losses: summary.as_ref().map(|s| s.last_losses.clone()).unwrap_or_default(),
                 first_loss,
                 metrics: row.evaluation.metrics,
+                ps_traffic: ps_traffic.filter(|_| main_row),
+                validation: if main_row { std::mem::take(&mut validation) } else { Vec::new() },
             });
         }
     }
@@ -318,6 +423,8 @@ fn run_spec(
             losses: BTreeMap::new(),
             first_loss: None,
             metrics: row.evaluation.metrics,
+            ps_traffic: None,
+            validation: Vec::new(),
         });
     }
     children.stop_all();

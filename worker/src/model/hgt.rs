@@ -64,6 +64,35 @@ pub fn age_bucket(age_days: &Tensor) -> Tensor {
         .to_kind(Kind::Int64)
 }
 
+/// A source type's projected keys and values (see [`HgtLayer::project`]).
+struct Projected {
+    k: Tensor,
+    v: Tensor,
+    k_age: Option<Tensor>,
+    v_age: Option<Tensor>,
+}
+
+/// Each edge's key (or message) under a relation matrix `w` (H × hd × hd):
+/// its source's projection in `nodes` plus, with `ages`, its age bucket's,
+/// times `w`. The product runs on whichever is fewer, the edges or the
+/// source nodes (then gathered per edge); both give the same values.
+fn relation_product(nodes: &Tensor, ages: Option<(&Tensor, &Tensor)>, w: &Tensor, src: &Tensor) -> Tensor {
+    let times = |x: &Tensor| Tensor::einsum("ehd,hdf->ehf", &[x, w], None::<&[i64]>);
+    if src.size()[0] < nodes.size()[0] {
+        let x = nodes.index_select(0, src);
+        times(&match ages {
+            Some((table, buckets)) => x + table.index_select(0, buckets),
+            None => x,
+        })
+    } else {
+        let x = times(nodes).index_select(0, src);
+        match ages {
+            Some((table, buckets)) => x + times(table).index_select(0, buckets),
+            None => x,
+        }
+    }
+}
+
 impl HgtLayer {
     /// Weights under `vs`.
     pub fn new(vs: &nn::Path<'_>, config: &Config, schema: &Schema) -> Self {
@@ -134,6 +163,17 @@ impl HgtLayer {
         }
     }
 
+    /// K and V of every node of type `t` in `h` (N × H × hd) and, with the
+    /// temporal encoding, of every age bucket's vector (buckets × H × hd,
+    /// without the bias): K(x + r) = K(x) + W_K r, so an edge's key and
+    /// value are its source's plus its age's, and no linear runs per edge.
+    fn project(&self, h: &TypedTensors, t: usize) -> Option<Projected> {
+        let (x, kl, vl) = (h[t].as_ref()?, self.k_lin[t].as_ref()?, self.v_lin[t].as_ref()?);
+        let split = |x: Tensor| x.view([-1, self.heads, self.head_dim]);
+        let age = |lin: &nn::Linear| self.rte.as_ref().map(|rte| split(rte.matmul(&lin.ws.tr())));
+        Some(Projected { k: split(kl.forward(x)), v: split(vl.forward(x)), k_age: age(kl), v_age: age(vl) })
+    }
+
     /// The forward pass that also returns, per edge type, each edge's
     /// attention weights (E × H).
     pub fn forward_with_attention(
@@ -150,16 +190,11 @@ impl HgtLayer {
                 Some(split(lin.forward(&head(x, input.n_dst[t]))))
             })
             .collect();
-        let (k, v): (Vec<Option<Tensor>>, Vec<Option<Tensor>>) = if self.rte.is_some() {
-            ((0..h.len()).map(|_| None).collect(), (0..h.len()).map(|_| None).collect())
-        } else {
-            (0..h.len())
-                .map(|t| match (h[t].as_ref(), self.k_lin[t].as_ref(), self.v_lin[t].as_ref()) {
-                    (Some(x), Some(kl), Some(vl)) => (Some(split(kl.forward(x))), Some(split(vl.forward(x)))),
-                    _ => (None, None),
-                })
-                .unzip()
-        };
+        let sources: Vec<bool> = (0..h.len())
+            .map(|s| input.edges.iter().zip(&self.edge_ends).any(|(e, &(src, _))| e.is_some() && src == s))
+            .collect();
+        let projected: Vec<Option<Projected>> =
+            (0..h.len()).map(|t| if sources[t] { self.project(h, t) } else { None }).collect();
         // Per destination type: scores, messages and destinations of all its edges.
         let mut scores: Vec<Vec<Tensor>> = (0..h.len()).map(|_| Vec::new()).collect();
         let mut messages: Vec<Vec<Tensor>> = (0..h.len()).map(|_| Vec::new()).collect();
@@ -168,23 +203,11 @@ impl HgtLayer {
         for (e, edges) in input.edges.iter().enumerate() {
             let Some(edges) = edges else { continue };
             let (s, t) = self.edge_ends[e];
-            let (Some(qt), Some(xs)) = (q[t].as_ref(), h[s].as_ref()) else { continue };
-            let (ke, ve) = match &self.rte {
-                Some(rte) => {
-                    let x =
-                        xs.index_select(0, &edges.src) + rte.index_select(0, &age_bucket(&edges.age_days));
-                    let (Some(kl), Some(vl)) = (self.k_lin[s].as_ref(), self.v_lin[s].as_ref()) else {
-                        continue;
-                    };
-                    (split(kl.forward(&x)), split(vl.forward(&x)))
-                }
-                None => {
-                    let (Some(ks), Some(vs)) = (k[s].as_ref(), v[s].as_ref()) else { continue };
-                    (ks.index_select(0, &edges.src), vs.index_select(0, &edges.src))
-                }
-            };
-            let ke = Tensor::einsum("ehd,hdf->ehf", &[&ke, &self.w_att[e]], None::<&[i64]>);
-            let me = Tensor::einsum("ehd,hdf->ehf", &[&ve, &self.w_msg[e]], None::<&[i64]>);
+            let Some(qt) = q[t].as_ref() else { continue };
+            let Some(p) = projected[s].as_ref() else { continue };
+            let buckets = p.k_age.as_ref().map(|_| age_bucket(&edges.age_days));
+            let ke = relation_product(&p.k, p.k_age.as_ref().zip(buckets.as_ref()), &self.w_att[e], &edges.src);
+            let me = relation_product(&p.v, p.v_age.as_ref().zip(buckets.as_ref()), &self.w_msg[e], &edges.src);
             let qe = qt.index_select(0, &edges.dst);
             let mut score =
                 (ke * qe).sum_dim_intlist(-1, false, Kind::Float) * &self.mu[e] / (hd as f64).sqrt();
