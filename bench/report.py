@@ -279,8 +279,9 @@ def gpu_section(summary):
     lines = ["## GPU", ""]
     if not gpu:
         summary["gpu"] = "not measured on a GPU"
-        return lines + ["Not measured on a GPU: no GPU machine was available to the run that made this report "
-                        "(bench/gpu.sh is the script for one; its bench/results/gpu.json is read here)."]
+        return lines + ["Not measured on a GPU: no GPU machine was lent to the session that made this report. "
+                        "A bench/results/gpu.json (HGT step time on CUDA against the CPU, with the date) is read "
+                        "here when present."]
     summary["gpu"] = gpu
     return lines + [f"Measured on {gpu.get('device')} on {gpu.get('date')}:", "", "```",
                     json.dumps(gpu, indent=1), "```"]

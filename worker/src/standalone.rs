@@ -291,7 +291,11 @@ fn run_spec(
     let mut final_eval = FinalEval::new(&graph, history.as_ref(), &spec)?;
     let ps_server = sibling_binary("ps-server")?;
     // Kept when the run fails, so the shards' logs named in an error stay.
-    let logs = std::env::temp_dir().join(format!("tessera-standalone-{}", std::process::id()));
+    // One directory per run, so two runs in one process (tests) do not share
+    // the certificates made in it.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let logs = std::env::temp_dir().join(format!("tessera-standalone-{}-{run}", std::process::id()));
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
     let children = Arc::new(Children::default());
     stop_children_on_signal(&rt, children.clone())?;

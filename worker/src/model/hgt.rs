@@ -230,18 +230,19 @@ impl HgtLayer {
                     return Some(x_dst);
                 }
                 let score = Tensor::cat(&scores[t], 0);
-                let message = Tensor::cat(&messages[t], 0);
                 let dst = Tensor::cat(&dsts[t], 0);
                 let alpha = segment_softmax(&score, &dst, n);
+                let dropped = alpha.dropout(self.dropout, train);
+                // Each edge type's messages are added in on their own, so no
+                // E × d concatenation of them is made.
+                let mut agg = Tensor::zeros([n, self.heads, self.head_dim], (Kind::Float, x.device()));
                 let mut at = 0;
-                for &(e, len) in &order[t] {
+                for (&(e, len), (message, dst)) in order[t].iter().zip(messages[t].iter().zip(&dsts[t])) {
                     attention[e] = Some(alpha.narrow(0, at, len));
+                    agg = agg.index_add(0, dst, &(message * dropped.narrow(0, at, len).unsqueeze(-1)));
                     at += len;
                 }
-                let alpha = alpha.dropout(self.dropout, train);
-                let agg = Tensor::zeros([n, self.heads, self.head_dim], (Kind::Float, x.device()))
-                    .index_add(0, &dst, &(message * alpha.unsqueeze(-1)))
-                    .view([n, self.heads * self.head_dim]);
+                let agg = agg.view([n, self.heads * self.head_dim]);
                 let out = self.a_lin[t].as_ref()?.forward(&agg.gelu("none")).dropout(self.dropout, train);
                 let gate = self.skip[t].as_ref()?.sigmoid();
                 Some(&gate * out + (1.0 - &gate) * x_dst)
