@@ -90,17 +90,8 @@ demo: release ## the main job end to end on a local cluster: synthetic data, HGT
 	$(LIBTORCH_ENV) target/release/coordinator local examples/jobs/demo.toml
 	@scripts/demo-serve.sh runs/demo demo
 
-bench: release deps ## benchmarks: graph build, parameter server, partitioning against gpmetis, retrieval, the recommend service
-	@echo "== graph build (synthetic logs, release) =="
-	scripts/bench-graph.sh
-	@echo "== parameter server vs a tonic echo service (loopback, release) =="
-	$(LIBTORCH_ENV) $(CARGO) bench -p ps-server --bench ps
-	@echo "== partitioning: METIS through the metis crate vs gpmetis (about 10M edges) =="
-	scripts/bench-partition.sh
-	@echo "== retrieval: HNSW (usearch) vs exact search, 1M synthetic item vectors of dimension 64 =="
-	$(CARGO) bench -p tessera-bundle --bench ann
-	@echo "== recommend service under wrk on loopback =="
-	scripts/bench-recommend.sh
+bench: release deps ## all benchmarks side by side, HGT against PyG HGTConv included (about 40 min; BENCH_QUICK=1: about 5): bench/report.md, bench/plots, bench/results
+	@bench/run.sh
 
 deploy-check: deps torch ## render and validate the Kubernetes manifests (kubernetes-validate --strict); check compose's and their flags against --help
 	$(LIBTORCH_ENV) $(CARGO) build --workspace --bins

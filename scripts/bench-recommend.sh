@@ -21,7 +21,7 @@ trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' 
 # BENCH_RANKER=0 leaves the ranker out; by default the bundle has a random
 # ranker of the default shape, so every request is re-ranked.
 ranker_flag=$([ "${BENCH_RANKER:-1}" = 1 ] && echo --ranker || true)
-cargo bench -q -p tessera-bundle --bench ann -- --write-bundle "$work/bundles" --items "$items" $ranker_flag
+cargo bench -q --profile release -p tessera-bundle --bench ann -- --write-bundle "$work/bundles" --items "$items" $ranker_flag
 "$bin" --bundle "$work/bundles/synthetic" --listen 127.0.0.1:0 --watch 0s >"$work/out" 2>"$work/log" &
 pid=$!
 for _ in $(seq 300); do grep -q '^LISTENING ' "$work/out" && break; sleep 0.1; done

@@ -58,6 +58,11 @@ enum Command {
         /// Also write the results as JSON here.
         #[arg(long, env = "TESSERA_WORKER_RESULTS")]
         results: Option<PathBuf>,
+        /// Only train (with `--standalone`): no final evaluation, classic
+        /// baselines or bundle; the results carry the training figures and
+        /// any validation passes (`eval.every_epochs`). For benchmarks.
+        #[arg(long, env = "TESSERA_TRAIN_ONLY", default_value_t = false)]
+        train_only: bool,
         /// Off a terminal, the longest gap between two progress lines (one
         /// is also printed when the next model starts); on a terminal every
         /// report is printed.
@@ -213,15 +218,19 @@ fn serve(args: ServeArgs, tls: tessera_runtime::tls::Tls, device: tch::Device) -
     worker::serve::run(config, shutdown, &rt)
 }
 
+/// Trains a spec standalone; with no `bundles` (`--train-only`), only trains.
 fn train_standalone(
     spec: &std::path::Path,
-    bundles: &std::path::Path,
+    bundles: Option<&std::path::Path>,
     results: Option<PathBuf>,
     device: tch::Device,
     progress_every: std::time::Duration,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let out = worker::standalone::run_standalone_paced(spec, device, progress_every, Some(bundles))?;
+    let out = match bundles {
+        Some(bundles) => worker::standalone::run_standalone_paced(spec, device, progress_every, Some(bundles))?,
+        None => worker::standalone::train_only(spec, device, progress_every)?,
+    };
     print!("{}", worker::standalone::render_table(&out));
     if let Some(path) = results {
         std::fs::write(&path, serde_json::to_vec_pretty(&out)?)
@@ -245,8 +254,8 @@ fn main() -> anyhow::Result<()> {
     worker::device::set_threads(cli.threads);
     let device = worker::device::parse_device(&cli.device)?;
     match cli.command {
-        Some(Command::Train { standalone: true, spec, bundles, results, progress_every }) => {
-            train_standalone(&spec, &bundles, results, device, progress_every)
+        Some(Command::Train { standalone: true, spec, bundles, results, progress_every, train_only }) => {
+            train_standalone(&spec, (!train_only).then_some(bundles.as_path()), results, device, progress_every)
         }
         Some(Command::Train { standalone: false, .. }) => {
             anyhow::bail!(

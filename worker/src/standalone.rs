@@ -69,6 +69,10 @@ pub struct PsTraffic {
     pub bytes_out_raw: u64,
     /// Pushes applied.
     pub updates: u64,
+    /// Embedding rows served by pulls.
+    pub rows_pulled: u64,
+    /// Embedding rows updated by pushes.
+    pub rows_pushed: u64,
 }
 
 impl PsTraffic {
@@ -81,6 +85,8 @@ impl PsTraffic {
             bytes_out_wire: t.bytes_out_wire + s.bytes_out_wire,
             bytes_out_raw: t.bytes_out_raw + s.bytes_out_raw,
             updates: t.updates + s.num_updates,
+            rows_pulled: t.rows_pulled + s.tables.iter().map(|x| x.rows_pulled).sum::<u64>(),
+            rows_pushed: t.rows_pushed + s.tables.iter().map(|x| x.rows_pushed).sum::<u64>(),
         }))
     }
 
@@ -92,6 +98,8 @@ impl PsTraffic {
             bytes_out_wire: self.bytes_out_wire + to.bytes_out_wire.saturating_sub(from.bytes_out_wire),
             bytes_out_raw: self.bytes_out_raw + to.bytes_out_raw.saturating_sub(from.bytes_out_raw),
             updates: self.updates + to.updates.saturating_sub(from.updates),
+            rows_pulled: self.rows_pulled + to.rows_pulled.saturating_sub(from.rows_pulled),
+            rows_pushed: self.rows_pushed + to.rows_pushed.saturating_sub(from.rows_pushed),
         }
     }
 }
@@ -219,7 +227,23 @@ pub fn run_standalone_paced(
 ) -> anyhow::Result<Vec<ModelResult>> {
     let spec =
         JobSpec::from_file(spec_path).with_context(|| format!("read job spec {}", spec_path.display()))?;
-    run_spec(&spec, device, progress_every, bundles, None)
+    run_spec(&spec, device, progress_every, bundles, None, true)
+}
+
+/// Only the training of every model of the spec (and its validation passes,
+/// `eval.every_epochs`): no final evaluation, classic baselines or bundle.
+/// The throughput benchmarks run it.
+///
+/// # Errors
+/// As [`run_standalone`].
+pub fn train_only(
+    spec_path: &Path,
+    device: Device,
+    progress_every: std::time::Duration,
+) -> anyhow::Result<Vec<ModelResult>> {
+    let spec =
+        JobSpec::from_file(spec_path).with_context(|| format!("read job spec {}", spec_path.display()))?;
+    run_spec(&spec, device, progress_every, None, None, false)
 }
 
 /// A new version of the bundle at `bundle` (a version or job bundle
@@ -265,7 +289,7 @@ pub fn refresh(
     };
     let every = humantime::parse_duration(tessera_runtime::progress::DEFAULT_PROGRESS_EVERY)
         .expect("the default interval parses");
-    run_spec(&spec, device, every, Some(&root), Some(&source))
+    run_spec(&spec, device, every, Some(&root), Some(&source), true)
 }
 
 /// Whether `eval.every_epochs` asks for a validation pass after `epoch` (from 0).
@@ -274,13 +298,15 @@ fn validates_after(spec: &JobSpec, epoch: u32) -> bool {
 }
 
 /// Trains (or with `refresh`, only evaluates and bundles with that source)
-/// every model of `spec` against local PS children.
+/// every model of `spec` against local PS children; without
+/// `final_evaluation`, only trains.
 fn run_spec(
     spec: &JobSpec,
     device: Device,
     progress_every: std::time::Duration,
     bundles: Option<&Path>,
     refresh: Option<&Source>,
+    final_evaluation: bool,
 ) -> anyhow::Result<Vec<ModelResult>> {
     let mut pacer = tessera_runtime::progress::Pacer::for_stderr(progress_every);
     let spec = spec.clone();
@@ -394,28 +420,33 @@ fn run_spec(
             None => Source::training(None).resumed_from(resume.as_ref().map(|r| r.dir())),
         };
         let target = bundles.map(|root| BundleTarget { root, source: &source });
-        let finished = finish(rt.handle(), &session, graphs, &mut final_eval, &spec, device, main, target)?;
-        if let Some(dir) = &finished.bundle {
-            eprintln!("bundle: {}", dir.display());
-        }
-        for (r, row) in finished.rows.into_iter().enumerate() {
+        let rows: Vec<(String, BTreeMap<String, f64>)> = if final_evaluation {
+            let finished = finish(rt.handle(), &session, graphs, &mut final_eval, &spec, device, main, target)?;
+            if let Some(dir) = &finished.bundle {
+                eprintln!("bundle: {}", dir.display());
+            }
+            finished.rows.into_iter().map(|row| (row.model, row.evaluation.metrics)).collect()
+        } else {
+            vec![(kind.as_str().to_owned(), BTreeMap::new())]
+        };
+        for (r, (model, metrics)) in rows.into_iter().enumerate() {
             let main_row = r == 0;
             results.push(ModelResult {
-                model: row.model,
+                model,
                 steps: summary.as_ref().map_or(0, |s| s.steps),
                 edges: summary.as_ref().map_or(0, |s| s.edges),
                 train_secs,
                 time: summary.as_ref().map(time_map).unwrap_or_default(),
                 losses: summary.as_ref().map(|s| s.last_losses.clone()).unwrap_or_default(),
                 first_loss,
-                metrics: row.evaluation.metrics,
+                metrics,
                 ps_traffic: ps_traffic.filter(|_| main_row),
                 validation: if main_row { std::mem::take(&mut validation) } else { Vec::new() },
             });
         }
     }
     // Classic baselines after the trained models.
-    for kind in spec.classic_models() {
+    for kind in spec.classic_models().into_iter().filter(|_| final_evaluation) {
         let started = Instant::now();
         let row = final_eval.classic(kind);
         results.push(ModelResult {
