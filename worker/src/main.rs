@@ -228,7 +228,9 @@ fn train_standalone(
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let out = match bundles {
-        Some(bundles) => worker::standalone::run_standalone_paced(spec, device, progress_every, Some(bundles))?,
+        Some(bundles) => {
+            worker::standalone::run_standalone_paced(spec, device, progress_every, Some(bundles))?
+        }
         None => worker::standalone::train_only(spec, device, progress_every)?,
     };
     print!("{}", worker::standalone::render_table(&out));
@@ -255,7 +257,13 @@ fn main() -> anyhow::Result<()> {
     let device = worker::device::parse_device(&cli.device)?;
     match cli.command {
         Some(Command::Train { standalone: true, spec, bundles, results, progress_every, train_only }) => {
-            train_standalone(&spec, (!train_only).then_some(bundles.as_path()), results, device, progress_every)
+            train_standalone(
+                &spec,
+                (!train_only).then_some(bundles.as_path()),
+                results,
+                device,
+                progress_every,
+            )
         }
         Some(Command::Train { standalone: false, .. }) => {
             anyhow::bail!(

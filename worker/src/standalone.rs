@@ -408,7 +408,9 @@ fn run_spec(
         };
         let train_secs = (started.elapsed() - validating).as_secs_f64();
         let ps_traffic = match (summary.is_some(), counted_from) {
-            (true, Some(from)) => PsTraffic::now(rt.handle(), &client).ok().map(|to| traffic.plus_delta(from, to)),
+            (true, Some(from)) => {
+                PsTraffic::now(rt.handle(), &client).ok().map(|to| traffic.plus_delta(from, to))
+            }
             _ => None,
         };
         if let Some(summary) = &summary {
@@ -421,7 +423,8 @@ fn run_spec(
         };
         let target = bundles.map(|root| BundleTarget { root, source: &source });
         let rows: Vec<(String, BTreeMap<String, f64>)> = if final_evaluation {
-            let finished = finish(rt.handle(), &session, graphs, &mut final_eval, &spec, device, main, target)?;
+            let finished =
+                finish(rt.handle(), &session, graphs, &mut final_eval, &spec, device, main, target)?;
             if let Some(dir) = &finished.bundle {
                 eprintln!("bundle: {}", dir.display());
             }

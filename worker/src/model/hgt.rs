@@ -206,8 +206,10 @@ impl HgtLayer {
             let Some(qt) = q[t].as_ref() else { continue };
             let Some(p) = projected[s].as_ref() else { continue };
             let buckets = p.k_age.as_ref().map(|_| age_bucket(&edges.age_days));
-            let ke = relation_product(&p.k, p.k_age.as_ref().zip(buckets.as_ref()), &self.w_att[e], &edges.src);
-            let me = relation_product(&p.v, p.v_age.as_ref().zip(buckets.as_ref()), &self.w_msg[e], &edges.src);
+            let ke =
+                relation_product(&p.k, p.k_age.as_ref().zip(buckets.as_ref()), &self.w_att[e], &edges.src);
+            let me =
+                relation_product(&p.v, p.v_age.as_ref().zip(buckets.as_ref()), &self.w_msg[e], &edges.src);
             let qe = qt.index_select(0, &edges.dst);
             let mut score =
                 (ke * qe).sum_dim_intlist(-1, false, Kind::Float) * &self.mu[e] / (hd as f64).sqrt();
