@@ -218,7 +218,9 @@ def scaling_section(summary, plots):
         h = models["hgt"]
         lines += [f"Workers, HGT: 1 → 2 workers on the same 2 cores: {fmt(h['edges_per_sec_1w'])} → "
                   f"{fmt(h['edges_per_sec_2w'])} edges/s ({h['edges_per_sec_2w'] / h['edges_per_sec_1w']:.2f}×). "
-                  "Two workers share two cores here, so this shows the cluster's overhead, not a second machine's gain.", ""]
+                  "The two workers share this machine's two cores (and the PS shards and etcd), so the gain is "
+                  "one worker's sampling, pulls and pushes overlapping the other's compute, not a second "
+                  "machine's; it is a floor for two machines, not an estimate.", ""]
     if shards:
         base = edges_per_sec(shards[min(shards)])
         lines += ["PS shards, HGT on 1 worker (the tmall_mb recipe):", "",

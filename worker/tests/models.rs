@@ -5,7 +5,8 @@
 //! the models on the Cluster-GCN and PinSAGE samplers); HGT's attention over
 //! each target's edges sums to 1, importance weights rescale it per target,
 //! and an identity-init layer starts as the gated attention-weighted mean; a
-//! one-worker CPU run is reproducible for a seed.
+//! one-worker CPU run is reproducible for a seed; a train-only run records
+//! its validation passes and the shards' traffic.
 
 use std::path::Path;
 
@@ -360,4 +361,43 @@ fn hgt_importance_weights_scale_attention_per_target() {
         }
     }
     assert!(checked >= 2);
+}
+
+#[test]
+fn train_only_records_validation_passes_and_parameter_server_traffic() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let split = tessera_graph::spec::SplitSpec::LeaveLastOut {
+        behavior: tessera_graph::Behavior::Buy,
+        valid_last: Some(tessera_graph::Behavior::Buy),
+    };
+    build_graph_with_split(&SynthConfig::new(300, 150, 12_000, 3), dir.path(), split).unwrap();
+    let base = std::fs::read_to_string(spec(dir.path(), &["hgt"], 3, false)).unwrap();
+    let path = dir.path().join("train-only.toml");
+    std::fs::write(&path, base.replace("[eval]\n", "[eval]\nevery_epochs = 1\n")).unwrap();
+    let results =
+        worker::standalone::train_only(&path, Device::Cpu, std::time::Duration::from_secs(3600)).unwrap();
+    assert_eq!(results.len(), 1, "one row per trained model, no classic or blended rows");
+    let r = &results[0];
+    assert!(r.metrics.is_empty(), "no final evaluation: {:?}", r.metrics);
+    assert!(r.steps > 0 && r.edges > 0 && r.train_secs > 0.0);
+    // A pass after each epoch, in order, its training time below the run's.
+    assert_eq!(r.validation.iter().map(|v| v.epochs).collect::<Vec<_>>(), [1, 2, 3]);
+    let steps: Vec<u64> = r.validation.iter().map(|v| v.steps).collect();
+    assert!(steps.windows(2).all(|w| w[0] < w[1]) && steps[2] == r.steps, "{steps:?} of {}", r.steps);
+    for w in r.validation.windows(2) {
+        assert!(w[0].train_secs < w[1].train_secs);
+    }
+    assert!(r.validation[2].train_secs <= r.train_secs + 1e-6);
+    let last = &r.validation[2].metrics;
+    assert!(
+        last["eval_users"] > 0.0 && last["auc"] > 0.55,
+        "the trained model ranks validation targets: {last:?}"
+    );
+    // The shards counted the training's rows and bytes, and not the
+    // validation passes' pulls of every row: fewer rows than all nodes'
+    // rows once per pass.
+    let t = r.ps_traffic.expect("traffic");
+    assert!(t.rows_pulled > 0 && t.rows_pushed > 0 && t.bytes_in_wire > 0 && t.bytes_out_wire > 0);
+    assert!(t.bytes_in_wire <= t.bytes_in_raw && t.updates >= r.steps, "{t:?}");
 }

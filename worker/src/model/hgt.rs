@@ -259,3 +259,37 @@ impl Layer for HgtLayer {
         self.forward_with_attention(h, input, train).0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn both_orders_of_the_relation_product_give_the_per_edge_formula() {
+        tch::manual_seed(5);
+        let (nodes, heads, hd, buckets) = (7, 4, 4, AGE_BUCKETS);
+        let cpu = (Kind::Float, Device::Cpu);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let lin = nn::linear(vs.root() / "k", heads * hd, heads * hd, Default::default());
+        let x = Tensor::randn([nodes, heads * hd], cpu);
+        let rte = Tensor::randn([buckets, heads * hd], cpu);
+        let w = Tensor::randn([heads, hd, hd], cpu);
+        let split = |t: Tensor| t.view([-1, heads, hd]);
+        let per_node = split(lin.forward(&x));
+        let per_bucket = split(rte.matmul(&lin.ws.tr()));
+        // 30 edges over 7 sources (the product on the nodes), then 5 (on the edges).
+        for edges in [30, 5] {
+            let src = Tensor::randint(nodes, [edges], (Kind::Int64, Device::Cpu));
+            let age = Tensor::randint(buckets, [edges], (Kind::Int64, Device::Cpu));
+            let times = |t: Tensor| Tensor::einsum("ehd,hdf->ehf", &[&t, &w], None::<&[i64]>);
+            // What the layer computed per edge before: K(x_src + r_age) W.
+            let want = times(split(lin.forward(&(x.index_select(0, &src) + rte.index_select(0, &age)))));
+            let got = relation_product(&per_node, Some((&per_bucket, &age)), &w, &src);
+            assert!(got.allclose(&want, 1e-4, 1e-4, false), "{edges} edges, temporal");
+            let want = times(split(lin.forward(&x.index_select(0, &src))));
+            let got = relation_product(&per_node, None, &w, &src);
+            assert!(got.allclose(&want, 1e-4, 1e-4, false), "{edges} edges");
+        }
+    }
+}
