@@ -44,6 +44,15 @@ def fmt(x, digits=0):
     return f"{x:,.{digits}f}"
 
 
+def save(fig, plots, name, title):
+    """Writes a figure to bench/plots and lists it for the report's head."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(os.path.join(PLOTS, name), dpi=110)
+    plt.close(fig)
+    plots.append((name, title))
+
+
 def hgt_section(summary, plots):
     t_rows, pyg, stock = load("hgt_tessera.json"), load("hgt_pyg.json"), load("hgt_pyg_stock.json")
     lines = ["## HGT: Tessera against PyTorch Geometric `HGTConv`", ""]
@@ -134,10 +143,7 @@ def hgt_section(summary, plots):
     ax.set_ylabel("validation NDCG@10")
     ax.set_title("HGT on tmall_mb, same recipe and steps")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(PLOTS, "hgt_vs_pyg.png"), dpi=110)
-    plt.close(fig)
-    plots.append(("hgt_vs_pyg.png", "Validation NDCG@10 over training time"))
+    save(fig, plots, "hgt_vs_pyg.png", "Validation NDCG@10 over training time")
     return lines
 
 
@@ -199,10 +205,7 @@ def models_section(summary, plots):
     axes[1].set_xticks(list(xs), order)
     axes[1].set_ylabel("ms per step (1 worker)")
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(PLOTS, "models.png"), dpi=110)
-    plt.close(fig)
-    plots.append(("models.png", "Throughput per model, and where a step's time goes"))
+    save(fig, plots, "models.png", "Throughput per model, and where a step's time goes")
     return lines
 
 
@@ -326,10 +329,7 @@ def cost_model(summary, plots):
     ax.set_ylabel("positive edges/s (cluster)")
     ax.set_title("HGT: projected ceiling")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(PLOTS, "cost_model.png"), dpi=110)
-    plt.close(fig)
-    plots.append(("cost_model.png", "Projected cluster throughput"))
+    save(fig, plots, "cost_model.png", "Projected cluster throughput")
     return lines
 
 
